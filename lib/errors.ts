@@ -1,0 +1,56 @@
+/**
+ * Errors raised by the media core. They carry a stable `code` and no HTTP status: the HTTP edge maps
+ * codes to statuses in one table (`http/status.ts`).
+ */
+
+/** Every stable error code the library raises. Codes are never reused for another meaning. */
+export type SmoothErrorCode =
+  /** A box header or payload is malformed (size too small, truncated, overruns its parent). */
+  | 'ERR_BAD_BOX'
+  /** A box is larger than the `maxBoxSize` option allows. */
+  | 'ERR_BOX_TOO_LARGE'
+  /** The ingest stream did not start with the header boxes (ftyp, Live Server Manifest box, moov). */
+  | 'ERR_BAD_HEADER'
+  /** A track uses a codec (FourCC or sample entry) this server does not know how to describe. */
+  | 'ERR_UNKNOWN_CODEC'
+  /** A reconnecting stream described a known track differently than before. */
+  | 'ERR_HEADER_CHANGED'
+  /** A fragment is malformed or inconsistent with the stream header. */
+  | 'ERR_BAD_FRAGMENT'
+  /** The ingest input ended in the middle of a box. */
+  | 'ERR_TRUNCATED'
+  /** The request URL is malformed. */
+  | 'ERR_BAD_URL'
+  /** The request URL tries to leave the media root. */
+  | 'ERR_TRAVERSAL'
+  /** The publishing point definition (`.isml`) cannot be read. */
+  | 'ERR_BAD_DEFINITION'
+  /** The publishing point does not accept encoders in its current state. */
+  | 'ERR_POINT_STATE'
+  /** A host middleware consumed the ingest body before this library saw it. */
+  | 'ERR_BODY_CONSUMED'
+  /** The encoder sent nothing for longer than the idle-ingest timeout. */
+  | 'ERR_INGEST_IDLE'
+  /** An option passed to the library is invalid. */
+  | 'ERR_INVALID_OPTION';
+
+/** Base class of every error the library raises; match on `code`, not on the message. */
+export class SmoothError extends Error {
+  /** Stable machine-readable code. */
+  readonly code: SmoothErrorCode;
+
+  /**
+   * @param code - stable code, see {@link SmoothErrorCode}
+   * @param message - short human-readable reason, safe to send to the peer
+   */
+  constructor(code: SmoothErrorCode, message: string) {
+    super(message);
+    this.name = 'SmoothError';
+    this.code = code;
+  }
+}
+
+/** True when `err` is a {@link SmoothError} (also across duplicated copies of the package). */
+export function isSmoothError(err: unknown): err is SmoothError {
+  return err instanceof Error && typeof (err as { code?: unknown }).code === 'string' && err.name === 'SmoothError';
+}

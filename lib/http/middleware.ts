@@ -1,0 +1,285 @@
+/**
+ * The HTTP edge: `liveSmooth(root, options)` returns a `(req, res, next)` handler for Express 5,
+ * `express.Router` or a plain `node:http` server. It answers only URLs below `<name>.isml/` whose
+ * definition file exists under `root`, and passes everything else to `next()`. It needs no session,
+ * cookie or body parser and changes none.
+ */
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import createDebug from 'debug';
+import { SmoothError, isSmoothError } from '../errors';
+import { LiveSmoothOptions, resolveOptions } from '../options';
+import { Origin } from '../origin';
+import type { IngestConnection, PublishingPoint } from '../point';
+import { PointRoute, Resource, parseRoute } from './routes';
+import { STATUS } from './status';
+
+const debugHttp = createDebug('live-smooth:http');
+const debugIngest = createDebug('live-smooth:ingest');
+
+/** The middleware function, with the origin it serves. */
+export interface LiveSmoothHandler {
+  (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): void;
+  /** The framework-free origin: publishing points, their state and events. */
+  readonly origin: Origin;
+}
+
+/**
+ * True when `req` is a Smooth ingest POST (`….isml/Streams(…)` or `….isml/Events(…)/Streams(…)`).
+ * Use it in host body parsers' `type` option so they leave live ingest bodies alone:
+ * `express.raw({ type: (req) => !isIngest(req) })`.
+ */
+export function isIngest(req: IncomingMessage): boolean {
+  if (req.method !== 'POST') return false;
+  const url = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '';
+  let path = url.split('?')[0]!;
+  try {
+    path = decodeURIComponent(path);
+  } catch {
+    return false;
+  }
+  return /\.isml\/(events\([^/]*\)\/)?streams\([^/]*\)\/?$/i.test(path);
+}
+
+const warnedServers = new WeakSet<Server>();
+
+/**
+ * Creates the middleware.
+ * @param root - folder holding the `.isml` publishing point definitions (nested folders allowed)
+ * @param options - see {@link LiveSmoothOptions}
+ * @throws SmoothError ERR_INVALID_OPTION for an invalid option
+ */
+export function liveSmooth(root: string, options?: LiveSmoothOptions): LiveSmoothHandler {
+  if (typeof root !== 'string' || root === '') throw new SmoothError('ERR_INVALID_OPTION', 'root folder is required');
+  const resolved = resolveOptions(options);
+  const origin = new Origin(root, resolved);
+
+  const handler = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): void => {
+    const pass = (): void => {
+      if (next) next();
+      else send(res, 404, 'not found');
+    };
+    let route: PointRoute | undefined;
+    try {
+      route = parseRoute(req.url ?? '/');
+    } catch (err) {
+      reply(res, err);
+      return;
+    }
+    if (!route) return pass();
+    const found = route;
+    const cached = origin.cached(found.point);
+    if (cached === null) return pass();
+    if (cached) return dispatch(req, res, cached, found.resource);
+    origin.resolve(found.point).then(
+      (point) => (point ? dispatch(req, res, point, found.resource) : pass()),
+      (err: unknown) => reply(res, err),
+    );
+  };
+
+  const dispatch = (req: IncomingMessage, res: ServerResponse, point: PublishingPoint, resource: Resource): void => {
+    try {
+      if (req.method === 'OPTIONS') return preflight(res);
+      if (resource.kind === 'ingest') {
+        if (req.method !== 'POST') return send(res, 405, 'ingest needs POST', { Allow: 'POST' });
+        return ingest(req, res, point, resource.streamId);
+      }
+      if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'method not allowed', { Allow: 'GET, HEAD' });
+      if (point.state === 'Error') return send(res, 500, `publishing point error: ${point.error ?? 'unknown'}`);
+      if (resource.kind === 'unknown') return send(res, 404, resource.reason);
+      if (point.state === 'Idle') return send(res, 404, 'publishing point is Idle: no encoder has pushed to it yet');
+      if (resource.kind === 'manifest') return manifest(req, res, point);
+      return fragment(req, res, point, resource);
+    } catch (err) {
+      reply(res, err);
+    }
+  };
+
+  const cors = (res: ServerResponse): void => {
+    if (resolved.cors !== false) res.setHeader('Access-Control-Allow-Origin', resolved.cors);
+  };
+
+  const preflight = (res: ServerResponse): void => {
+    cors(res);
+    res.writeHead(204, {
+      'Access-Control-Allow-Methods': 'GET, HEAD, POST, OPTIONS',
+      'Access-Control-Max-Age': '86400',
+      'Content-Length': '0',
+    });
+    res.end();
+  };
+
+  const send = (res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void => {
+    if (res.headersSent) return;
+    cors(res);
+    const body = status === 412 ? '' : `${message}\n`;
+    res.writeHead(status, {
+      'Content-Type': 'text/plain; charset=utf-8',
+      'Content-Length': String(Buffer.byteLength(body)),
+      'Cache-Control': 'no-store',
+      ...headers,
+    });
+    res.end(res.req?.method === 'HEAD' ? undefined : body);
+  };
+
+  const reply = (res: ServerResponse, err: unknown): void => {
+    if (isSmoothError(err)) return send(res, STATUS[err.code], err.message);
+    debugHttp('internal error: %O', err);
+    send(res, 500, 'internal error');
+  };
+
+  /** Answers an encoder with an error and closes the connection: ffmpeg never reads the status while it pushes. */
+  const refuse = (req: IncomingMessage, res: ServerResponse, err: unknown): void => {
+    const smooth = isSmoothError(err) ? err : undefined;
+    if (!smooth) debugIngest('internal error: %O', err);
+    const body = `${smooth ? smooth.message : 'internal error'}\n`;
+    if (!res.headersSent) {
+      cors(res);
+      res.writeHead(smooth ? STATUS[smooth.code] : 500, {
+        'Content-Type': 'text/plain; charset=utf-8',
+        'Content-Length': String(Buffer.byteLength(body)),
+        'Cache-Control': 'no-store',
+        Connection: 'close',
+      });
+    }
+    res.end(body, () => req.socket.destroy());
+    setTimeout(() => req.socket.destroy(), 1000).unref();
+  };
+
+  const manifest = (req: IncomingMessage, res: ServerResponse, point: PublishingPoint): void => {
+    const m = point.manifest();
+    cors(res);
+    if (req.headers['if-none-match'] === m.etag) {
+      res.writeHead(304, { ETag: m.etag });
+      res.end();
+      return;
+    }
+    res.writeHead(200, {
+      'Content-Type': m.contentType,
+      'Content-Length': String(m.body.length),
+      'Cache-Control': m.maxAge > 0 ? `public, max-age=${m.maxAge}` : 'no-cache',
+      ETag: m.etag,
+      'Last-Modified': new Date(m.lastModified).toUTCString(),
+    });
+    res.end(req.method === 'HEAD' ? undefined : m.body);
+  };
+
+  const fragmentCacheControl = `public, max-age=${resolved.fragmentMaxAge}, immutable`;
+
+  const fragment = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    point: PublishingPoint,
+    r: Extract<Resource, { kind: 'fragment' }>,
+  ): void => {
+    if (r.part === 'KeyFrames') return send(res, 404, 'KeyFrames is not supported by this origin');
+    const found = point.lookup(r.track, r.bitrate, r.attributes, r.time);
+    if (found.status === 'not-yet') return send(res, 412, '');
+    if (found.status === 'not-found') return send(res, 404, found.reason);
+    const { fragment: f, track } = found;
+    const etag = `"${found.etag.slice(1, -1)}.${r.part}"`;
+    cors(res);
+    if (req.headers['if-none-match'] === etag) {
+      res.writeHead(304, { ETag: etag, 'Cache-Control': fragmentCacheControl });
+      res.end();
+      return;
+    }
+    // Views of the stored response: never a copy per request.
+    const body =
+      r.part === 'FragmentInfo' ? f.data.subarray(0, f.moofSize) : r.part === 'RawFragments' ? f.data.subarray(f.moofSize + 8) : f.data;
+    res.writeHead(200, {
+      'Content-Type': track.type === 'video' ? 'video/mp4' : track.type === 'audio' ? 'audio/mp4' : 'application/mp4',
+      'Content-Length': String(body.length),
+      'Cache-Control': fragmentCacheControl,
+      ETag: etag,
+      'Last-Modified': new Date(f.storedAt).toUTCString(),
+    });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  };
+
+  const ingest = (req: IncomingMessage, res: ServerResponse, point: PublishingPoint, streamId: string): void => {
+    if (req.readableEnded || req.readableDidRead || (req as { body?: unknown }).body !== undefined) {
+      // A host body parser read the stream first; the fragments are gone.
+      return reply(
+        res,
+        new SmoothError(
+          'ERR_BODY_CONSUMED',
+          'ingest body was consumed by a body parser mounted before live-smooth; exempt ingest with isIngest(req)',
+        ),
+      );
+    }
+    const server = (req.socket as { server?: Server }).server;
+    if (server && server.requestTimeout > 0 && !warnedServers.has(server)) {
+      warnedServers.add(server);
+      debugIngest(
+        'server.requestTimeout is %d ms: live ingest POSTs will be cut after that; create the server with { requestTimeout: 0 }',
+        server.requestTimeout,
+      );
+    }
+    const chunked = req.headers['transfer-encoding'] !== undefined;
+    if (!chunked && (req.headers['content-length'] === undefined || req.headers['content-length'] === '0')) {
+      // Probe POST (MS-SSTR 3.3.4.1): say whether a stream would be accepted.
+      point.checkIngest();
+      cors(res);
+      res.writeHead(200, { 'Content-Length': '0', 'Cache-Control': 'no-store' });
+      res.end();
+      return;
+    }
+    let conn: IngestConnection;
+    try {
+      conn = point.openIngest(streamId, req.socket.remoteAddress, resolved.ingest({ maxBoxSize: resolved.maxBoxSize }));
+    } catch (err) {
+      return refuse(req, res, err);
+    }
+    debugIngest('%s: stream %s from %s', point.path, streamId, req.socket.remoteAddress);
+    req.socket.setTimeout(0);
+    let done = false;
+    let idle: NodeJS.Timeout | undefined;
+    const arm = (): void => {
+      if (resolved.ingestIdleTimeout === 0) return;
+      if (idle) idle.refresh();
+      else idle = setTimeout(() => fail(new SmoothError('ERR_INGEST_IDLE', 'no data from the encoder within the idle timeout'), 'disconnected'), resolved.ingestIdleTimeout).unref();
+    };
+    const stop = (): void => {
+      done = true;
+      if (idle) clearTimeout(idle);
+      req.removeListener('data', onData);
+    };
+    const fail = (err: unknown, reason: 'error' | 'disconnected' = 'error'): void => {
+      if (done) return;
+      stop();
+      conn.abort(reason, isSmoothError(err) ? err : undefined);
+      refuse(req, res, err);
+    };
+    const onData = (chunk: Buffer): void => {
+      arm();
+      try {
+        conn.write(chunk);
+      } catch (err) {
+        fail(err);
+      }
+    };
+    req.on('data', onData);
+    req.on('end', () => {
+      if (done) return;
+      try {
+        conn.finish();
+      } catch (err) {
+        fail(err);
+        return;
+      }
+      stop();
+      cors(res);
+      res.writeHead(200, { 'Content-Length': '0', 'Cache-Control': 'no-store' });
+      res.end();
+    });
+    req.on('close', () => {
+      if (done) return;
+      stop();
+      conn.abort('disconnected');
+    });
+    req.on('error', () => undefined); // 'close' follows and handles it
+    arm();
+  };
+
+  return Object.assign(handler, { origin });
+}

@@ -1,0 +1,122 @@
+/**
+ * URL grammar of a live publishing point (MS-SSTR 2.2, protocol doc §1). Percent-encoding is decoded
+ * exactly once, per path segment; nouns match case-insensitively, as IIS does.
+ */
+import { SmoothError } from '../errors';
+import { IDENTIFIER } from '../model';
+
+/** What a request URL addresses below a publishing point. */
+export type Resource =
+  | { kind: 'manifest' }
+  | { kind: 'ingest'; streamId: string; eventId: string | undefined }
+  | {
+      kind: 'fragment';
+      part: 'Fragments' | 'FragmentInfo' | 'RawFragments' | 'KeyFrames';
+      bitrate: number;
+      attributes: Array<[string, string]>;
+      track: string;
+      time: bigint;
+    }
+  | { kind: 'unknown'; reason: string };
+
+/** A URL that names a publishing point: its definition path relative to the root and the resource. */
+export interface PointRoute {
+  /** `dirs/name.isml`, `/`-separated, every segment validated. */
+  point: string;
+  resource: Resource;
+}
+
+const MAX_TIME = 2n ** 64n - 1n;
+const STREAM_ID = /^[A-Za-z0-9._~-]{1,128}$/;
+type FragmentPart = Extract<Resource, { kind: 'fragment' }>['part'];
+const FRAGMENT_NOUNS = new Map<string, FragmentPart>(
+  (['Fragments', 'FragmentInfo', 'RawFragments', 'KeyFrames'] as const).map((n) => [n.toLowerCase(), n]),
+);
+
+function badUrl(message: string): SmoothError {
+  return new SmoothError('ERR_BAD_URL', message);
+}
+
+/**
+ * Parses a request URL (path and query, relative to the middleware's mount point).
+ * @returns `undefined` when the URL does not name a `.isml` (not ours), else the route
+ * @throws SmoothError ERR_TRAVERSAL for `..`, backslashes, NUL, empty or absolute segments;
+ *   ERR_BAD_URL for malformed percent-encoding or a malformed noun
+ */
+export function parseRoute(url: string): PointRoute | undefined {
+  const q = url.indexOf('?');
+  const raw = q === -1 ? url : url.slice(0, q);
+  // Cheap first test; a '%' may hide an encoded ".isml" or an encoded traversal, so decode those.
+  if (!/\.isml/i.test(raw) && !raw.includes('%')) return undefined;
+  if (!raw.startsWith('/')) {
+    if (/\.isml/i.test(raw)) throw new SmoothError('ERR_TRAVERSAL', 'request target must be an origin-relative path');
+    return undefined;
+  }
+  const segments: string[] = [];
+  for (const s of raw.slice(1).split('/')) {
+    try {
+      segments.push(decodeURIComponent(s));
+    } catch {
+      if (/\.isml/i.test(raw)) throw badUrl('malformed percent-encoding');
+      return undefined;
+    }
+  }
+  const at = segments.findIndex((s) => /\.isml$/i.test(s));
+  if (at === -1) return undefined;
+  for (let i = 0; i < segments.length; i++) {
+    const s = segments[i]!;
+    const last = i === segments.length - 1;
+    if (s === '..' || s === '.' || /[\\/\0]/.test(s) || (s === '' && !(last && i > at)) || (i <= at && /^[A-Za-z]:/.test(s))) {
+      throw new SmoothError('ERR_TRAVERSAL', 'path segment not allowed (.., ., backslash, NUL, empty or absolute)');
+    }
+  }
+  return { point: segments.slice(0, at + 1).join('/'), resource: parseResource(segments.slice(at + 1)) };
+}
+
+/** `Noun(args)` → `[noun, args]`, noun lower-cased; `undefined` when the segment has another shape. */
+function call(segment: string): [string, string] | undefined {
+  const m = /^([A-Za-z]+)\((.*)\)$/.exec(segment);
+  return m ? [m[1]!.toLowerCase(), m[2]!] : undefined;
+}
+
+function parseResource(rest: string[]): Resource {
+  if (rest.length > 0 && rest[rest.length - 1] === '') rest = rest.slice(0, -1);
+  let eventId: string | undefined;
+  const first = rest[0] === undefined ? undefined : call(rest[0]);
+  if (first?.[0] === 'events') {
+    if (!STREAM_ID.test(first[1])) throw badUrl('malformed Events() id');
+    eventId = first[1];
+    rest = rest.slice(1);
+  }
+  if (rest.length === 1 && rest[0]!.toLowerCase() === 'manifest') return { kind: 'manifest' };
+  const head = rest[0] === undefined ? undefined : call(rest[0]);
+  if (rest.length === 1 && head?.[0] === 'manifest') return { kind: 'unknown', reason: 'manifest formats are not supported' };
+  if (rest.length === 1 && head?.[0] === 'streams') {
+    if (!STREAM_ID.test(head[1])) throw badUrl('Streams() id must be 1-128 characters of A-Z a-z 0-9 . _ ~ -');
+    return { kind: 'ingest', streamId: head[1], eventId };
+  }
+  if (rest.length === 2 && head?.[0] === 'qualitylevels') {
+    const tail = call(rest[1]!);
+    const part = tail && FRAGMENT_NOUNS.get(tail[0]);
+    if (!tail || !part) return { kind: 'unknown', reason: 'unknown resource below QualityLevels()' };
+    const [bitrateText, ...attrText] = head[1].split(',');
+    if (!/^\d{1,10}$/.test(bitrateText!)) throw badUrl('QualityLevels() bitrate must be a decimal number');
+    const attributes: Array<[string, string]> = attrText.map((a) => {
+      const eq = a.indexOf('=');
+      const k = a.slice(0, eq).trim();
+      const v = a.slice(eq + 1).trim();
+      if (eq < 1 || !IDENTIFIER.test(k) || !/^[A-Za-z0-9_.:-]{1,64}$/.test(v)) throw badUrl('malformed QualityLevels() attribute');
+      return [k, v];
+    });
+    // `Fragments(video=123)`; an HLS-style `,format=…` suffix is not served by this origin.
+    const m = /^([A-Za-z][A-Za-z0-9_-]{0,63})=(\d{1,20})$/.exec(tail[1]);
+    if (!m) {
+      if (/,\s*format=/i.test(tail[1])) return { kind: 'unknown', reason: 'fragment formats are not supported' };
+      throw badUrl(`${part}() must be <track>=<time>`);
+    }
+    const time = BigInt(m[2]!);
+    if (time > MAX_TIME) throw badUrl('fragment time exceeds 2^64-1');
+    return { kind: 'fragment', part, bitrate: Number(bitrateText), attributes, track: m[1]!, time };
+  }
+  return { kind: 'unknown', reason: 'unknown resource' };
+}

@@ -1,0 +1,22 @@
+/**
+ * The one table that maps error codes to HTTP statuses.
+ */
+import type { SmoothErrorCode } from '../errors';
+
+/** HTTP status for each error code. Client errors expose their message; 5xx messages are ours to write. */
+export const STATUS: Readonly<Record<SmoothErrorCode, number>> = {
+  ERR_BAD_BOX: 400,
+  ERR_BOX_TOO_LARGE: 400,
+  ERR_BAD_HEADER: 400,
+  ERR_UNKNOWN_CODEC: 400,
+  ERR_HEADER_CHANGED: 400,
+  ERR_BAD_FRAGMENT: 400,
+  ERR_TRUNCATED: 400,
+  ERR_BAD_URL: 400,
+  ERR_TRAVERSAL: 400,
+  ERR_BAD_DEFINITION: 500,
+  ERR_POINT_STATE: 409,
+  ERR_BODY_CONSUMED: 500,
+  ERR_INGEST_IDLE: 408,
+  ERR_INVALID_OPTION: 500,
+};

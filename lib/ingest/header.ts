@@ -1,0 +1,184 @@
+/**
+ * The header of an ingest stream: the Live Server Manifest box (SMIL) and the `moov`, combined into
+ * one description per track (protocol doc §2.5, §2.6).
+ */
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { SmoothError } from '../errors';
+import type { Moov, MoovTrack, Trex } from '../mp4/boxes';
+import { KNOWN_FOURCC, codecPrivateDataFromEntry, fourCCFromEntry } from '../mp4/codec';
+import { IDENTIFIER, TrackInfo, TrackType } from '../model';
+
+/** One track of an ingest stream: its manifest description plus what fragment parsing needs. */
+export interface IngestTrack {
+  /** `track_ID` inside this bitstream (ffmpeg's per-track POSTs all use 1). */
+  trackId: number;
+  info: TrackInfo;
+  /** Defaults for trun fields absent from tfhd/trun. */
+  trex: Trex | undefined;
+}
+
+/** One element of the Live Server Manifest `<switch>`. */
+interface LsmElement {
+  type: TrackType;
+  systemBitrate: string | undefined;
+  systemLanguage: string | undefined;
+  params: Map<string, string>;
+}
+
+const xml = new XMLParser({
+  ignoreAttributes: false,
+  attributeNamePrefix: '',
+  removeNSPrefix: true,
+  parseAttributeValue: false,
+  parseTagValue: false,
+  isArray: (name) => ['video', 'audio', 'textstream', 'param', 'meta', 'switch'].includes(name),
+});
+
+type XmlNode = Record<string, unknown>;
+
+function bad(message: string): SmoothError {
+  return new SmoothError('ERR_BAD_HEADER', message);
+}
+
+/** Parses the SMIL text of a Live Server Manifest box into its track elements. */
+export function parseLiveServerManifest(text: string): LsmElement[] {
+  const valid = XMLValidator.validate(text);
+  if (valid !== true) throw bad(`Live Server Manifest is not well-formed XML: ${valid.err.msg}`);
+  const doc = xml.parse(text) as XmlNode;
+  const smil = doc.smil as XmlNode | undefined;
+  const body = smil?.body as XmlNode | undefined;
+  const sw = (body?.switch as XmlNode[] | undefined)?.[0];
+  if (!sw) throw bad('Live Server Manifest has no <smil><body><switch>');
+  const out: LsmElement[] = [];
+  for (const [tag, type] of [
+    ['video', 'video'],
+    ['audio', 'audio'],
+    ['textstream', 'text'],
+  ] as const) {
+    for (const el of (sw[tag] as XmlNode[] | undefined) ?? []) {
+      const params = new Map<string, string>();
+      for (const p of (el.param as XmlNode[] | undefined) ?? []) {
+        if (typeof p.name === 'string') params.set(p.name, typeof p.value === 'string' ? p.value : '');
+      }
+      out.push({
+        type,
+        systemBitrate: typeof el.systemBitrate === 'string' ? el.systemBitrate : undefined,
+        systemLanguage: typeof el.systemLanguage === 'string' ? el.systemLanguage : undefined,
+        params,
+      });
+    }
+  }
+  if (out.length === 0) throw bad('Live Server Manifest lists no tracks');
+  return out;
+}
+
+function uint(value: string | undefined, what: string, max = 0xffffffff): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (!/^\d{1,10}$/.test(value) || Number(value) > max) throw bad(`${what} "${value.slice(0, 32)}" is not a valid number`);
+  return Number(value);
+}
+
+const DEFAULT_NAMES: Record<TrackType, string> = { video: 'video', audio: 'audio', text: 'textstream' };
+const HANDLERS: Record<TrackType, readonly string[]> = {
+  video: ['vide'],
+  audio: ['soun'],
+  text: ['text', 'sbtl', 'subt', 'meta', 'data'],
+};
+const KNOWN_PARAMS = new Set([
+  'trackID', 'trackName', 'timescale', 'FourCC', 'CodecPrivateData', 'MaxWidth', 'MaxHeight', 'DisplayWidth',
+  'DisplayHeight', 'AudioTag', 'Channels', 'SamplingRate', 'BitsPerSample', 'PacketSize', 'Subtype',
+  'systemBitrate', 'systemLanguage', 'NALUnitLengthField', 'manifestOutput', 'parentTrackName', 'Scheme',
+]);
+
+/**
+ * Combines the Live Server Manifest and the `moov` into per-track descriptions. Values from the
+ * manifest win; the `moov` fills in what it lacks (FourCC, CodecPrivateData, sizes, audio format).
+ * @throws SmoothError ERR_BAD_HEADER for a malformed or inconsistent header, ERR_UNKNOWN_CODEC for a codec
+ *   that cannot be described to players
+ */
+export function describeTracks(lsmText: string, moov: Moov): IngestTrack[] {
+  const elements = parseLiveServerManifest(lsmText);
+  const byId = new Map<number, MoovTrack>(moov.tracks.map((t) => [t.trackId, t]));
+  const seen = new Set<number>();
+  const keys = new Set<string>();
+  return elements.map((el) => {
+    const p = (name: string): string | undefined => el.params.get(name);
+    const trackId = uint(p('trackID'), 'trackID');
+    if (trackId === undefined) throw bad(`a <${el.type}> element has no trackID param`);
+    if (seen.has(trackId)) throw bad(`trackID ${trackId} is listed twice`);
+    seen.add(trackId);
+    const mt = byId.get(trackId);
+    if (!mt) throw bad(`trackID ${trackId} of the Live Server Manifest has no trak in moov`);
+    if (!HANDLERS[el.type].includes(mt.handler)) {
+      throw bad(`trackID ${trackId} is <${el.type}> in the manifest but '${mt.handler}' in moov`);
+    }
+    if (p('parentTrackName') !== undefined) {
+      throw new SmoothError('ERR_UNKNOWN_CODEC', `sparse track ${trackId} (parentTrackName) is not supported yet`);
+    }
+    const name = p('trackName') ?? DEFAULT_NAMES[el.type];
+    if (!IDENTIFIER.test(name)) throw bad(`trackName "${name.slice(0, 64)}" is not a valid identifier`);
+    const bitrate = uint(el.systemBitrate ?? p('systemBitrate'), 'systemBitrate');
+    if (bitrate === undefined) throw bad(`track ${trackId} has no systemBitrate`);
+    const customAttributes: [string, string][] = [];
+    for (const [k, v] of el.params) {
+      if (KNOWN_PARAMS.has(k) || !k.includes('_')) continue;
+      // `{namespace}_{attr}` params become CustomAttributes named after the part after the first `_`.
+      const attr = k.slice(k.indexOf('_') + 1);
+      if (!IDENTIFIER.test(attr) || !/^[A-Za-z0-9_.:-]{1,64}$/.test(v)) {
+        throw bad(`custom attribute ${k.slice(0, 64)} is not a valid identifier pair`);
+      }
+      customAttributes.push([attr, v]);
+    }
+    const entry = mt.entry;
+    const fourCC = (p('FourCC') || (entry && fourCCFromEntry(entry)) || '').toUpperCase();
+    if (!fourCC) {
+      throw new SmoothError(
+        'ERR_UNKNOWN_CODEC',
+        `track ${trackId}: no FourCC and unknown sample entry '${entry?.format ?? 'none'}'`,
+      );
+    }
+    if (!KNOWN_FOURCC[el.type].includes(fourCC)) {
+      throw new SmoothError('ERR_UNKNOWN_CODEC', `track ${trackId}: unknown ${el.type} FourCC '${fourCC.slice(0, 8)}'`);
+    }
+    const cpd = (p('CodecPrivateData') || (entry && codecPrivateDataFromEntry(entry)) || '').toUpperCase();
+    if (cpd && !/^([0-9A-F]{2})*$/.test(cpd)) throw bad(`track ${trackId}: CodecPrivateData is not hex`);
+    if (!cpd && ['H264', 'AVC1'].includes(fourCC)) {
+      throw new SmoothError('ERR_UNKNOWN_CODEC', `track ${trackId}: H.264 without CodecPrivateData or avcC`);
+    }
+    const timescale = uint(p('timescale'), 'timescale') ?? mt.timescale;
+    if (!timescale) throw bad(`track ${trackId} has timescale 0`);
+    const lang = el.systemLanguage ?? p('systemLanguage') ?? mt.language;
+    const info: TrackInfo = {
+      type: el.type,
+      name,
+      bitrate,
+      customAttributes,
+      fourCC,
+      codecPrivateData: cpd,
+      timescale,
+      subtype: p('Subtype') ?? '',
+      language: lang && lang !== 'und' && /^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$/.test(lang) ? lang : undefined,
+    };
+    if (el.type === 'video') {
+      info.maxWidth = uint(p('MaxWidth'), 'MaxWidth') ?? entry?.width;
+      info.maxHeight = uint(p('MaxHeight'), 'MaxHeight') ?? entry?.height;
+      info.displayWidth = uint(p('DisplayWidth'), 'DisplayWidth') ?? info.maxWidth;
+      info.displayHeight = uint(p('DisplayHeight'), 'DisplayHeight') ?? info.maxHeight;
+      if (['H264', 'AVC1'].includes(fourCC)) {
+        info.nalUnitLengthField = uint(p('NALUnitLengthField'), 'NALUnitLengthField') ?? entry?.avc?.nalLengthSize ?? 4;
+      }
+    } else if (el.type === 'audio') {
+      info.audioTag = uint(p('AudioTag'), 'AudioTag') ?? (fourCC.startsWith('AAC') ? 255 : undefined);
+      info.channels = uint(p('Channels'), 'Channels') ?? entry?.channels;
+      info.samplingRate = uint(p('SamplingRate'), 'SamplingRate') ?? entry?.sampleRate;
+      info.bitsPerSample = uint(p('BitsPerSample'), 'BitsPerSample') ?? entry?.sampleSize ?? 16;
+      info.packetSize = uint(p('PacketSize'), 'PacketSize') ?? 4;
+    }
+    const key = `${info.type}/${info.name}/${info.bitrate}/${customAttributes.join()}`;
+    if (keys.has(key)) {
+      throw bad(`two tracks share ${info.type} name "${info.name}" and bitrate ${info.bitrate}; give them distinct trackNames`);
+    }
+    keys.add(key);
+    return { trackId, info, trex: mt.trex };
+  });
+}

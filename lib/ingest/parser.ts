@@ -1,0 +1,128 @@
+/**
+ * The default ingest module: an incremental parser for a Smooth Streaming live ingest body
+ * (`ftyp`, Live Server Manifest box, `moov`, then `moof`+`mdat` pairs, optionally ended by `mfra`).
+ */
+import { SmoothError } from '../errors';
+import {
+  UUID_LIVE_SERVER_MANIFEST,
+  UUID_STREAM_MANIFEST,
+  liveServerManifestText,
+  parseMoov,
+} from '../mp4/boxes';
+import { Box, BoxReader, printable } from '../mp4/reader';
+import { ParsedFragment, parseMovieFragment } from './fragment';
+import { IngestTrack, describeTracks } from './header';
+
+/** What an ingest parser reports, in stream order. */
+export type IngestEvent =
+  /** The header boxes were read: the stream's tracks, and the raw header boxes (own copies). */
+  | { type: 'header'; tracks: IngestTrack[]; boxes: Buffer }
+  /** One track's fragment. */
+  | { type: 'fragment'; fragment: ParsedFragment }
+  /** End of stream: a top-level `mfra` arrived. */
+  | { type: 'end' };
+
+/**
+ * The ingest module contract. A parser receives the body of one ingest POST in arbitrary chunks and
+ * reports {@link IngestEvent}s; any split of the same bytes must give the same events.
+ * Errors are thrown as {@link SmoothError}; after one, the parser is not used again.
+ */
+export interface IngestParser {
+  /** Consumes one chunk and returns the events it completed. */
+  push(chunk: Buffer): IngestEvent[];
+  /** The body ended; returns final events or throws `ERR_TRUNCATED`. */
+  end(): IngestEvent[];
+}
+
+/** Creates an {@link IngestParser} for one POST; passed as the `ingest` option to replace the default. */
+export type IngestParserFactory = (options: { maxBoxSize: number }) => IngestParser;
+
+type Phase = 'ftyp' | 'header' | 'fragments' | 'ended';
+
+/** Default {@link IngestParser} for MS-SSTR live ingest (protocol doc §2). */
+export class SmoothIngestParser implements IngestParser {
+  readonly #reader: BoxReader;
+  #phase: Phase = 'ftyp';
+  #header: Buffer[] = [];
+  #lsm: string | undefined;
+  #tracks = new Map<number, IngestTrack>();
+  /** A moof waiting for its mdat, with the bytes of any boxes skipped in between. */
+  #moof: { box: Box; gap: number } | undefined;
+
+  constructor(options: { maxBoxSize: number }) {
+    this.#reader = new BoxReader(options);
+  }
+
+  push(chunk: Buffer): IngestEvent[] {
+    return this.#handle(this.#reader.push(chunk));
+  }
+
+  end(): IngestEvent[] {
+    const events = this.#handle(this.#reader.end());
+    if (this.#moof) throw new SmoothError('ERR_TRUNCATED', 'input ended after a moof without its mdat');
+    return events;
+  }
+
+  #handle(boxes: Box[]): IngestEvent[] {
+    const events: IngestEvent[] = [];
+    for (const box of boxes) this.#box(box, events);
+    return events;
+  }
+
+  #box(box: Box, events: IngestEvent[]): void {
+    const type = box.type;
+    if (this.#phase === 'ended') {
+      throw new SmoothError('ERR_BAD_FRAGMENT', `box '${printable(type)}' after the end-of-stream mfra`);
+    }
+    if (this.#phase === 'ftyp') {
+      if (type !== 'ftyp') throw new SmoothError('ERR_BAD_HEADER', `stream must start with ftyp, got '${printable(type)}'`);
+      this.#header.push(Buffer.from(box.data));
+      this.#phase = 'header';
+      return;
+    }
+    if (this.#phase === 'header') {
+      if (type === 'uuid' && box.uuid === UUID_LIVE_SERVER_MANIFEST) {
+        this.#lsm = liveServerManifestText(box);
+        this.#header.push(Buffer.from(box.data));
+      } else if (type === 'uuid' && box.uuid === UUID_STREAM_MANIFEST) {
+        // Deprecated start barrier (MS-SSTR 2.2.7.2); Azure ignores it and so do we.
+      } else if (type === 'moov') {
+        if (this.#lsm === undefined) {
+          throw new SmoothError('ERR_BAD_HEADER', 'moov arrived before the Live Server Manifest box');
+        }
+        this.#header.push(Buffer.from(box.data));
+        const tracks = describeTracks(this.#lsm, parseMoov(box));
+        for (const t of tracks) this.#tracks.set(t.trackId, t);
+        this.#phase = 'fragments';
+        events.push({ type: 'header', tracks, boxes: Buffer.concat(this.#header) });
+        this.#header = [];
+      } else if (type === 'moof' || type === 'mdat' || type === 'mfra') {
+        throw new SmoothError('ERR_BAD_HEADER', `'${type}' before the stream header (Live Server Manifest box and moov)`);
+      }
+      return;
+    }
+    // fragments
+    if (type === 'moof') {
+      if (this.#moof) throw new SmoothError('ERR_BAD_FRAGMENT', 'moof followed by another moof instead of mdat');
+      this.#moof = { box, gap: 0 };
+    } else if (type === 'mdat') {
+      const moof = this.#moof;
+      if (!moof) throw new SmoothError('ERR_BAD_FRAGMENT', 'mdat without a preceding moof');
+      this.#moof = undefined;
+      const trexOf = (id: number) => (this.#tracks.has(id) ? this.#tracks.get(id)!.trex : false);
+      const gap = moof.box.data.length + moof.gap;
+      for (const fragment of parseMovieFragment(moof.box, box, gap, trexOf)) events.push({ type: 'fragment', fragment });
+    } else if (type === 'mfra') {
+      if (this.#moof) throw new SmoothError('ERR_BAD_FRAGMENT', 'mfra after a moof without its mdat');
+      this.#phase = 'ended';
+      events.push({ type: 'end' });
+    } else if (type === 'ftyp' || type === 'moov') {
+      throw new SmoothError('ERR_BAD_HEADER', `a second '${type}' inside one ingest POST`);
+    } else if (this.#moof) {
+      this.#moof.gap += box.data.length; // free/skip between moof and mdat: offsets still count from moof
+    }
+  }
+}
+
+/** The default {@link IngestParserFactory}. */
+export const smoothIngest: IngestParserFactory = (options) => new SmoothIngestParser(options);

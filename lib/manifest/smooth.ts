@@ -1,0 +1,116 @@
+/**
+ * The default manifest module: the Smooth Streaming client manifest (MS-SSTR 2.2.2, protocol doc §3).
+ */
+import type { ManifestFormatter, ManifestSnapshot, StreamSnapshot } from './types';
+import type { TrackInfo } from '../model';
+import { attrs } from './xml';
+
+/** Options of {@link SmoothManifestFormatter}. */
+export interface SmoothManifestOptions {
+  /**
+   * `2` writes `r` repeat runs (`MinorVersion="2"`); `0` writes one `c` per fragment, for clients that
+   * predate `r`. Default 2.
+   */
+  minorVersion?: 0 | 2;
+}
+
+/**
+ * Writes `SmoothStreamingMedia`. Decisions: `IsLive="TRUE"` in upper case (VLC compares exactly);
+ * `LookAheadFragmentCount` only — the IIS/Azure/ffmpeg spelling that GStreamer reads — not the spec's
+ * `LookaheadCount`; `t` on the first `c` and after every gap, `d` on every `c`; the `Url` template
+ * uses `{bitrate}` and `{start time}`, the only spellings dash.js understands, and
+ * `{CustomAttributes}` only when a QualityLevel has custom attributes.
+ */
+export class SmoothManifestFormatter implements ManifestFormatter {
+  readonly contentType = 'application/vnd.ms-sstr+xml; charset=utf-8';
+  readonly #minor: 0 | 2;
+
+  constructor(options: SmoothManifestOptions = {}) {
+    this.#minor = options.minorVersion ?? 2;
+  }
+
+  render(s: ManifestSnapshot): string {
+    let out = '<?xml version="1.0" encoding="utf-8"?>\n';
+    out += `<SmoothStreamingMedia${attrs([
+      ['MajorVersion', 2],
+      ['MinorVersion', this.#minor],
+      ['TimeScale', s.timeScale],
+      ['Duration', s.duration],
+      ['IsLive', s.isLive ? 'TRUE' : undefined],
+      ['LookAheadFragmentCount', s.isLive ? s.lookahead : undefined],
+      ['DVRWindowLength', s.isLive ? s.dvrWindowLength : undefined],
+    ])}>\n`;
+    for (const stream of s.streams) out += this.#stream(stream);
+    return out + '</SmoothStreamingMedia>\n';
+  }
+
+  #stream(s: StreamSnapshot): string {
+    const video = s.type === 'video';
+    const max = (f: (q: TrackInfo) => number | undefined): number | undefined =>
+      video ? Math.max(0, ...s.qualityLevels.map((q) => f(q) ?? 0)) || undefined : undefined;
+    const custom = s.qualityLevels.some((q) => q.customAttributes.length > 0);
+    const url = `QualityLevels({bitrate}${custom ? ',{CustomAttributes}' : ''})/Fragments(${s.name}={start time})`;
+    let out = `  <StreamIndex${attrs([
+      ['Type', s.type],
+      ['Name', s.name],
+      ['Subtype', s.subtype],
+      ['Language', s.language],
+      ['Chunks', s.fragments.length],
+      ['QualityLevels', s.qualityLevels.length],
+      ['TimeScale', s.timescale],
+      ['MaxWidth', max((q) => q.maxWidth)],
+      ['MaxHeight', max((q) => q.maxHeight)],
+      ['DisplayWidth', max((q) => q.displayWidth)],
+      ['DisplayHeight', max((q) => q.displayHeight)],
+      ['Url', url],
+    ])}>\n`;
+    s.qualityLevels.forEach((q, index) => {
+      const level = attrs([
+        ['Index', index],
+        ['Bitrate', q.bitrate],
+        ['FourCC', q.fourCC],
+        ['CodecPrivateData', q.codecPrivateData],
+        ['MaxWidth', video ? q.maxWidth : undefined],
+        ['MaxHeight', video ? q.maxHeight : undefined],
+        ['NALUnitLengthField', video ? q.nalUnitLengthField : undefined],
+        ['SamplingRate', q.samplingRate],
+        ['Channels', q.channels],
+        ['BitsPerSample', q.bitsPerSample],
+        ['PacketSize', q.packetSize],
+        ['AudioTag', q.audioTag],
+      ]);
+      if (q.customAttributes.length === 0) {
+        out += `    <QualityLevel${level}/>\n`;
+      } else {
+        const list = q.customAttributes.map(([n, v]) => `<Attribute${attrs([['Name', n], ['Value', v]])}/>`).join('');
+        out += `    <QualityLevel${level}><CustomAttributes>${list}</CustomAttributes></QualityLevel>\n`;
+      }
+    });
+    out += this.#timeline(s);
+    return out + '  </StreamIndex>\n';
+  }
+
+  #timeline(s: StreamSnapshot): string {
+    let out = '';
+    const f = s.fragments;
+    let expected: bigint | undefined; // implicit start of the next c
+    for (let i = 0; i < f.length; ) {
+      const { time, duration } = f[i]!;
+      let run = 1;
+      if (this.#minor === 2) {
+        while (i + run < f.length) {
+          const next = f[i + run]!;
+          const prev = f[i + run - 1]!;
+          if (next.duration !== duration || next.time !== prev.time + prev.duration) break;
+          run++;
+        }
+      }
+      const t = time === expected ? undefined : time;
+      out += `    <c${attrs([['t', t], ['d', duration], ['r', run > 1 ? run : undefined]])}/>\n`;
+      const last = f[i + run - 1]!;
+      expected = last.time + last.duration;
+      i += run;
+    }
+    return out;
+  }
+}

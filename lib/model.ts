@@ -1,0 +1,54 @@
+/**
+ * Plain data types shared by the media core and the HTTP edge.
+ */
+
+/** Kind of a track, as the StreamIndex `Type` of the client manifest. */
+export type TrackType = 'video' | 'audio' | 'text';
+
+/** Everything the client manifest says about one track (one QualityLevel). */
+export interface TrackInfo {
+  type: TrackType;
+  /** `trackName`: the StreamIndex `Name` and the noun in `Fragments(<name>=<t>)`. Validated identifier. */
+  name: string;
+  /** Bits per second; the value of `QualityLevels(<bitrate>)`. */
+  bitrate: number;
+  /** Custom attributes that tell apart tracks of equal name and bitrate, as `[name, value]` pairs. */
+  customAttributes: ReadonlyArray<readonly [string, string]>;
+  fourCC: string;
+  /** Hex string, upper case. */
+  codecPrivateData: string;
+  /** Track timescale (ticks per second); fragment times use it. */
+  timescale: number;
+  /** StreamIndex `Subtype` (empty for audio/video unless the encoder names one). */
+  subtype: string;
+  /** RFC 1766 / ISO 639 language, when the encoder gives one other than `und`. */
+  language: string | undefined;
+  maxWidth?: number;
+  maxHeight?: number;
+  displayWidth?: number;
+  displayHeight?: number;
+  nalUnitLengthField?: number;
+  audioTag?: number;
+  channels?: number;
+  samplingRate?: number;
+  bitsPerSample?: number;
+  packetSize?: number;
+}
+
+/** Start and duration of one fragment, in its track's timescale. */
+export interface FragmentTime {
+  readonly time: bigint;
+  readonly duration: bigint;
+}
+
+/**
+ * The identity of a track across streams and reconnects: type, name, bitrate and custom attributes
+ * (protocol doc §2.11), not the stream id nor the per-bitstream trackID.
+ */
+export function trackKey(t: Pick<TrackInfo, 'type' | 'name' | 'bitrate' | 'customAttributes'>): string {
+  const attrs = t.customAttributes.map(([k, v]) => `,${k}=${v}`).join('');
+  return `${t.type}/${t.name}/${t.bitrate}${attrs}`;
+}
+
+/** Identifier grammar of StreamIndex names and custom attributes: `ALPHA *(ALPHA / DIGIT / "_" / "-")`. */
+export const IDENTIFIER = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;

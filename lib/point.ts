@@ -1,0 +1,542 @@
+/**
+ * A publishing point: the framework-free heart of the origin. It takes ingest connections, holds
+ * fragments back until their lookahead exists, publishes them to the store, keeps the state, and
+ * answers manifest and fragment lookups. All of a point's state lives here.
+ */
+import { EventEmitter } from 'node:events';
+import createDebug from 'debug';
+import type { PointSettings } from './definition';
+import { SmoothError } from './errors';
+import type { ParsedFragment } from './ingest/fragment';
+import type { IngestTrack } from './ingest/header';
+import type { IngestParser } from './ingest/parser';
+import type { ManifestSnapshot, StreamSnapshot } from './manifest/types';
+import { FragmentTime, TrackInfo, TrackType, trackKey } from './model';
+import { writeFragment } from './mp4/writer';
+import type { ResolvedOptions } from './options';
+import type { FragmentStore, StoredFragment } from './store/types';
+
+const debug = createDebug('live-smooth:point');
+
+/** Publishing point states (the lifecycle issue adds Starting, Stopping and ShuttingDown). */
+export type PointState = 'Idle' | 'Started' | 'Stopped' | 'Error';
+
+/** Events of a publishing point (and, prefixed with the point, of the origin). */
+export interface PointEvents {
+  state: [{ point: string; state: PointState; reason?: string }];
+  streamStarted: [{ point: string; streamId: string; remoteAddress: string | undefined; reconnect: boolean }];
+  streamEnded: [{ point: string; streamId: string; reason: 'eos' | 'disconnected' | 'error' }];
+  fragmentAdded: [{ point: string; track: string; time: bigint; duration: bigint; bytes: number }];
+  fragmentTrimmed: [{ point: string; track: string; time: bigint; reason: string }];
+  inputRejected: [{ point: string; streamId: string; code: string; message: string }];
+}
+
+interface Group {
+  type: TrackType;
+  name: string;
+  timescale: number;
+  subtype: string;
+  language: string | undefined;
+  tracks: Track[];
+}
+
+interface Track {
+  key: string;
+  info: TrackInfo;
+  group: Group;
+  /** Ingested fragments waiting until `lookaheadChunks` successors exist. */
+  pending: Array<{ fragment: ParsedFragment; time: bigint; duration: bigint }>;
+  /** Newest time ingested (pending or published); older or equal fragments are dropped. */
+  newest: bigint | undefined;
+  /** Connections currently feeding this track that have not sent EOS. */
+  live: number;
+}
+
+interface Stream {
+  id: string;
+  connections: number;
+  ended: boolean;
+}
+
+/** A rendered manifest, cached until the timeline changes. */
+export interface RenderedManifest {
+  body: Buffer;
+  contentType: string;
+  etag: string;
+  lastModified: number;
+  /** Seconds a client or cache may keep it: at most half the shortest fragment duration. */
+  maxAge: number;
+}
+
+/** Result of a fragment lookup. */
+export type FragmentLookup =
+  | { status: 'ok'; fragment: StoredFragment; track: TrackInfo; etag: string }
+  | { status: 'not-yet' }
+  | { status: 'not-found'; reason: string };
+
+/** One ingest POST attached to a point. Created by {@link PublishingPoint.openIngest}. */
+export class IngestConnection {
+  readonly #point: PublishingPoint;
+  readonly #parser: IngestParser;
+  readonly streamId: string;
+  readonly remoteAddress: string | undefined;
+  /** Tracks of this connection by bitstream track_ID, once the header arrived. */
+  tracks: Map<number, Track> | undefined;
+  /** Raw header boxes, compared on reconnect. */
+  header: Buffer | undefined;
+  eos = false;
+  closed = false;
+
+  /** @internal */
+  constructor(point: PublishingPoint, parser: IngestParser, streamId: string, remoteAddress: string | undefined) {
+    this.#point = point;
+    this.#parser = parser;
+    this.streamId = streamId;
+    this.remoteAddress = remoteAddress;
+  }
+
+  /** Feeds body bytes. @throws SmoothError on bad input; call {@link abort} then. */
+  write(chunk: Buffer): void {
+    if (this.closed) return;
+    this.#point._apply(this, this.#parser.push(chunk));
+  }
+
+  /** The POST body ended. Without an `mfra` this is not EOS: the tracks wait for a reconnect. */
+  finish(): void {
+    if (this.closed) return;
+    this.#point._apply(this, this.#parser.end());
+    this.#point._close(this, this.eos ? 'eos' : 'disconnected');
+  }
+
+  /** The connection dropped or was refused; its tracks stay and wait for a reconnect. */
+  abort(reason: 'disconnected' | 'error', err?: SmoothError): void {
+    if (this.closed) return;
+    if (err) this.#point._rejected(this.streamId, err);
+    this.#point._close(this, reason);
+  }
+}
+
+/** One publishing point (one `.isml`). */
+export class PublishingPoint extends EventEmitter<PointEvents> {
+  /** Path of the `.isml` relative to the root, with `/` separators, e.g. `events/game1.isml`. */
+  readonly path: string;
+  #settings: PointSettings;
+  #state: PointState = 'Idle';
+  #error: string | undefined;
+  readonly #options: ResolvedOptions;
+  #store: FragmentStore;
+  readonly #groups: Group[] = [];
+  readonly #tracks = new Map<string, Track>();
+  readonly #streams = new Map<string, Stream>();
+  readonly #connections = new Set<IngestConnection>();
+  /** Session counter: part of every ETag, so a restarted session never matches an old one. */
+  #session = 0;
+  #version = 0;
+  #changedAt = 0;
+  #manifest: RenderedManifest | undefined;
+
+  /** @internal use {@link Origin.point} */
+  constructor(path: string, settings: PointSettings, options: ResolvedOptions) {
+    super();
+    this.path = path;
+    this.#settings = settings;
+    this.#options = options;
+    this.#store = this.#newStore();
+    this.#changedAt = options.clock.now();
+  }
+
+  /** Current state. */
+  get state(): PointState {
+    return this.#state;
+  }
+
+  /** Why the point is in `Error`, if it is. */
+  get error(): string | undefined {
+    return this.#error;
+  }
+
+  /** Current settings. */
+  get settings(): Readonly<PointSettings> {
+    return this.#settings;
+  }
+
+  /** Bytes of fragments held. */
+  get bytes(): number {
+    return this.#store.bytes;
+  }
+
+  /** Descriptions of the point's tracks, grouped as the manifest shows them. */
+  get tracks(): TrackInfo[] {
+    return this.#groups.flatMap((g) => g.tracks.map((t) => t.info));
+  }
+
+  /** Ingest streams seen in this session. */
+  get streams(): Array<{ id: string; connections: number; ended: boolean }> {
+    return [...this.#streams.values()].map((s) => ({ ...s }));
+  }
+
+  /** Applies new settings from the definition file (clears an `Error` from a bad definition). */
+  configure(settings: PointSettings): void {
+    this.#settings = settings;
+    if (this.#state === 'Error') this.#setState(this.#tracks.size > 0 ? 'Stopped' : 'Idle');
+    this.#touch();
+  }
+
+  /** Puts the point in `Error` (e.g. its definition cannot be read); clients get 500 with the reason. */
+  fail(reason: string): void {
+    this.#error = reason;
+    this.#setState('Error', reason);
+  }
+
+  /**
+   * Checks whether an encoder may push now, without attaching one (the empty probe POST).
+   * @throws SmoothError ERR_POINT_STATE with the reason when it may not
+   */
+  checkIngest(): void {
+    if (this.#state === 'Error') throw new SmoothError('ERR_POINT_STATE', `publishing point is in Error: ${this.#error}`);
+    if (this.#state === 'Stopped' && !this.#settings.restartOnEncoderReconnect) {
+      throw new SmoothError(
+        'ERR_POINT_STATE',
+        'publishing point is Stopped (all streams ended); set restartOnEncoderReconnect or shut it down',
+      );
+    }
+  }
+
+  /**
+   * Attaches an ingest POST. A Stopped point with `restartOnEncoderReconnect` drops its window and
+   * starts a fresh session.
+   * @throws SmoothError ERR_POINT_STATE when the point refuses encoders
+   */
+  openIngest(streamId: string, remoteAddress: string | undefined, parser: IngestParser): IngestConnection {
+    this.checkIngest();
+    if (this.#state === 'Stopped') this.reset();
+    const conn = new IngestConnection(this, parser, streamId, remoteAddress);
+    this.#connections.add(conn);
+    return conn;
+  }
+
+  /** Drops every fragment, track and stream, closes ingest connections, and returns to Idle. */
+  reset(): void {
+    for (const c of this.#connections) c.closed = true;
+    this.#connections.clear();
+    this.#store.clear();
+    this.#store = this.#newStore();
+    this.#groups.length = 0;
+    this.#tracks.clear();
+    this.#streams.clear();
+    this.#session++;
+    this.#error = undefined;
+    this.#setState('Idle');
+    this.#touch();
+  }
+
+  /** Closes every ingest connection and releases the fragments (the point is going away). */
+  close(): void {
+    this.reset();
+    this.removeAllListeners();
+  }
+
+  /** @internal Applies parser events of one connection. */
+  _apply(conn: IngestConnection, events: ReturnType<IngestParser['push']>): void {
+    for (const e of events) {
+      if (e.type === 'header') this.#attach(conn, e.tracks, e.boxes);
+      else if (e.type === 'fragment') {
+        const track = conn.tracks!.get(e.fragment.trackId)!;
+        this.#ingest(track, e.fragment);
+      } else {
+        conn.eos = true;
+        this.#endOfStream(conn);
+      }
+    }
+  }
+
+  /** @internal */
+  _rejected(streamId: string, err: SmoothError): void {
+    debug('%s: stream %s rejected: %s', this.path, streamId, err.message);
+    this.emit('inputRejected', { point: this.path, streamId, code: err.code, message: err.message });
+  }
+
+  /** @internal A connection ended (EOS already applied) or dropped. */
+  _close(conn: IngestConnection, reason: 'eos' | 'disconnected' | 'error'): void {
+    if (conn.closed) return;
+    conn.closed = true;
+    this.#connections.delete(conn);
+    if (!conn.tracks) return; // never got past the header
+    const stream = this.#streams.get(conn.streamId);
+    if (stream) stream.connections--;
+    if (!conn.eos) for (const t of conn.tracks.values()) t.live--;
+    this.emit('streamEnded', { point: this.path, streamId: conn.streamId, reason });
+    debug('%s: stream %s %s', this.path, conn.streamId, reason);
+    this.#touch();
+  }
+
+  #attach(conn: IngestConnection, tracks: IngestTrack[], header: Buffer): void {
+    // Validate everything before changing anything: a rejected header leaves the point untouched.
+    for (const t of tracks) {
+      const known = this.#tracks.get(trackKey(t.info));
+      if (known && !sameDescription(known.info, t.info)) {
+        throw new SmoothError(
+          'ERR_HEADER_CHANGED',
+          `stream ${conn.streamId} describes track ${known.key} differently than before (codec, timescale or size)`,
+        );
+      }
+      const group = this.#groups.find((g) => g.type === t.info.type && g.name === t.info.name);
+      if (!known && group && group.timescale !== t.info.timescale) {
+        throw new SmoothError(
+          'ERR_BAD_HEADER',
+          `track ${trackKey(t.info)} has timescale ${t.info.timescale}, but its StreamIndex uses ${group.timescale}`,
+        );
+      }
+    }
+    const map = new Map<number, Track>();
+    for (const t of tracks) {
+      const key = trackKey(t.info);
+      let track = this.#tracks.get(key);
+      if (!track) {
+        let group = this.#groups.find((g) => g.type === t.info.type && g.name === t.info.name);
+        if (!group) {
+          group = {
+            type: t.info.type,
+            name: t.info.name,
+            timescale: t.info.timescale,
+            subtype: t.info.subtype,
+            language: t.info.language,
+            tracks: [],
+          };
+          this.#groups.push(group);
+          this.#groups.sort((a, b) => TYPE_ORDER[a.type] - TYPE_ORDER[b.type]);
+        }
+        track = { key, info: t.info, group, pending: [], newest: undefined, live: 0 };
+        group.tracks.push(track);
+        group.tracks.sort((a, b) => a.info.bitrate - b.info.bitrate);
+        this.#tracks.set(key, track);
+      }
+      track.live++;
+      map.set(t.trackId, track);
+    }
+    conn.tracks = map;
+    conn.header = header;
+    let stream = this.#streams.get(conn.streamId);
+    const reconnect = stream !== undefined;
+    if (!stream) {
+      stream = { id: conn.streamId, connections: 0, ended: false };
+      this.#streams.set(conn.streamId, stream);
+    }
+    stream.connections++;
+    stream.ended = false;
+    if (this.#state !== 'Started') this.#setState('Started');
+    debug('%s: stream %s attached (%d tracks%s)', this.path, conn.streamId, tracks.length, reconnect ? ', reconnect' : '');
+    this.emit('streamStarted', { point: this.path, streamId: conn.streamId, remoteAddress: conn.remoteAddress, reconnect });
+    this.#touch();
+  }
+
+  #ingest(track: Track, fragment: ParsedFragment): void {
+    let time = fragment.time;
+    let duration = fragment.duration;
+    if (time < 0n) {
+      // AAC priming (ffmpeg starts audio at −213333): manifest times are unsigned, so the first fragment
+      // is listed from 0 with its end unchanged; one that ends before 0 carries nothing playable.
+      duration += time;
+      time = 0n;
+      if (duration <= 0n) return;
+    }
+    // First copy wins: a reconnect resends its last fragments and redundant encoders overlap.
+    if (track.newest !== undefined && time <= track.newest) return;
+    track.newest = time;
+    track.pending.push({ fragment, time, duration });
+    const lookahead = this.#settings.lookaheadChunks;
+    while (track.pending.length > lookahead) this.#publish(track, lookahead);
+  }
+
+  /** Publishes the oldest held fragment of `track` with a tfrf of what follows it. */
+  #publish(track: Track, lookahead: number): void {
+    const { fragment, time, duration } = track.pending.shift()!;
+    const next = track.pending.slice(0, lookahead).map((p) => ({ time: p.time, duration: p.duration }));
+    const written = writeFragment(fragment, time, duration, lookahead > 0 ? next : undefined);
+    const stored: StoredFragment = {
+      time,
+      duration,
+      data: written.data,
+      moofSize: written.moofSize,
+      storedAt: this.#options.clock.now(),
+    };
+    if (!this.#store.put(track.key, stored)) return;
+    this.emit('fragmentAdded', { point: this.path, track: track.key, time, duration, bytes: written.data.length });
+    this.#trimWindow(track.group);
+    this.#touch();
+  }
+
+  #trimWindow(group: Group): void {
+    const window = this.#settings.manifestWindowLength;
+    if (window === 0) return;
+    let end: bigint | undefined;
+    for (const t of group.tracks) {
+      const n = this.#store.newest(t.key);
+      if (n && (end === undefined || n.time + n.duration > end)) end = n.time + n.duration;
+    }
+    if (end === undefined) return;
+    // Keep two fragments beyond the listed window: clients that read a slightly older manifest still
+    // request them (ffmpeg keeps extra fragments for the same reason).
+    const newest = this.#store.newest(group.tracks[0]!.key);
+    const grace = 2n * (newest?.duration ?? 0n);
+    const bound = end - BigInt(window) * BigInt(group.timescale) - grace;
+    for (const t of group.tracks) this.#store.trim(t.key, bound);
+  }
+
+  #endOfStream(conn: IngestConnection): void {
+    const stream = this.#streams.get(conn.streamId);
+    for (const t of conn.tracks?.values() ?? []) {
+      t.live--;
+      // Nothing follows the held-back tail any more: publish it with whatever lookahead exists.
+      if (t.live === 0) while (t.pending.length > 0) this.#publish(t, this.#settings.lookaheadChunks);
+    }
+    const others = [...this.#connections].some((c) => c !== conn && c.streamId === conn.streamId && !c.eos);
+    if (stream && !others) stream.ended = true;
+    if ([...this.#streams.values()].every((s) => s.ended)) this.#setState('Stopped');
+    this.#touch();
+  }
+
+  #setState(state: PointState, reason?: string): void {
+    if (this.#state === state) return;
+    this.#state = state;
+    debug('%s: %s%s', this.path, state, reason ? ` (${reason})` : '');
+    this.emit('state', { point: this.path, state, reason });
+  }
+
+  #touch(): void {
+    this.#version++;
+    this.#changedAt = this.#options.clock.now();
+    this.#manifest = undefined;
+  }
+
+  #newStore(): FragmentStore {
+    return this.#options.store({
+      maxBytes: this.#options.maxBytesPerPoint,
+      onEvict: (track, f, reason) => {
+        this.emit('fragmentTrimmed', { point: this.path, track, time: f.time, reason });
+        this.#manifest = undefined;
+      },
+    });
+  }
+
+  /** What the manifest lists now. */
+  snapshot(): ManifestSnapshot {
+    const s = this.#settings;
+    const streams: StreamSnapshot[] = [];
+    for (const g of this.#groups) {
+      streams.push({
+        type: g.type,
+        name: g.name,
+        subtype: g.subtype,
+        timescale: g.timescale,
+        language: g.language,
+        qualityLevels: g.tracks.map((t) => t.info),
+        fragments: this.#listed(g),
+      });
+    }
+    return {
+      isLive: true,
+      timeScale: ROOT_TIMESCALE,
+      duration: BigInt(s.estimatedTime) * BigInt(ROOT_TIMESCALE),
+      lookahead: s.lookaheadChunks,
+      dvrWindowLength: BigInt(s.manifestWindowLength) * BigInt(ROOT_TIMESCALE),
+      streams,
+    };
+  }
+
+  /**
+   * The timeline of a StreamIndex: the union of its tracks' available fragments, up to the newest time
+   * that every live track has (so each listed time can be fetched at every bitrate still being fed),
+   * and within the DVR window.
+   */
+  #listed(g: Group): FragmentTime[] {
+    const live = g.tracks.filter((t) => t.live > 0);
+    let edge: bigint | undefined;
+    for (const t of live.length > 0 ? live : g.tracks) {
+      const n = this.#store.newest(t.key)?.time;
+      if (live.length > 0) {
+        if (n === undefined) return [];
+        if (edge === undefined || n < edge) edge = n;
+      } else if (n !== undefined && (edge === undefined || n > edge)) edge = n;
+    }
+    if (edge === undefined) return [];
+    const all = g.tracks.length === 1 ? this.#store.timeline(g.tracks[0]!.key) : union(g.tracks.map((t) => this.#store.timeline(t.key)));
+    let end = all.length;
+    while (end > 0 && all[end - 1]!.time > edge) end--;
+    let start = 0;
+    const window = this.#settings.manifestWindowLength;
+    if (window > 0 && end > 0) {
+      const last = all[end - 1]!;
+      const bound = last.time + last.duration - BigInt(window) * BigInt(g.timescale);
+      while (start < end && all[start]!.time + all[start]!.duration <= bound) start++;
+    }
+    return start === 0 && end === all.length ? all : all.slice(start, end);
+  }
+
+  /** The client manifest, rendered once per change of the timeline. */
+  manifest(): RenderedManifest {
+    if (this.#manifest) return this.#manifest;
+    const snapshot = this.snapshot();
+    const formatter = this.#options.manifest;
+    let shortest: number | undefined;
+    for (const st of snapshot.streams) {
+      const last = st.fragments[st.fragments.length - 1];
+      if (!last) continue;
+      const seconds = Number(last.duration) / st.timescale;
+      if (shortest === undefined || seconds < shortest) shortest = seconds;
+    }
+    this.#manifest = {
+      body: Buffer.from(formatter.render(snapshot), 'utf8'),
+      contentType: formatter.contentType,
+      etag: `"m${this.#session}.${this.#version}"`,
+      lastModified: this.#changedAt,
+      maxAge: shortest === undefined ? 0 : Math.floor(shortest / 2),
+    };
+    return this.#manifest;
+  }
+
+  /**
+   * Finds a fragment for `QualityLevels(bitrate[,attrs])/Fragments(name=time)`.
+   * 412 semantics (`not-yet`) for times past the newest available fragment while the stream can still
+   * deliver them; `not-found` for unknown tracks, trimmed times and times that start no fragment.
+   */
+  lookup(name: string, bitrate: number, attributes: ReadonlyArray<readonly [string, string]>, time: bigint): FragmentLookup {
+    const group = this.#groups.find((g) => g.name === name);
+    if (!group) return { status: 'not-found', reason: `no track named ${name}` };
+    const attrs = attributes.map(([k, v]) => `${k}=${v}`).join(',');
+    const track = group.tracks.find(
+      (t) => t.info.bitrate === bitrate && t.info.customAttributes.map(([k, v]) => `${k}=${v}`).join(',') === attrs,
+    );
+    if (!track) return { status: 'not-found', reason: `no quality level ${bitrate} for ${name}` };
+    const fragment = this.#store.get(track.key, time);
+    if (fragment) return { status: 'ok', fragment, track: track.info, etag: `"f${this.#session}.${time}"` };
+    const newest = this.#store.newest(track.key);
+    const more = this.#state === 'Started' || track.pending.length > 0;
+    if (more && (newest === undefined || time > newest.time)) return { status: 'not-yet' };
+    return { status: 'not-found', reason: `no fragment of ${name} at ${time} (outside the window or not a fragment start)` };
+  }
+}
+
+const ROOT_TIMESCALE = 10_000_000;
+const TYPE_ORDER: Record<TrackType, number> = { video: 0, audio: 1, text: 2 };
+
+function sameDescription(a: TrackInfo, b: TrackInfo): boolean {
+  return (
+    a.fourCC === b.fourCC &&
+    a.codecPrivateData === b.codecPrivateData &&
+    a.timescale === b.timescale &&
+    a.maxWidth === b.maxWidth &&
+    a.maxHeight === b.maxHeight &&
+    a.channels === b.channels &&
+    a.samplingRate === b.samplingRate
+  );
+}
+
+/** Merges time-ordered timelines, keeping the first entry of each start time. */
+function union(lists: FragmentTime[][]): FragmentTime[] {
+  const all = lists.flat();
+  all.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
+  const out: FragmentTime[] = [];
+  for (const f of all) if (out.length === 0 || out[out.length - 1]!.time !== f.time) out.push(f);
+  return out;
+}
