@@ -450,14 +450,28 @@ export class PublishingPoint extends EventEmitter<PointEvents> {
    * and within the DVR window.
    */
   #listed(g: Group): FragmentTime[] {
-    const live = g.tracks.filter((t) => t.live > 0);
+    // Live tracks hold the edge back, except one that lags the leader by more than its hold-back plus
+    // two fragments (a stalled encoder that keeps its connection open must not freeze the manifest) or
+    // that has published nothing yet (a bitrate joining mid-event must not empty it).
+    let lead: bigint | undefined;
+    let step = 0n;
+    for (const t of g.tracks) {
+      if (t.live > 0 && t.newest !== undefined && (lead === undefined || t.newest > lead)) lead = t.newest;
+      const n = this.#store.newest(t.key);
+      if (n && n.duration > step) step = n.duration;
+    }
+    const allowance = BigInt(this.#settings.lookaheadChunks + 2) * step;
     let edge: bigint | undefined;
-    for (const t of live.length > 0 ? live : g.tracks) {
+    for (const t of g.tracks) {
       const n = this.#store.newest(t.key)?.time;
-      if (live.length > 0) {
-        if (n === undefined) return [];
-        if (edge === undefined || n < edge) edge = n;
-      } else if (n !== undefined && (edge === undefined || n > edge)) edge = n;
+      if (n === undefined || t.live === 0 || lead === undefined || lead - t.newest! > allowance) continue;
+      if (edge === undefined || n < edge) edge = n;
+    }
+    if (edge === undefined) {
+      for (const t of g.tracks) {
+        const n = this.#store.newest(t.key)?.time;
+        if (n !== undefined && (edge === undefined || n > edge)) edge = n;
+      }
     }
     if (edge === undefined) return [];
     const all = g.tracks.length === 1 ? this.#store.timeline(g.tracks[0]!.key) : union(g.tracks.map((t) => this.#store.timeline(t.key)));

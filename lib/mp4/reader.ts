@@ -42,6 +42,8 @@ export function readHeader(buf: Buffer, offset: number, end: number, maxBoxSize:
   let size = buf.readUInt32BE(offset);
   const type = buf.toString('latin1', offset + 4, offset + 8);
   let headerSize = 8;
+  // Only the 32-bit size may say "to end of input"; a largesize of 0 is malformed, not a second spelling.
+  const toEnd = size === 0;
   if (size === 1) {
     if (end - offset < 16) return undefined;
     const large = buf.readBigUInt64BE(offset + 8);
@@ -55,7 +57,7 @@ export function readHeader(buf: Buffer, offset: number, end: number, maxBoxSize:
     uuid = buf.toString('hex', offset + headerSize, offset + headerSize + 16);
     headerSize += 16;
   }
-  if (size !== 0 && size < headerSize) {
+  if (!toEnd && size < headerSize) {
     throw new SmoothError('ERR_BAD_BOX', `box '${printable(type)}' declares size ${size}, smaller than its header`);
   }
   if (size > maxBoxSize) throw tooLarge(type, String(size), maxBoxSize);

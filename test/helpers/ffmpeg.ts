@@ -1,0 +1,68 @@
+/**
+ * Pushing a real live stream with ffmpeg's `ismv` muxer.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+
+export interface PushOptions {
+  /** ffmpeg binary. */
+  ffmpeg: string;
+  /** Publishing point URL, e.g. `http://127.0.0.1:1234/live/ch1.isml`. */
+  url: string;
+  /** Seconds of media to push (in real time). */
+  seconds: number;
+  /** Video bitrates in kbit/s, highest first; sizes halve per step. Default [800, 400, 200]. */
+  bitrates?: number[];
+  /** One POST per track (`Streams(video0)`, …, `Streams(audio)`) instead of one for all. */
+  perTrack?: boolean;
+  /** Stream id of the single POST. Default `ch1`. */
+  streamId?: string;
+}
+
+const SIZES = ['640x360', '480x270', '320x180', '160x90'];
+
+/** Arguments for a live push of N H.264 bitrates with aligned 2 s GOPs plus AAC audio. */
+export function pushArgs(o: PushOptions): string[] {
+  const bitrates = o.bitrates ?? [800, 400, 200];
+  const n = bitrates.length;
+  const split = `[0:v]split=${n}${bitrates.map((_, i) => `[s${i}]`).join('')};` +
+    bitrates.map((_, i) => `[s${i}]scale=${SIZES[i]!.replace('x', ':')}[v${i}]`).join(';');
+  const args = [
+    '-hide_banner', '-loglevel', 'error', '-nostdin',
+    '-re', '-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=25',
+    '-re', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
+    '-filter_complex', split,
+  ];
+  const video = [
+    '-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency', '-pix_fmt', 'yuv420p',
+    '-g', '50', '-keyint_min', '50', '-sc_threshold', '0',
+  ];
+  const audio = ['-c:a', 'aac', '-b:a', '96k', '-ac', '2'];
+  // `-t` is an output option: every output needs its own, or the others run forever.
+  const isml = ['-t', String(o.seconds), '-movflags', 'isml+frag_keyframe', '-f', 'ismv'];
+  if (!o.perTrack) {
+    args.push(...bitrates.flatMap((_, i) => ['-map', `[v${i}]`]), '-map', '1:a', ...video);
+    args.push(...bitrates.flatMap((b, i) => [`-b:v:${i}`, `${b}k`]), ...audio, ...isml, `${o.url}/Streams(${o.streamId ?? 'ch1'})`);
+    return args;
+  }
+  bitrates.forEach((b, i) => {
+    args.push('-map', `[v${i}]`, ...video, '-b:v', `${b}k`, ...isml, `${o.url}/Streams(video${i})`);
+  });
+  // An audio-only ismv output with frag_keyframe would send nothing until the end (every AAC frame is a
+  // keyframe, so ffmpeg needs a fragment duration).
+  args.push('-map', '1:a', ...audio, '-frag_duration', '2000000', ...isml, `${o.url}/Streams(audio)`);
+  return args;
+}
+
+/** A running push. `done` resolves with ffmpeg's exit code and its stderr. */
+export interface Push {
+  child: ChildProcess;
+  done: Promise<{ code: number | null; stderr: string }>;
+}
+
+export function push(o: PushOptions): Push {
+  const child = spawn(o.ffmpeg, pushArgs(o), { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const done = new Promise<{ code: number | null; stderr: string }>((ok) => child.on('exit', (code) => ok({ code, stderr })));
+  return { child, done };
+}

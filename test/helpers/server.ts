@@ -1,0 +1,64 @@
+/**
+ * A real HTTP server around the middleware for integration tests: an Express app on a loopback port,
+ * created with `requestTimeout: 0` as the README requires.
+ */
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import express from 'express';
+import { LiveSmoothHandler, LiveSmoothOptions, liveSmooth } from '../../lib';
+
+export interface TestServer {
+  /** e.g. `http://127.0.0.1:41234/live` */
+  base: string;
+  root: string;
+  handler: LiveSmoothHandler;
+  server: http.Server;
+  /** Writes `root/<rel>` (an `.isml`), creating folders. */
+  define(rel: string, metas?: Record<string, string>): void;
+  close(): Promise<void>;
+}
+
+/** A minimal `.isml` with the given metas. */
+export function isml(metas: Record<string, string> = {}): string {
+  const head = Object.entries(metas)
+    .map(([name, content]) => `    <meta name="${name}" content="${content}" />\n`)
+    .join('');
+  return `<?xml version="1.0" encoding="utf-8"?>
+<smil xmlns="http://www.w3.org/2001/SMIL20/Language">
+  <head>
+${head}  </head>
+  <body />
+</smil>
+`;
+}
+
+/** Starts an Express app with `liveSmooth(root)` mounted at `/live`. */
+export async function startServer(options: LiveSmoothOptions = {}, mount = '/live'): Promise<TestServer> {
+  const root = mkdtempSync(path.join(tmpdir(), 'live-smooth-'));
+  const handler = liveSmooth(root, options);
+  const app = express();
+  app.use(mount, handler);
+  const server = http.createServer({ requestTimeout: 0 }, app);
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  const { port } = server.address() as AddressInfo;
+  return {
+    base: `http://127.0.0.1:${port}${mount === '/' ? '' : mount}`,
+    root,
+    handler,
+    server,
+    define(rel, metas) {
+      const file = path.join(root, rel);
+      mkdirSync(path.dirname(file), { recursive: true });
+      writeFileSync(file, isml(metas));
+    },
+    async close() {
+      handler.origin.close();
+      server.closeAllConnections();
+      await new Promise<void>((ok) => server.close(() => ok()));
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
