@@ -43,6 +43,8 @@ interface Group {
 interface Track {
   key: string;
   info: TrackInfo;
+  /** Custom attributes as they appear in `QualityLevels(b,<attrs>)`, for lookups. */
+  attrs: string;
   group: Group;
   /** Ingested fragments waiting until `lookaheadChunks` successors exist. */
   pending: Array<{ fragment: ParsedFragment; time: bigint; duration: bigint }>;
@@ -272,6 +274,13 @@ export class PublishingPoint extends EventEmitter<PointEvents> {
 
   #attach(conn: IngestConnection, tracks: IngestTrack[], header: Buffer): void {
     // Validate everything before changing anything: a rejected header leaves the point untouched.
+    const added = tracks.filter((t) => !this.#tracks.has(trackKey(t.info))).length;
+    if (this.#tracks.size + added > MAX_TRACKS) {
+      throw new SmoothError('ERR_BAD_HEADER', `a publishing point holds at most ${MAX_TRACKS} tracks`);
+    }
+    if (!this.#streams.has(conn.streamId) && this.#streams.size >= MAX_STREAMS) {
+      throw new SmoothError('ERR_BAD_HEADER', `a publishing point takes at most ${MAX_STREAMS} stream ids per session`);
+    }
     for (const t of tracks) {
       const known = this.#tracks.get(trackKey(t.info));
       if (known && !sameDescription(known.info, t.info)) {
@@ -306,7 +315,7 @@ export class PublishingPoint extends EventEmitter<PointEvents> {
           this.#groups.push(group);
           this.#groups.sort((a, b) => TYPE_ORDER[a.type] - TYPE_ORDER[b.type]);
         }
-        track = { key, info: t.info, group, pending: [], newest: undefined, live: 0 };
+        track = { key, info: t.info, attrs: attributesKey(t.info.customAttributes), group, pending: [], newest: undefined, live: 0 };
         group.tracks.push(track);
         group.tracks.sort((a, b) => a.info.bitrate - b.info.bitrate);
         this.#tracks.set(key, track);
@@ -517,10 +526,8 @@ export class PublishingPoint extends EventEmitter<PointEvents> {
   lookup(name: string, bitrate: number, attributes: ReadonlyArray<readonly [string, string]>, time: bigint): FragmentLookup {
     const group = this.#groups.find((g) => g.name === name);
     if (!group) return { status: 'not-found', reason: `no track named ${name}` };
-    const attrs = attributes.map(([k, v]) => `${k}=${v}`).join(',');
-    const track = group.tracks.find(
-      (t) => t.info.bitrate === bitrate && t.info.customAttributes.map(([k, v]) => `${k}=${v}`).join(',') === attrs,
-    );
+    const attrs = attributes.length === 0 ? '' : attributesKey(attributes);
+    const track = group.tracks.find((t) => t.info.bitrate === bitrate && t.attrs === attrs);
     if (!track) return { status: 'not-found', reason: `no quality level ${bitrate} for ${name}` };
     const fragment = this.#store.get(track.key, time);
     if (fragment) return { status: 'ok', fragment, track: track.info, etag: `"f${this.#session}.${time}"` };
@@ -532,6 +539,13 @@ export class PublishingPoint extends EventEmitter<PointEvents> {
 }
 
 const ROOT_TIMESCALE = 10_000_000;
+/** Bounds on what encoders can make a point hold besides fragments. */
+const MAX_TRACKS = 64;
+const MAX_STREAMS = 256;
+
+function attributesKey(attributes: ReadonlyArray<readonly [string, string]>): string {
+  return attributes.map(([k, v]) => `${k}=${v}`).join(',');
+}
 const TYPE_ORDER: Record<TrackType, number> = { video: 0, audio: 1, text: 2 };
 
 function sameDescription(a: TrackInfo, b: TrackInfo): boolean {
