@@ -63,9 +63,13 @@ export function readDefinition(text: string, defaults: PointSettings): PointSett
   if (body.trim() === '') return settings;
   const valid = XMLValidator.validate(body);
   if (valid !== true) throw bad(`not well-formed XML (line ${valid.err.line}): ${valid.err.msg}`);
-  const doc = xml.parse(body) as { smil?: { head?: { meta?: { name?: unknown; content?: unknown }[] } | string } };
-  if (!doc.smil || typeof doc.smil !== 'object') throw bad('root element is not <smil>');
-  const head = typeof doc.smil.head === 'object' ? doc.smil.head : undefined;
+  const doc = xml.parse(body) as Record<string, unknown>;
+  // Exactly one root, <smil>: the validator lets several roots through (the parser then merges them),
+  // and an element without children or kept attributes, like `<smil xmlns="…"/>`, parses as ''.
+  const roots = Object.keys(doc).filter((k) => !k.startsWith('?'));
+  if (roots.length !== 1 || roots[0] !== 'smil' || Array.isArray(doc.smil)) throw bad('root element is not <smil>');
+  const smil = doc.smil as { head?: { meta?: { name?: unknown; content?: unknown }[] } | string } | string;
+  const head = typeof smil === 'object' && typeof smil.head === 'object' ? smil.head : undefined;
   for (const meta of head?.meta ?? []) {
     if (typeof meta.name !== 'string') continue;
     const content = typeof meta.content === 'string' ? meta.content : '';

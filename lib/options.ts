@@ -97,8 +97,13 @@ export function resolveOptions(o: LiveSmoothOptions = {}): ResolvedOptions {
       throw new SmoothError('ERR_INVALID_OPTION', `options.${name} must be a factory function`);
     }
   }
-  if (o.manifest !== undefined && typeof o.manifest.render !== 'function') {
+  // `?.`: plain-JS callers may pass null, which must fail here with the option's name, not as a TypeError.
+  if (o.manifest !== undefined && typeof o.manifest?.render !== 'function') {
     throw new SmoothError('ERR_INVALID_OPTION', 'options.manifest must have a render(snapshot) method');
+  }
+  // Checked now: a bad clock would otherwise fail later, on the first request, as a bare TypeError.
+  if (o.clock !== undefined && typeof o.clock?.now !== 'function') {
+    throw new SmoothError('ERR_INVALID_OPTION', 'options.clock must have a now() method');
   }
   return Object.freeze({
     defaults: Object.freeze({

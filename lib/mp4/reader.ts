@@ -200,6 +200,8 @@ export class BoxReader {
   }
 
   #startToEnd(header: Header, first: Buffer): void {
+    // The first chunk counts too: a size-0 box that arrives (and ends) in one chunk must not bypass the cap.
+    if (first.length > this.#max) throw tooLarge(header.type, String(first.length), this.#max);
     this.#toEnd = { header, parts: [Buffer.from(first)], bytes: first.length };
   }
 }

@@ -214,8 +214,8 @@ export function defaultEntry(t: TrackSpec): Buffer | undefined {
 
 const HANDLER = { video: 'vide', audio: 'soun', text: 'text' } as const;
 
-/** A `moov` (mvhd, one trak per track, mvex with one trex per track). */
-export function moov(tracks: TrackSpec[], o: { timescale?: number; extra?: Bytes[] } = {}): Buffer {
+/** A `moov`: mvhd, one trak per track, and (unless `mvex: false`) mvex with one trex per track. */
+export function moov(tracks: TrackSpec[], o: { timescale?: number; extra?: Bytes[]; mvex?: boolean } = {}): Buffer {
   return box('moov', mvhd(o.timescale ?? 1000, tracks.length + 1),
     ...tracks.map((t) => trak({
       trackId: t.trackId,
@@ -226,7 +226,7 @@ export function moov(tracks: TrackSpec[], o: { timescale?: number; extra?: Bytes
       width: t.width,
       height: t.height,
     })),
-    box('mvex', ...tracks.map((t) => trex(t.trackId, t.trex))),
+    ...(o.mvex === false ? [] : [box('mvex', ...tracks.map((t) => trex(t.trackId, t.trex)))]),
     ...(o.extra ?? []));
 }
 
@@ -418,13 +418,24 @@ export interface TrafSpec {
   dataOffsetDelta?: number;
 }
 
+/** Layout options of {@link fragment}. */
+export interface FragmentOptions {
+  /**
+   * Set default-base-is-moof in every tfhd, so every trun data_offset counts from the moof start.
+   * Without it (ffmpeg's ISM profile), ISO 14496-12 §8.8.7 makes the first traf's base the moof start and
+   * each later traf's base the end of the previous traf's data.
+   */
+  defaultBaseIsMoof?: boolean;
+}
+
 /**
- * A `moof` + `mdat` with one traf per spec, laid out the way ffmpeg does: no base-data-offset, every
- * trun's data_offset counted from the start of the moof, sample data in traf order in one mdat.
+ * A `moof` + `mdat` with one traf per spec and the sample data in traf order in one mdat. No
+ * base-data-offset; trun data offsets follow {@link FragmentOptions.defaultBaseIsMoof}.
  */
-export function fragment(sequenceNumber: number, trafs: TrafSpec[]): Buffer {
+export function fragment(sequenceNumber: number, trafs: TrafSpec[], o: FragmentOptions = {}): Buffer {
   const build = (moofSize: number): Buffer => {
-    let offset = moofSize + 8;
+    let offset = moofSize + 8; // where the next traf's data starts, from the moof start
+    let base = 0; // the implicit base of the next traf
     const children = trafs.map((t) => {
       const n = t.samples.length;
       const total = BigInt(t.duration ?? 10_000_000);
@@ -435,10 +446,11 @@ export function fragment(sequenceNumber: number, trafs: TrafSpec[]): Buffer {
         flags: t.flags?.[i] ?? (i === 0 ? SYNC : NON_SYNC),
         ...(t.cto ? { cto: t.cto[i] ?? 0 } : {}),
       }));
-      const dataOffset = offset + (t.dataOffsetDelta ?? 0);
+      const dataOffset = offset - (o.defaultBaseIsMoof ? 0 : base) + (t.dataOffsetDelta ?? 0);
       offset += t.samples.reduce((sum, s) => sum + buf(s).length, 0);
+      base = offset;
       return traf(
-        tfhd({ trackId: t.trackId }),
+        tfhd({ trackId: t.trackId, flags: o.defaultBaseIsMoof ? 0x020000 : 0 }),
         ...(t.decodeTime !== undefined ? [tfdt(t.decodeTime)] : []),
         trun({ version: t.ctoVersion, dataOffset, samples }),
         ...(t.extra ?? []),
@@ -449,6 +461,15 @@ export function fragment(sequenceNumber: number, trafs: TrafSpec[]): Buffer {
   };
   const size = build(0).length; // every field has a fixed size, so the real offsets do not change it
   return cat(build(size), mdat(...trafs.flatMap((t) => t.samples)));
+}
+
+/**
+ * A `moof` whose single run of data starts right after it, in an `mdat` holding `data`:
+ * `build(dataOffset)` returns the moof children, given the data offset from the moof start.
+ */
+export function selfOffsetFragment(build: (dataOffset: number) => Bytes[], ...data: Bytes[]): Buffer {
+  const size = moof(...build(0)).length;
+  return cat(moof(...build(size + 8)), mdat(...data));
 }
 
 /** Deterministic sample payload: `n` bytes derived from `seed`. */
