@@ -31,7 +31,7 @@ export interface LiveSmoothOptions {
   maxBytesPerPoint?: number;
   /** Largest ingest box accepted (a fragment's mdat, the moov…). Default 32 MiB. */
   maxBoxSize?: number;
-  /** Manifest `MinorVersion`: `2` writes `r` runs, `0` one `c` per fragment. Default `2`. */
+  /** Manifest `MinorVersion`: `2` writes `r` runs, `0` one `c` per fragment (GStreamer needs 0). Default `0`. */
   minorVersion?: 0 | 2;
   /** `Access-Control-Allow-Origin` value, or `false` for no CORS headers. Default `'*'`. */
   cors?: string | false;
@@ -122,7 +122,7 @@ export function resolveOptions(o: LiveSmoothOptions = {}): ResolvedOptions {
     definitionCheckInterval: integer('definitionCheckInterval', o.definitionCheckInterval, 0, 2 ** 31, 1000),
     clock: o.clock ?? Date,
     store: o.store ?? memoryStore,
-    manifest: o.manifest ?? new SmoothManifestFormatter({ minorVersion: o.minorVersion ?? 2 }),
+    manifest: o.manifest ?? new SmoothManifestFormatter({ minorVersion: o.minorVersion ?? 0 }),
     ingest: o.ingest ?? smoothIngest,
   });
 }

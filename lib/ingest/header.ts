@@ -44,7 +44,13 @@ function bad(message: string): SmoothError {
 export function parseLiveServerManifest(text: string): LsmElement[] {
   const valid = XMLValidator.validate(text);
   if (valid !== true) throw bad(`Live Server Manifest is not well-formed XML: ${valid.err.msg}`);
-  const doc = xml.parse(text) as XmlNode;
+  let doc: XmlNode;
+  try {
+    doc = xml.parse(text) as XmlNode;
+  } catch (err) {
+    // The validator lets some documents through that the parser rejects (e.g. a trailing unclosed `<?pi`).
+    throw bad(`Live Server Manifest is not well-formed XML: ${(err as Error).message}`);
+  }
   const smil = doc.smil as XmlNode | undefined;
   const body = smil?.body as XmlNode | undefined;
   const sw = (body?.switch as XmlNode[] | undefined)?.[0];

@@ -8,8 +8,8 @@ import { attrs } from './xml';
 /** Options of {@link SmoothManifestFormatter}. */
 export interface SmoothManifestOptions {
   /**
-   * `2` writes `r` repeat runs (`MinorVersion="2"`); `0` writes one `c` per fragment, for clients that
-   * predate `r`. Default 2.
+   * `2` writes `r` repeat runs (`MinorVersion="2"`); `0` writes one `c` per fragment. Default 0: with
+   * runs in a live manifest GStreamer's mssdemux (1.22) fetches fragments twice (see the class).
    */
   minorVersion?: 0 | 2;
 }
@@ -20,13 +20,18 @@ export interface SmoothManifestOptions {
  * `LookaheadCount`; `t` on the first `c` and after every gap, `d` on every `c`; the `Url` template
  * uses `{bitrate}` and `{start time}`, the only spellings dash.js understands, and
  * `{CustomAttributes}` only when a QualityLevel has custom attributes.
+ *
+ * `MinorVersion` defaults to 0 (one `c` per fragment, as IIS 3.0 wrote live manifests): GStreamer's
+ * mssdemux (1.22) merges the tfrf lookahead of each fragment into its list by comparing with the last
+ * `c`'s *start* time and rewrites that `c`'s time from tfxd, so behind an `r` run it downloads every
+ * second fragment of a constant-GOP stream twice. `minorVersion: 2` still writes runs for other clients.
  */
 export class SmoothManifestFormatter implements ManifestFormatter {
   readonly contentType = 'application/vnd.ms-sstr+xml; charset=utf-8';
   readonly #minor: 0 | 2;
 
   constructor(options: SmoothManifestOptions = {}) {
-    this.#minor = options.minorVersion ?? 2;
+    this.#minor = options.minorVersion ?? 0;
   }
 
   render(s: ManifestSnapshot): string {

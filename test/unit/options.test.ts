@@ -46,7 +46,7 @@ describe('resolveOptions', () => {
     expect(o.store).toBe(memoryStore);
     expect(o.ingest).toBe(smoothIngest);
     expect(o.manifest).toBeInstanceOf(SmoothManifestFormatter);
-    expect(o.manifest.render(snapshot)).toContain('MinorVersion="2"');
+    expect(o.manifest.render(snapshot)).toContain('MinorVersion="0"');
   });
 
   it('treats an empty object like no options', () => {
@@ -102,8 +102,8 @@ describe('resolveOptions', () => {
     expect(o.maxBoxSize).toBe(2 ** 31);
   });
 
-  it('builds the default manifest with minorVersion 0', () => {
-    expect(resolveOptions({ minorVersion: 0 }).manifest.render(snapshot)).toContain('MinorVersion="0"');
+  it('builds the default manifest with minorVersion 2 when asked', () => {
+    expect(resolveOptions({ minorVersion: 2 }).manifest.render(snapshot)).toContain('MinorVersion="2"');
   });
 
   it('accepts an origin string for cors', () => {
