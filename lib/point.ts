@@ -3,6 +3,7 @@
  * fragments back until their lookahead exists, publishes them to the store, keeps the state, and
  * answers manifest and fragment lookups. All of a point's state lives here.
  */
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import createDebug from 'debug';
 import type { PointSettings } from './definition';
@@ -131,8 +132,11 @@ export class PublishingPoint extends EventEmitter<PointEvents> {
   readonly #tracks = new Map<string, Track>();
   readonly #streams = new Map<string, Stream>();
   readonly #connections = new Set<IngestConnection>();
-  /** Session counter: part of every ETag, so a restarted session never matches an old one. */
-  #session = 0;
+  /**
+   * Random session tag, part of every ETag: a restarted session (or process) that reuses fragment times
+   * never matches an ETag a client or cache holds from before.
+   */
+  #session = randomBytes(4).toString('hex');
   #version = 0;
   #changedAt = 0;
   #manifest: RenderedManifest | undefined;
@@ -226,7 +230,7 @@ export class PublishingPoint extends EventEmitter<PointEvents> {
     this.#groups.length = 0;
     this.#tracks.clear();
     this.#streams.clear();
-    this.#session++;
+    this.#session = randomBytes(4).toString('hex');
     this.#error = undefined;
     this.#setState('Idle');
     this.#touch();

@@ -42,6 +42,16 @@ export function isIngest(req: IncomingMessage): boolean {
 
 const warnedServers = new WeakSet<Server>();
 
+/** `If-None-Match` (RFC 9110 §13.1.2): `*`, or a list of entity tags compared weakly. */
+function matches(header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  if (header === etag) return true;
+  return header.split(',').some((t) => {
+    const tag = t.trim();
+    return tag === '*' || tag === etag || tag === `W/${etag}`;
+  });
+}
+
 /**
  * Creates the middleware.
  * @param root - folder holding the `.isml` publishing point definitions (nested folders allowed)
@@ -148,15 +158,16 @@ export function liveSmooth(root: string, options?: LiveSmoothOptions): LiveSmoot
   const manifest = (req: IncomingMessage, res: ServerResponse, point: PublishingPoint): void => {
     const m = point.manifest();
     cors(res);
-    if (req.headers['if-none-match'] === m.etag) {
-      res.writeHead(304, { ETag: m.etag });
+    const cacheControl = m.maxAge > 0 ? `public, max-age=${m.maxAge}` : 'no-cache';
+    if (matches(req.headers['if-none-match'], m.etag)) {
+      res.writeHead(304, { ETag: m.etag, 'Cache-Control': cacheControl });
       res.end();
       return;
     }
     res.writeHead(200, {
       'Content-Type': m.contentType,
       'Content-Length': String(m.body.length),
-      'Cache-Control': m.maxAge > 0 ? `public, max-age=${m.maxAge}` : 'no-cache',
+      'Cache-Control': cacheControl,
       ETag: m.etag,
       'Last-Modified': new Date(m.lastModified).toUTCString(),
     });
@@ -178,7 +189,7 @@ export function liveSmooth(root: string, options?: LiveSmoothOptions): LiveSmoot
     const { fragment: f, track } = found;
     const etag = `"${found.etag.slice(1, -1)}.${r.part}"`;
     cors(res);
-    if (req.headers['if-none-match'] === etag) {
+    if (matches(req.headers['if-none-match'], etag)) {
       res.writeHead(304, { ETag: etag, 'Cache-Control': fragmentCacheControl });
       res.end();
       return;

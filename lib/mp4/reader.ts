@@ -82,8 +82,12 @@ export class BoxReader {
   readonly #max: number;
   /** Header bytes seen while a header straddles chunks. */
   #scratch = Buffer.alloc(0);
-  /** The box being assembled across chunks, with its header already known. */
-  #partial: { header: Header; data: Buffer; filled: number } | undefined;
+  /**
+   * The box being assembled across chunks, with its header already known. Its bytes are kept as the
+   * received chunks and joined once when complete, so memory follows what arrived, not what a header
+   * declares (a peer declaring 32 MiB and sending 4 KB costs 4 KB).
+   */
+  #partial: { header: Header; parts: Buffer[]; filled: number } | undefined;
   /** Size-0 box: kept as chunks until the input ends. */
   #toEnd: { header: Header; parts: Buffer[]; bytes: number } | undefined;
   #offset = 0;
@@ -119,12 +123,12 @@ export class BoxReader {
     }
     if (this.#partial) {
       const p = this.#partial;
-      const n = Math.min(chunk.length, p.data.length - p.filled);
-      chunk.copy(p.data, p.filled, 0, n);
+      const n = Math.min(chunk.length, p.header.size - p.filled);
+      p.parts.push(chunk.subarray(0, n));
       p.filled += n;
       pos = n;
-      if (p.filled < p.data.length) return out;
-      out.push(toBox(p.header, p.data));
+      if (p.filled < p.header.size) return out;
+      out.push(toBox(p.header, Buffer.concat(p.parts, p.filled)));
       this.#partial = undefined;
     }
     if (this.#scratch.length > 0) {
@@ -141,16 +145,14 @@ export class BoxReader {
         this.#startToEnd(header, Buffer.concat([joined.subarray(0, fromScratch), chunk.subarray(pos)]));
         return out;
       }
-      const data = Buffer.allocUnsafeSlow(header.size);
       const n = Math.min(header.size - fromScratch, chunk.length - pos);
-      joined.copy(data, 0, 0, fromScratch);
-      chunk.copy(data, fromScratch, pos, pos + n);
+      const parts = [joined.subarray(0, fromScratch), chunk.subarray(pos, pos + n)];
       pos += n;
       if (fromScratch + n < header.size) {
-        this.#partial = { header, data, filled: fromScratch + n };
+        this.#partial = { header, parts, filled: fromScratch + n };
         return out;
       }
-      out.push(toBox(header, data));
+      out.push(toBox(header, Buffer.concat(parts, header.size)));
     }
     while (pos < chunk.length) {
       const header = readHeader(chunk, pos, chunk.length, this.#max);
@@ -167,9 +169,7 @@ export class BoxReader {
         pos += header.size;
         continue;
       }
-      const data = Buffer.allocUnsafeSlow(header.size);
-      chunk.copy(data, 0, pos);
-      this.#partial = { header, data, filled: chunk.length - pos };
+      this.#partial = { header, parts: [chunk.subarray(pos)], filled: chunk.length - pos };
       break;
     }
     return out;
@@ -187,10 +187,10 @@ export class BoxReader {
       return [toBox(header, Buffer.concat(parts))];
     }
     if (this.#partial) {
-      const { header, data, filled } = this.#partial;
+      const { header, filled } = this.#partial;
       throw new SmoothError(
         'ERR_TRUNCATED',
-        `input ended inside box '${printable(header.type)}' (${filled} of ${data.length} bytes)`,
+        `input ended inside box '${printable(header.type)}' (${filled} of ${header.size} bytes)`,
       );
     }
     if (this.#scratch.length > 0) {
