@@ -1,28 +1,162 @@
 /**
  * Publishing point definitions: IIS `.isml` files (SMIL 2.0 with `<meta name content>` settings in
- * `<head>`, protocol doc §5). Unknown metas are ignored; an empty file means "all defaults".
+ * `<head>`, protocol doc §5). Reading returns the metas a file sets; writing edits the file's text in
+ * place, so unknown metas, comments, formatting and the `<body>` survive byte for byte.
  */
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { SmoothError } from './errors';
-
-/** Settings of one publishing point, as read from its `.isml` over the site-wide defaults. */
-export interface PointSettings {
-  /** `title`. */
-  title: string | undefined;
-  /** `lookaheadChunks`: fragments held back and announced in tfrf (0–32). */
-  lookaheadChunks: number;
-  /** `manifestWindowLength`, seconds: the DVR window; 0 keeps the whole event (within the byte cap). */
-  manifestWindowLength: number;
-  /** `estimatedTime`, seconds: expected length, written as the manifest `Duration`; 0 = unknown. */
-  estimatedTime: number;
-  /** `startOnFirstRequest`. Read and reported; refusing encoders while Idle comes with the lifecycle. */
-  startOnFirstRequest: boolean;
-  /** `restartOnEncoderReconnect`: a new encoder on a Stopped point starts a fresh session. */
-  restartOnEncoderReconnect: boolean;
-}
+import { escapeAttr } from './manifest/xml';
 
 /** Largest `lookaheadChunks`: tfrf counts fit a byte, and held-back fragments stay in memory. */
 export const MAX_LOOKAHEAD = 32;
+
+/**
+ * Settings of one publishing point, keyed by their IIS meta names (protocol doc §5.2). Units: seconds
+ * for times and lengths, bits per second for bitrates.
+ */
+export interface PointSettings {
+  /** Title of the point. */
+  title: string | undefined;
+  /** Handler selector; `liveSmoothStreaming` for live points. */
+  module: string;
+  /** `Push` (encoders POST to the point). `Pull` is not supported yet and puts the point in Error. */
+  sourceType: 'Push' | 'Pull';
+  /** `;`-separated subset of `Fragments;Streams;Archives`. */
+  publishing: string;
+  /** Expected event length, seconds; written as the manifest `Duration` (0 = unknown). */
+  estimatedTime: number;
+  /** Fragments held back and announced in tfrf (0–32). */
+  lookaheadChunks: number;
+  /** DVR window, seconds; 0 keeps the whole event (within the byte budget). */
+  manifestWindowLength: number;
+  /** An Idle point starts on the first encoder POST or client GET. */
+  startOnFirstRequest: boolean;
+  /** Archive folder of this point (archiving arrives later; read and kept). */
+  archivePath: string | undefined;
+  /** Archive segment length, seconds (0 = one presentation). */
+  archiveSegmentLength: number;
+  /** A new encoder on a Stopped point shuts it down and starts a fresh session. */
+  restartOnEncoderReconnect: boolean;
+  /** Extra output formats, e.g. `m3u8-aapl` (read and kept). */
+  formats: string;
+  'm3u8-aapl-segmentlength': number;
+  'm3u8-aapl-maxbitrate': number;
+  'm3u8-aapl-allowcaching': boolean;
+  'm3u8-aapl-backwardcompatible': boolean;
+  'm3u8-aapl-enableencryption': boolean;
+  /** Present in IIS-written files; semantics undocumented (kept, not used). */
+  filters: string;
+}
+
+/** A meta name of {@link PointSettings}. */
+export type MetaName = keyof PointSettings;
+
+/** Some settings, e.g. what one `.isml` file or one mapping sets. */
+export type SettingsOverrides = { -readonly [K in MetaName]?: PointSettings[K] };
+
+type Kind = 'string' | 'uint' | 'bool' | 'source' | 'publishing';
+const META_KINDS: Readonly<Record<MetaName, readonly [Kind, number?]>> = {
+  title: ['string'],
+  module: ['string'],
+  sourceType: ['source'],
+  publishing: ['publishing'],
+  estimatedTime: ['uint'],
+  lookaheadChunks: ['uint', MAX_LOOKAHEAD],
+  manifestWindowLength: ['uint'],
+  startOnFirstRequest: ['bool'],
+  archivePath: ['string'],
+  archiveSegmentLength: ['uint'],
+  restartOnEncoderReconnect: ['bool'],
+  formats: ['string'],
+  'm3u8-aapl-segmentlength': ['uint'],
+  'm3u8-aapl-maxbitrate': ['uint'],
+  'm3u8-aapl-allowcaching': ['bool'],
+  'm3u8-aapl-backwardcompatible': ['bool'],
+  'm3u8-aapl-enableencryption': ['bool'],
+  filters: ['string'],
+};
+
+/** Every meta name this library reads, in the order it writes them. */
+export const META_NAMES = Object.keys(META_KINDS) as MetaName[];
+
+/** The defaults IIS documents for each meta (protocol doc §5.2). */
+export const IIS_DEFAULTS: Readonly<PointSettings> = Object.freeze({
+  title: undefined,
+  module: 'liveSmoothStreaming',
+  sourceType: 'Push',
+  publishing: 'Fragments;Streams',
+  estimatedTime: 0,
+  lookaheadChunks: 2,
+  manifestWindowLength: 0,
+  startOnFirstRequest: false,
+  archivePath: undefined,
+  archiveSegmentLength: 0,
+  restartOnEncoderReconnect: false,
+  formats: '',
+  'm3u8-aapl-segmentlength': 10,
+  'm3u8-aapl-maxbitrate': 3000000,
+  'm3u8-aapl-allowcaching': false,
+  'm3u8-aapl-backwardcompatible': true,
+  'm3u8-aapl-enableencryption': false,
+  filters: '',
+});
+
+function bad(message: string): SmoothError {
+  return new SmoothError('ERR_BAD_DEFINITION', message);
+}
+
+/** True when `name` is a meta name this library knows. */
+export function isMetaName(name: string): name is MetaName {
+  return Object.prototype.hasOwnProperty.call(META_KINDS, name);
+}
+
+/**
+ * Converts a meta value (text from a file, or a JSON/option value) to its typed form.
+ * @throws SmoothError ERR_BAD_DEFINITION naming the meta
+ */
+export function parseMeta<K extends MetaName>(name: K, value: unknown): PointSettings[K] {
+  const [kind, max = 0xffffffff] = META_KINDS[name];
+  const text = typeof value === 'string' ? value.trim() : value;
+  const show = String(value).slice(0, 40);
+  switch (kind) {
+    case 'string':
+      if (typeof value !== 'string' || value.length > 1024) throw bad(`${name} must be a string of at most 1024 characters`);
+      return value as PointSettings[K];
+    case 'uint': {
+      const n = typeof text === 'number' ? text : typeof text === 'string' && /^\d{1,10}$/.test(text) ? Number(text) : NaN;
+      if (!Number.isInteger(n) || n < 0 || n > max) throw bad(`${name}="${show}" is not a whole number between 0 and ${max}`);
+      return n as PointSettings[K];
+    }
+    case 'bool': {
+      if (typeof text === 'boolean') return text as PointSettings[K];
+      const v = typeof text === 'string' ? text.toLowerCase() : '';
+      if (v !== 'true' && v !== 'false') throw bad(`${name}="${show}" is not true or false`);
+      return (v === 'true') as PointSettings[K];
+    }
+    case 'source': {
+      const v = typeof text === 'string' ? text.toLowerCase() : '';
+      if (v !== 'push' && v !== 'pull') throw bad(`${name}="${show}" is not Push or Pull`);
+      return (v === 'push' ? 'Push' : 'Pull') as PointSettings[K];
+    }
+    case 'publishing': {
+      // IIS documents a comma-separated list; the files it writes use ';'. Accept both, write ';'.
+      if (typeof text !== 'string') throw bad(`${name} must be a list of Fragments, Streams, Archives`);
+      const tokens = text.split(/[;,]/).map((t) => t.trim()).filter(Boolean);
+      const known = ['Fragments', 'Streams', 'Archives'];
+      const out = tokens.map((t) => known.find((k) => k.toLowerCase() === t.toLowerCase()));
+      if (out.some((t) => t === undefined)) throw bad(`${name}="${show}" may only list Fragments, Streams, Archives`);
+      return out.join(';') as PointSettings[K];
+    }
+  }
+}
+
+/** What an `.isml` file says. */
+export interface Definition {
+  /** Metas the file sets (known names only; unknown metas are left in the text). */
+  overrides: SettingsOverrides;
+  /** `<body>` references (`<ref src>`): pull sources or push targets. */
+  sources: string[];
+}
 
 const xml = new XMLParser({
   ignoreAttributes: false,
@@ -30,71 +164,133 @@ const xml = new XMLParser({
   removeNSPrefix: true,
   parseAttributeValue: false,
   parseTagValue: false,
-  isArray: (name) => name === 'meta',
+  isArray: (name) => name === 'meta' || name === 'ref' || name === 'par' || name === 'seq' || name === 'switch',
 });
 
-function bad(message: string): SmoothError {
-  return new SmoothError('ERR_BAD_DEFINITION', message);
-}
+type Node = Record<string, unknown>;
 
-function uint(name: string, value: string, max: number): number {
-  if (!/^\s*\d{1,10}\s*$/.test(value) || Number(value) > max) {
-    throw bad(`meta ${name}="${value.slice(0, 40)}" is not a whole number between 0 and ${max}`);
+function collectRefs(node: unknown, out: string[]): void {
+  if (!node || typeof node !== 'object') return;
+  for (const [key, value] of Object.entries(node as Node)) {
+    if (key === 'ref') for (const r of value as Node[]) if (typeof r.src === 'string') out.push(r.src);
+    if (typeof value === 'object') collectRefs(value, out);
   }
-  return Number(value);
-}
-
-function bool(name: string, value: string): boolean {
-  const v = value.trim().toLowerCase();
-  if (v === 'true') return true;
-  if (v === 'false') return false;
-  throw bad(`meta ${name}="${value.slice(0, 40)}" is not true or false`);
 }
 
 /**
- * Reads an `.isml` document.
- * @param text - file contents
- * @param defaults - site-wide defaults the file overrides
+ * Reads an `.isml` document. An empty file sets nothing (all inherited).
  * @throws SmoothError ERR_BAD_DEFINITION with the reason
  */
-export function readDefinition(text: string, defaults: PointSettings): PointSettings {
-  const settings: PointSettings = { ...defaults };
+export function readDefinition(text: string): Definition {
   const body = text.replace(/^\uFEFF/, '');
-  if (body.trim() === '') return settings;
+  const overrides: SettingsOverrides = {};
+  if (body.trim() === '') return { overrides, sources: [] };
   const valid = XMLValidator.validate(body);
   if (valid !== true) throw bad(`not well-formed XML (line ${valid.err.line}): ${valid.err.msg}`);
-  const doc = xml.parse(body) as Record<string, unknown>;
+  const doc = xml.parse(body) as Node;
   // Exactly one root, <smil>: the validator lets several roots through (the parser then merges them),
   // and an element without children or kept attributes, like `<smil xmlns="…"/>`, parses as ''.
   const roots = Object.keys(doc).filter((k) => !k.startsWith('?'));
   if (roots.length !== 1 || roots[0] !== 'smil' || Array.isArray(doc.smil)) throw bad('root element is not <smil>');
-  const smil = doc.smil as { head?: { meta?: { name?: unknown; content?: unknown }[] } | string } | string;
-  const head = typeof smil === 'object' && typeof smil.head === 'object' ? smil.head : undefined;
-  for (const meta of head?.meta ?? []) {
-    if (typeof meta.name !== 'string') continue;
-    const content = typeof meta.content === 'string' ? meta.content : '';
-    switch (meta.name) {
-      case 'title':
-        settings.title = content;
-        break;
-      case 'lookaheadChunks':
-        settings.lookaheadChunks = uint(meta.name, content, MAX_LOOKAHEAD);
-        break;
-      case 'manifestWindowLength':
-        settings.manifestWindowLength = uint(meta.name, content, 0xffffffff);
-        break;
-      case 'estimatedTime':
-        settings.estimatedTime = uint(meta.name, content, 0xffffffff);
-        break;
-      case 'startOnFirstRequest':
-        settings.startOnFirstRequest = bool(meta.name, content);
-        break;
-      case 'restartOnEncoderReconnect':
-        settings.restartOnEncoderReconnect = bool(meta.name, content);
-        break;
-      default:
-        break; // other IIS metas (archive, HLS, …) are kept in the file and ignored here
-    }
+  const smil = typeof doc.smil === 'object' ? (doc.smil as Node) : {};
+  const head = typeof smil.head === 'object' && !Array.isArray(smil.head) ? (smil.head as Node) : undefined;
+  if (Array.isArray(smil.head)) throw bad('more than one <head>');
+  for (const meta of (head?.meta as Node[] | undefined) ?? []) {
+    if (typeof meta.name !== 'string' || !isMetaName(meta.name)) continue; // unknown metas: kept, ignored
+    const name = meta.name;
+    (overrides as Record<string, unknown>)[name] = parseMeta(name, typeof meta.content === 'string' ? meta.content : '');
   }
-  return settings;
+  const sources: string[] = [];
+  collectRefs(smil.body, sources);
+  return { overrides, sources };
+}
+
+/**
+ * Merges layers of settings (least specific first) and checks the result for contradictions.
+ * @throws SmoothError ERR_BAD_DEFINITION for a contradictory or unsupported combination
+ */
+export function resolveSettings(layers: readonly SettingsOverrides[], sources: readonly string[] = []): PointSettings {
+  const s: PointSettings = Object.assign({}, IIS_DEFAULTS, ...layers.map(defined)) as PointSettings;
+  if (s.restartOnEncoderReconnect && !s.startOnFirstRequest) {
+    throw bad('restartOnEncoderReconnect needs startOnFirstRequest (IIS: "must be combined with startOnFirstRequest")');
+  }
+  if (s.archiveSegmentLength > 0 && !s.publishing.split(';').includes('Archives')) {
+    throw bad('archiveSegmentLength is set but publishing does not include Archives');
+  }
+  if (s.sourceType === 'Pull') {
+    throw bad(sources.length === 0 ? 'sourceType Pull lists no source in <body>' : 'sourceType Pull is not supported yet');
+  }
+  return s;
+}
+
+function defined(o: SettingsOverrides): SettingsOverrides {
+  const out: SettingsOverrides = {};
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  return out;
+}
+
+/** Formats a typed value the way IIS-written files do (`True`/`False` for booleans). */
+function formatMeta(value: string | number | boolean): string {
+  if (typeof value === 'boolean') return value ? 'True' : 'False';
+  return String(value);
+}
+
+/** An empty definition, as IIS Manager would create it. */
+const TEMPLATE = `<?xml version="1.0" encoding="utf-8"?>
+<smil xmlns="http://www.w3.org/2001/SMIL20/Language">
+  <head>
+    <meta name="module" content="liveSmoothStreaming" />
+  </head>
+  <body />
+</smil>
+`;
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/**
+ * Applies changes to the text of an `.isml`: a value replaces the meta's `content` (or adds the meta
+ * before `</head>`), `null` removes the meta so the setting inherits again. Everything else in the
+ * file is kept as it was. Values are validated first.
+ * @param text - current file contents (`''` for a new file)
+ * @param changes - meta name → value, or `null` to remove
+ * @throws SmoothError ERR_BAD_DEFINITION for an unknown meta name or an invalid value
+ */
+export function writeDefinition(text: string, changes: Readonly<Record<string, unknown>>): string {
+  let out = text.trim() === '' ? TEMPLATE : text;
+  readDefinition(out); // refuse to edit a file we cannot read
+  for (const [name, raw] of Object.entries(changes)) {
+    if (!isMetaName(name)) throw bad(`unknown setting "${name.slice(0, 40)}"`);
+    const meta = new RegExp(`([ \\t]*)<([\\w-]+:)?meta\\b[^>]*\\bname\\s*=\\s*(["'])${escapeRegExp(name)}\\3[^>]*>(\\s*</([\\w-]+:)?meta>)?(\\r?\\n)?`);
+    const found = meta.exec(out);
+    if (raw === null || raw === undefined) {
+      if (found) out = out.slice(0, found.index) + out.slice(found.index + found[0].length);
+      continue;
+    }
+    const value = escapeAttr(formatMeta(parseMeta(name, raw) as string | number | boolean));
+    if (found) {
+      const element = found[0];
+      const content = /\bcontent\s*=\s*(["'])[^"']*\1/;
+      const updated = content.test(element)
+        ? element.replace(content, `content="${value}"`)
+        : element.replace(/\s*\/?>/, ` content="${value}"$&`);
+      out = out.slice(0, found.index) + updated + out.slice(found.index + element.length);
+      continue;
+    }
+    const close = /([ \t]*)<\/([\w-]+:)?head\s*>/.exec(out);
+    if (close) {
+      const indent = `${close[1]}  `;
+      const prefix = close[2] ?? '';
+      out = `${out.slice(0, close.index)}${indent}<${prefix}meta name="${name}" content="${value}" />\n${out.slice(close.index)}`;
+      continue;
+    }
+    const open = /<([\w-]+:)?smil\b[^>]*?(\/)?>/.exec(out);
+    if (!open || open[2]) throw bad('cannot add a setting: the file has no <head> and no <smil> element to hold one');
+    const prefix = open[1] ?? '';
+    const at = open.index + open[0].length;
+    out = `${out.slice(0, at)}\n  <${prefix}head>\n    <${prefix}meta name="${name}" content="${value}" />\n  </${prefix}head>${out.slice(at)}`;
+  }
+  readDefinition(out);
+  return out;
 }

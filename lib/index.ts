@@ -4,6 +4,7 @@
  * `liveSmooth(root, options)` is the middleware; the rest are the pluggable modules' contracts and
  * default implementations, the core's types and the errors.
  */
+import { admin } from './http/admin';
 import { isIngest, liveSmooth as createHandler } from './http/middleware';
 
 export type { LiveSmoothHandler } from './http/middleware';
@@ -13,13 +14,15 @@ export type { PointRoute, Resource } from './http/routes';
 export { STATUS } from './http/status';
 export { SmoothError, isSmoothError } from './errors';
 export type { SmoothErrorCode } from './errors';
-export type { LiveSmoothOptions, ResolvedOptions, Clock } from './options';
+export type { LiveSmoothOptions, ResolvedOptions, Clock, Mapping } from './options';
+export { admin, pointJson } from './http/admin';
+export type { AdminHandler, AdminOptions } from './http/admin';
 export { resolveOptions } from './options';
 export { Origin } from './origin';
 export { PublishingPoint, IngestConnection } from './point';
-export type { PointState, PointEvents, RenderedManifest, FragmentLookup } from './point';
-export { readDefinition } from './definition';
-export type { PointSettings } from './definition';
+export type { PointState, PointCommand, PointEvents, RenderedManifest, FragmentLookup, TrackStats, StreamStats } from './point';
+export { readDefinition, writeDefinition, resolveSettings, IIS_DEFAULTS, META_NAMES } from './definition';
+export type { PointSettings, SettingsOverrides, MetaName, Definition } from './definition';
 export type { TrackInfo, TrackType, FragmentTime } from './model';
 export { trackKey } from './model';
 export type { FragmentStore, FragmentStoreFactory, FragmentStoreOptions, StoredFragment, EvictReason } from './store/types';
@@ -37,7 +40,8 @@ export type { Box } from './mp4/reader';
 
 /**
  * The middleware factory, also reachable as the package's default export:
- * `app.use(liveSmooth('media'))`. `liveSmooth.isIngest` is {@link isIngest}.
+ * `app.use(liveSmooth('media'))`. `liveSmooth.isIngest` is {@link isIngest}; `liveSmooth.admin(root)`
+ * is the management API and dashboard ({@link admin}).
  */
-export const liveSmooth = Object.assign(createHandler, { isIngest });
+export const liveSmooth = Object.assign(createHandler, { isIngest, admin });
 export default liveSmooth;

@@ -1,7 +1,8 @@
 /**
  * Options of `liveSmooth(root, options)`: defaults, validation and the frozen resolved form.
  */
-import { MAX_LOOKAHEAD, PointSettings } from './definition';
+import { SettingsOverrides, isMetaName, parseMeta } from './definition';
+import { isSmoothError } from './errors';
 import { SmoothError } from './errors';
 import type { IngestParserFactory } from './ingest/parser';
 import { smoothIngest } from './ingest/parser';
@@ -15,6 +16,9 @@ export interface Clock {
   now(): number;
 }
 
+/** Settings for the publishing points below one route (folder), e.g. `{ path: '/sports', manifestWindowLength: 7200 }`. */
+export type Mapping = { path: string } & SettingsOverrides;
+
 /** Options of `liveSmooth(root, options)`. Every option is optional; defaults are listed per option. */
 export interface LiveSmoothOptions {
   /** Default `lookaheadChunks` for points whose `.isml` does not set it. Default `2`. */
@@ -23,10 +27,30 @@ export interface LiveSmoothOptions {
   manifestWindowLength?: number;
   /** Default `estimatedTime` (seconds, written as manifest `Duration`). Default `0`. */
   estimatedTime?: number;
-  /** Default `startOnFirstRequest`. Default `false`. */
+  /**
+   * Default `startOnFirstRequest`. Default `true` (IIS: `False`): without a management call a fresh point
+   * then accepts its first encoder, as most deployments want.
+   */
   startOnFirstRequest?: boolean;
   /** Default `restartOnEncoderReconnect`. Default `false`. */
   restartOnEncoderReconnect?: boolean;
+  /** Site-wide defaults for any `.isml` meta (by meta name); the top-level options above win. */
+  settings?: SettingsOverrides;
+  /**
+   * Per-route overrides: each applies to the points below its `path` (relative to the mount point);
+   * the most specific path wins, and a point's `.isml` overrides them all.
+   */
+  mappings?: Mapping[];
+  /**
+   * File that remembers which points were started, so they come back `Starting` after a restart;
+   * `false` to keep no state. Default `<root>/.live-smooth-state.json`.
+   */
+  stateFile?: string | false;
+  /**
+   * How long a Started point whose encoders all disconnected (without end-of-stream) waits for a
+   * reconnect before it stops, in ms; `0` waits forever. Default `60000`.
+   */
+  sourceLostTimeout?: number;
   /** Byte budget of the fragments one publishing point holds; the oldest go first. Default 512 MiB. */
   maxBytesPerPoint?: number;
   /** Largest ingest box accepted (a fragment's mdat, the moov…). Default 32 MiB. */
@@ -53,7 +77,12 @@ export interface LiveSmoothOptions {
 
 /** Options after defaults and validation. */
 export interface ResolvedOptions {
-  readonly defaults: Readonly<PointSettings>;
+  /** Site-wide settings layer (over the IIS defaults). */
+  readonly defaults: Readonly<SettingsOverrides>;
+  /** Route layers, least specific first; `segments` are the folder names of `path`. */
+  readonly mappings: ReadonlyArray<{ readonly segments: readonly string[]; readonly settings: Readonly<SettingsOverrides> }>;
+  readonly stateFile: string | false | undefined;
+  readonly sourceLostTimeout: number;
   readonly maxBytesPerPoint: number;
   readonly maxBoxSize: number;
   readonly cors: string | false;
@@ -74,10 +103,50 @@ function integer(name: string, value: unknown, min: number, max: number, fallbac
   return value;
 }
 
-function boolean(name: string, value: unknown, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'boolean') throw new SmoothError('ERR_INVALID_OPTION', `options.${name} must be a boolean`);
-  return value;
+/** Validates a settings object (meta name → value) given as an option. */
+function settingsOption(where: string, o: Record<string, unknown>, skip: readonly string[] = []): SettingsOverrides {
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(o)) {
+    if (skip.includes(name) || value === undefined) continue;
+    if (!isMetaName(name)) throw new SmoothError('ERR_INVALID_OPTION', `${where}: unknown setting "${name}"`);
+    try {
+      out[name] = parseMeta(name, value);
+    } catch (err) {
+      throw new SmoothError('ERR_INVALID_OPTION', `${where}: ${isSmoothError(err) ? err.message : String(err)}`);
+    }
+  }
+  return out as SettingsOverrides;
+}
+
+function mappingsOption(list: unknown): ResolvedOptions['mappings'] {
+  if (list === undefined) return [];
+  if (!Array.isArray(list)) throw new SmoothError('ERR_INVALID_OPTION', 'options.mappings must be an array');
+  const out = list.map((m: unknown, i) => {
+    const where = `options.mappings[${i}]`;
+    if (!m || typeof m !== 'object' || typeof (m as Mapping).path !== 'string') {
+      throw new SmoothError('ERR_INVALID_OPTION', `${where} needs a path`);
+    }
+    const segments = (m as Mapping).path.split('/').filter(Boolean);
+    if (segments.some((seg) => seg === '..' || seg === '.' || /[\\\0]/.test(seg))) {
+      throw new SmoothError('ERR_INVALID_OPTION', `${where}.path must be a plain folder path`);
+    }
+    return Object.freeze({ segments: Object.freeze(segments), settings: Object.freeze(settingsOption(where, m as Record<string, unknown>, ['path'])) });
+  });
+  // Least specific first, so later layers override earlier ones.
+  return Object.freeze(out.sort((a, b) => a.segments.length - b.segments.length));
+}
+
+/**
+ * The settings layers of the point at `rel` (`dirs/name.isml`): site defaults, then every mapping whose
+ * path contains it, least specific first. The point's own `.isml` goes on top.
+ */
+export function layersFor(options: ResolvedOptions, rel: string): SettingsOverrides[] {
+  const dirs = rel.split('/').slice(0, -1);
+  const layers: SettingsOverrides[] = [options.defaults];
+  for (const m of options.mappings) {
+    if (m.segments.every((seg, i) => dirs[i] === seg)) layers.push(m.settings);
+  }
+  return layers;
 }
 
 /**
@@ -105,15 +174,26 @@ export function resolveOptions(o: LiveSmoothOptions = {}): ResolvedOptions {
   if (o.clock !== undefined && typeof o.clock?.now !== 'function') {
     throw new SmoothError('ERR_INVALID_OPTION', 'options.clock must have a now() method');
   }
+  if (o.settings !== undefined && (typeof o.settings !== 'object' || o.settings === null)) {
+    throw new SmoothError('ERR_INVALID_OPTION', 'options.settings must be an object of .isml settings');
+  }
+  if (o.stateFile !== undefined && o.stateFile !== false && (typeof o.stateFile !== 'string' || o.stateFile === '')) {
+    throw new SmoothError('ERR_INVALID_OPTION', 'options.stateFile must be a file path or false');
+  }
+  const top = {
+    startOnFirstRequest: true,
+    ...(o.settings ?? {}),
+    ...Object.fromEntries(
+      (['lookaheadChunks', 'manifestWindowLength', 'estimatedTime', 'startOnFirstRequest', 'restartOnEncoderReconnect'] as const)
+        .filter((k) => o[k] !== undefined)
+        .map((k) => [k, o[k]]),
+    ),
+  };
   return Object.freeze({
-    defaults: Object.freeze({
-      title: undefined,
-      lookaheadChunks: integer('lookaheadChunks', o.lookaheadChunks, 0, MAX_LOOKAHEAD, 2),
-      manifestWindowLength: integer('manifestWindowLength', o.manifestWindowLength, 0, 0xffffffff, 0),
-      estimatedTime: integer('estimatedTime', o.estimatedTime, 0, 0xffffffff, 0),
-      startOnFirstRequest: boolean('startOnFirstRequest', o.startOnFirstRequest, false),
-      restartOnEncoderReconnect: boolean('restartOnEncoderReconnect', o.restartOnEncoderReconnect, false),
-    }),
+    defaults: Object.freeze(settingsOption('options', top)),
+    mappings: mappingsOption(o.mappings),
+    stateFile: o.stateFile,
+    sourceLostTimeout: integer('sourceLostTimeout', o.sourceLostTimeout, 0, 2 ** 31, 60000),
     maxBytesPerPoint: integer('maxBytesPerPoint', o.maxBytesPerPoint, 1, Number.MAX_SAFE_INTEGER, 512 * 2 ** 20),
     maxBoxSize: integer('maxBoxSize', o.maxBoxSize, 1024, 2 ** 31, 32 * 2 ** 20),
     cors: o.cors ?? '*',

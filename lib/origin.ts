@@ -1,16 +1,17 @@
 /**
  * The origin: the registry of publishing points under one root folder. A point exists while its
  * `.isml` file exists; the file is re-checked at most every `definitionCheckInterval` ms and re-read
- * when it changes.
+ * when it changes. Which points were started is remembered in a state file, so they come back
+ * `Starting` after a restart. This is the only module that touches the file system.
  */
 import { EventEmitter } from 'node:events';
-import { promises as fs } from 'node:fs';
+import { readFileSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import createDebug from 'debug';
-import { readDefinition } from './definition';
-import { isSmoothError } from './errors';
-import type { ResolvedOptions } from './options';
-import { PointEvents, PublishingPoint } from './point';
+import { PointSettings, readDefinition, resolveSettings, writeDefinition } from './definition';
+import { SmoothError, isSmoothError } from './errors';
+import { ResolvedOptions, layersFor } from './options';
+import { PointEvents, PointState, PublishingPoint } from './point';
 
 const debug = createDebug('live-smooth:origin');
 
@@ -23,6 +24,21 @@ interface Entry {
 
 /** Negative lookups remembered at most; the cache of missing names is dropped beyond this. */
 const MAX_MISSING = 1000;
+/** Bounds of a scan of the root for definitions (management API listing). */
+const MAX_SCAN_DEPTH = 8;
+const MAX_SCAN_FILES = 10_000;
+
+/** Origins by resolved root: the middleware and the management router of one root share one. */
+const origins = new Map<string, Origin>();
+
+/** A definition path relative to the root: `/`-separated, no empty, `.` or `..` segments, ending in `.isml`. */
+export function isPointPath(rel: string): boolean {
+  const segments = rel.split('/');
+  return (
+    /\.isml$/i.test(rel) &&
+    segments.every((s) => s !== '' && s !== '.' && s !== '..' && !/[\\\0:]/.test(s) && s.length <= 255)
+  );
+}
 
 /** Registry of publishing points under `root`; forwards every point's events. */
 export class Origin extends EventEmitter<PointEvents> {
@@ -31,12 +47,39 @@ export class Origin extends EventEmitter<PointEvents> {
   readonly options: ResolvedOptions;
   readonly #entries = new Map<string, Entry>();
   readonly #inflight = new Map<string, Promise<PublishingPoint | undefined>>();
+  readonly #stateFile: string | undefined;
   #missing = 0;
+  #saving: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  /**
+   * The origin serving `root`: an existing one, or a new one created with `options`.
+   * @throws SmoothError ERR_INVALID_OPTION when an origin for `root` exists and other options are given
+   */
+  static for(root: string, options: ResolvedOptions | undefined, create: () => ResolvedOptions): Origin {
+    const key = path.resolve(root);
+    const existing = origins.get(key);
+    if (existing) {
+      if (options) {
+        throw new SmoothError(
+          'ERR_INVALID_OPTION',
+          `an origin for ${root} already exists; create liveSmooth(root, options) once and before liveSmooth.admin(root)`,
+        );
+      }
+      return existing;
+    }
+    const origin = new Origin(key, options ?? create());
+    origins.set(key, origin);
+    return origin;
+  }
 
   constructor(root: string, options: ResolvedOptions) {
     super();
     this.root = path.resolve(root);
     this.options = options;
+    this.#stateFile =
+      options.stateFile === false ? undefined : path.resolve(options.stateFile ?? path.join(this.root, '.live-smooth-state.json'));
+    this.#restore();
   }
 
   /** Points known now, by path relative to the root. */
@@ -55,8 +98,8 @@ export class Origin extends EventEmitter<PointEvents> {
   }
 
   /**
-   * Finds the point whose definition is `root/rel` (`rel` already validated: no `..`, no empty or
-   * absolute segments), reading or re-reading the file as needed.
+   * Finds the point whose definition is `root/rel` (`rel` validated by the caller, see
+   * {@link isPointPath}), reading or re-reading the file as needed.
    */
   resolve(rel: string): Promise<PublishingPoint | undefined> {
     const cached = this.cached(rel);
@@ -69,9 +112,22 @@ export class Origin extends EventEmitter<PointEvents> {
     return p;
   }
 
-  async #check(rel: string): Promise<PublishingPoint | undefined> {
+  /** Absolute path of a definition; refuses anything that would leave the root. */
+  #file(rel: string): string {
     const file = path.join(this.root, ...rel.split('/'));
-    if (!file.startsWith(this.root + path.sep)) return undefined; // defence in depth; routes already refuse this
+    if (!isPointPath(rel) || !file.startsWith(this.root + path.sep)) {
+      throw new SmoothError('ERR_TRAVERSAL', 'publishing point path must be a relative path to a .isml file');
+    }
+    return file;
+  }
+
+  async #check(rel: string): Promise<PublishingPoint | undefined> {
+    let file: string;
+    try {
+      file = this.#file(rel);
+    } catch {
+      return undefined;
+    }
     const now = this.options.clock.now();
     const entry = this.#entries.get(rel);
     let stat: { mtimeMs: number; size: number; isFile(): boolean } | undefined;
@@ -84,6 +140,7 @@ export class Origin extends EventEmitter<PointEvents> {
       if (entry?.point) {
         debug('%s: definition removed, closing the point', rel);
         entry.point.close();
+        this.#save();
       }
       if (!entry?.point && this.#missing >= MAX_MISSING) this.#forgetMissing();
       if (!entry || entry.point) this.#missing++;
@@ -96,30 +153,39 @@ export class Origin extends EventEmitter<PointEvents> {
     }
     if (entry && !entry.point) this.#missing--;
     let point = entry?.point;
+    let settings: PointSettings | undefined;
+    let reason: string | undefined;
     try {
-      const text = await fs.readFile(file, 'utf8');
-      const settings = readDefinition(text, this.options.defaults);
-      if (point) point.configure(settings);
-      else point = this.#create(rel, settings);
+      settings = this.#settings(rel, await fs.readFile(file, 'utf8'));
     } catch (err) {
-      const reason = isSmoothError(err) ? err.message : `cannot read definition: ${(err as Error).message}`;
+      reason = isSmoothError(err) ? err.message : `cannot read definition: ${(err as Error).message}`;
+    }
+    point ??= this.#create(rel, settings ?? resolveSettings(layersFor(this.options, rel)));
+    if (settings) point.configure(settings);
+    else {
       debug('%s: %s', rel, reason);
       console.error(`live-smooth: ${rel}: ${reason}`);
-      point ??= this.#create(rel, this.options.defaults);
-      point.fail(reason);
+      point.fail(reason!);
     }
     this.#entries.set(rel, { point, checkedAt: now, mtimeMs: stat.mtimeMs, size: stat.size });
     return point;
   }
 
-  #create(rel: string, settings: PublishingPoint['settings']): PublishingPoint {
-    const point = new PublishingPoint(rel, { ...settings }, this.options);
+  /** Effective settings of `rel` given its file text: IIS defaults < site < mappings < file. */
+  #settings(rel: string, text: string): PointSettings {
+    const def = readDefinition(text);
+    return resolveSettings([...layersFor(this.options, rel), def.overrides], def.sources);
+  }
+
+  #create(rel: string, settings: PointSettings): PublishingPoint {
+    const point = new PublishingPoint(rel, settings, this.options);
     // Every point event is re-emitted by the origin with the same payload (which names the point).
     const source = point as EventEmitter;
     const target = this as EventEmitter;
     for (const name of ['state', 'streamStarted', 'streamEnded', 'fragmentAdded', 'fragmentTrimmed', 'inputRejected']) {
       source.on(name, (event: unknown) => target.emit(name, event));
     }
+    point.on('state', () => this.#save());
     return point;
   }
 
@@ -128,10 +194,119 @@ export class Origin extends EventEmitter<PointEvents> {
     this.#missing = 0;
   }
 
-  /** Closes every point and forgets them. */
+  /**
+   * Lists every definition under the root (management API): known points and files not requested yet.
+   * The scan is bounded in depth and count; hidden folders are skipped.
+   */
+  async list(): Promise<PublishingPoint[]> {
+    const found: string[] = [];
+    const walk = async (dir: string, rel: string[], depth: number): Promise<void> => {
+      if (depth > MAX_SCAN_DEPTH || found.length >= MAX_SCAN_FILES) return;
+      let entries: import('node:fs').Dirent[];
+      try {
+        entries = await fs.readdir(dir, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const e of entries) {
+        if (e.name.startsWith('.') || found.length >= MAX_SCAN_FILES) continue;
+        const next = [...rel, e.name];
+        if (e.isDirectory()) await walk(path.join(dir, e.name), next, depth + 1);
+        else if (e.isFile() && isPointPath(next.join('/'))) found.push(next.join('/'));
+      }
+    };
+    await walk(this.root, [], 0);
+    const points = await Promise.all(found.sort().map((rel) => this.resolve(rel)));
+    return points.filter((p): p is PublishingPoint => p !== undefined);
+  }
+
+  /**
+   * Creates or updates a definition (management API). Only an Idle point's settings may change (or a
+   * point in Error, to repair it).
+   * @returns the point and whether the file was created
+   * @throws SmoothError ERR_POINT_STATE (409) when the point is busy, ERR_BAD_DEFINITION (400) for bad values
+   */
+  async write(rel: string, changes: Record<string, unknown>): Promise<{ point: PublishingPoint; created: boolean }> {
+    const file = this.#file(rel);
+    const existing = await this.resolve(rel);
+    if (existing && existing.state !== 'Idle' && existing.state !== 'Error') {
+      throw new SmoothError('ERR_POINT_STATE', `settings change only while Idle; ${rel} is ${existing.state} (shut it down first)`);
+    }
+    let text = '';
+    try {
+      text = await fs.readFile(file, 'utf8');
+    } catch {
+      text = '';
+    }
+    const updated = writeDefinition(text, changes);
+    if (existing?.state !== 'Error') this.#settings(rel, updated); // refuse contradictions before writing
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    const tmp = `${file}.${process.pid}.tmp`;
+    await fs.writeFile(tmp, updated);
+    await fs.rename(tmp, file);
+    this.#entries.delete(rel);
+    const point = await this.resolve(rel);
+    if (!point) throw new SmoothError('ERR_BAD_DEFINITION', `${rel} could not be read back`);
+    return { point, created: existing === undefined };
+  }
+
+  /**
+   * Deletes an Idle point's definition (management API).
+   * @returns false when there was no such point
+   * @throws SmoothError ERR_POINT_STATE (409) when the point is not Idle
+   */
+  async remove(rel: string): Promise<boolean> {
+    const file = this.#file(rel);
+    const point = await this.resolve(rel);
+    if (!point) return false;
+    if (point.state !== 'Idle' && point.state !== 'Error') {
+      throw new SmoothError('ERR_POINT_STATE', `only an Idle point can be deleted; ${rel} is ${point.state}`);
+    }
+    await fs.rm(file, { force: true });
+    point.close();
+    this.#entries.delete(rel);
+    this.#save();
+    return true;
+  }
+
+  /** Reads the state file: points that were started come back Starting, waiting for their encoders. */
+  #restore(): void {
+    if (!this.#stateFile) return;
+    let saved: { points?: Record<string, string> };
+    try {
+      saved = JSON.parse(readFileSync(this.#stateFile, 'utf8')) as typeof saved;
+    } catch {
+      return; // no state yet (or unreadable: start clean rather than refuse to start)
+    }
+    for (const [rel, state] of Object.entries(saved.points ?? {})) {
+      if (!isPointPath(rel)) continue;
+      void this.resolve(rel).then((point) => point?.restore(state as PointState));
+    }
+  }
+
+  /** Writes the state file soon (coalesced): the points that are Starting or Started. */
+  #save(): void {
+    if (!this.#stateFile || this.#saving || this.#closed) return;
+    const file = this.#stateFile;
+    this.#saving = setTimeout(() => {
+      this.#saving = undefined;
+      const points: Record<string, PointState> = {};
+      for (const p of this.points()) if (p.state === 'Starting' || p.state === 'Started') points[p.path] = p.state;
+      const tmp = `${file}.${process.pid}.tmp`;
+      fs.writeFile(tmp, `${JSON.stringify({ points }, null, 2)}\n`)
+        .then(() => fs.rename(tmp, file))
+        .catch((err: Error) => debug('cannot write state file: %s', err.message));
+    }, 100);
+    this.#saving.unref();
+  }
+
+  /** Closes every point and forgets them; the origin can no longer be found by its root. */
   close(): void {
+    this.#closed = true;
+    clearTimeout(this.#saving);
     for (const e of this.#entries.values()) e.point?.close();
     this.#entries.clear();
     this.#missing = 0;
+    if (origins.get(this.root) === this) origins.delete(this.root);
   }
 }

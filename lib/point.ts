@@ -19,8 +19,37 @@ import type { FragmentStore, StoredFragment } from './store/types';
 
 const debug = createDebug('live-smooth:point');
 
-/** Publishing point states (the lifecycle issue adds Starting, Stopping and ShuttingDown). */
-export type PointState = 'Idle' | 'Started' | 'Stopped' | 'Error';
+/**
+ * Publishing point states (protocol doc §5.3). Stopping and ShuttingDown are transient: the point passes
+ * through them (and reports them) on its way to Stopped and Idle.
+ */
+export type PointState = 'Idle' | 'Starting' | 'Started' | 'Stopping' | 'Stopped' | 'ShuttingDown' | 'Error';
+
+/** Commands of the management API. */
+export type PointCommand = 'start' | 'stop' | 'shutdown';
+
+/** Statistics of one track (management API). */
+export interface TrackStats {
+  key: string;
+  info: TrackInfo;
+  /** Measured arrival rate of this track's fragment bytes, bits per second, over the last fragments. */
+  incomingBitrate: number;
+  lastFragmentTime: bigint | undefined;
+  lastFragmentDuration: bigint | undefined;
+  fragments: number;
+  bytes: number;
+  requests: number;
+  notFound: number;
+  notYetAvailable: number;
+}
+
+/** Statistics of one ingest stream (management API). */
+export interface StreamStats {
+  id: string;
+  state: 'connected' | 'disconnected' | 'ended';
+  remoteAddress: string | undefined;
+  connections: number;
+}
 
 /** Events of a publishing point (and, prefixed with the point, of the origin). */
 export interface PointEvents {
@@ -47,6 +76,11 @@ interface Track {
   /** Custom attributes as they appear in `QualityLevels(b,<attrs>)`, for lookups. */
   attrs: string;
   group: Group;
+  /** Counters for the management API. */
+  stats: { fragments: number; bytes: number; requests: number; notFound: number; notYet: number };
+  /** Arrival times (ms) and sizes of the last fragments, for the incoming bitrate. */
+  arrivals: Array<[number, number]>;
+  lastDuration: bigint | undefined;
   /** Ingested fragments waiting until `lookaheadChunks` successors exist. */
   pending: Array<{ fragment: ParsedFragment; time: bigint; duration: bigint }>;
   /** Newest time ingested (pending or published); older or equal fragments are dropped. */
@@ -59,6 +93,7 @@ interface Stream {
   id: string;
   connections: number;
   ended: boolean;
+  remoteAddress: string | undefined;
 }
 
 /** A rendered manifest, cached until the timeline changes. */
@@ -89,6 +124,8 @@ export class IngestConnection {
   header: Buffer | undefined;
   eos = false;
   closed = false;
+  /** Set by the transport: closes the underlying connection when the point drops this stream. */
+  onKill: (() => void) | undefined;
 
   /** @internal */
   constructor(point: PublishingPoint, parser: IngestParser, streamId: string, remoteAddress: string | undefined) {
@@ -124,8 +161,11 @@ export class PublishingPoint extends EventEmitter<PointEvents> {
   /** Path of the `.isml` relative to the root, with `/` separators, e.g. `events/game1.isml`. */
   readonly path: string;
   #settings: PointSettings;
+  /** Settings that arrived while the point was not Idle; applied when it returns to Idle. */
+  #pendingSettings: PointSettings | undefined;
   #state: PointState = 'Idle';
   #error: string | undefined;
+  #sourceLost: NodeJS.Timeout | undefined;
   readonly #options: ResolvedOptions;
   #store: FragmentStore;
   readonly #groups: Group[] = [];
@@ -176,22 +216,115 @@ export class PublishingPoint extends EventEmitter<PointEvents> {
     return this.#groups.flatMap((g) => g.tracks.map((t) => t.info));
   }
 
-  /** Ingest streams seen in this session. */
-  get streams(): Array<{ id: string; connections: number; ended: boolean }> {
-    return [...this.#streams.values()].map((s) => ({ ...s }));
+  /** Ingest streams of this session. */
+  get streams(): StreamStats[] {
+    return [...this.#streams.values()].map((s) => ({
+      id: s.id,
+      state: s.ended ? 'ended' : s.connections > 0 ? 'connected' : 'disconnected',
+      remoteAddress: s.remoteAddress,
+      connections: s.connections,
+    }));
   }
 
-  /** Applies new settings from the definition file (clears an `Error` from a bad definition). */
+  /** Per-track statistics, in manifest order. */
+  get trackStats(): TrackStats[] {
+    const now = this.#options.clock.now();
+    return this.#groups.flatMap((g) =>
+      g.tracks.map((t) => {
+        // Bytes that arrived over the span of the remembered arrivals (at least one second).
+        const first = t.arrivals[0];
+        const bytes = t.arrivals.reduce((sum, [, b]) => sum + b, 0);
+        const span = first ? Math.max(1000, now - first[0]) : 0;
+        return {
+          key: t.key,
+          info: t.info,
+          incomingBitrate: span > 0 && now - t.arrivals[t.arrivals.length - 1]![0] < 30_000 ? Math.round((bytes * 8000) / span) : 0,
+          lastFragmentTime: t.newest,
+          lastFragmentDuration: t.lastDuration,
+          fragments: t.stats.fragments,
+          bytes: t.stats.bytes,
+          requests: t.stats.requests,
+          notFound: t.stats.notFound,
+          notYetAvailable: t.stats.notYet,
+        };
+      }),
+    );
+  }
+
+  /** Settings read from the definition while the point was busy, waiting for Idle. */
+  get pendingSettings(): Readonly<PointSettings> | undefined {
+    return this.#pendingSettings;
+  }
+
+  /** True while clients are served (Started, and the DVR window of a Stopping or Stopped point). */
+  get serving(): boolean {
+    return this.#state === 'Started' || this.#state === 'Stopping' || this.#state === 'Stopped';
+  }
+
+  /**
+   * New settings from the definition. They apply at once in Idle (and end an `Error` caused by the
+   * definition); otherwise they wait until the point is Idle again, as IIS only changes settings then.
+   */
   configure(settings: PointSettings): void {
-    this.#settings = settings;
-    if (this.#state === 'Error') this.#setState(this.#tracks.size > 0 ? 'Stopped' : 'Idle');
-    this.#touch();
+    if (this.#state === 'Error') {
+      this.#error = undefined;
+      this.#shutdownNow('definition fixed');
+    }
+    if (this.#state === 'Idle') {
+      this.#settings = settings;
+      this.#pendingSettings = undefined;
+      this.#touch();
+    } else {
+      this.#pendingSettings = settings;
+    }
   }
 
-  /** Puts the point in `Error` (e.g. its definition cannot be read); clients get 500 with the reason. */
+  /**
+   * Puts the point in `Error` (its definition is malformed or contradictory): encoders are disconnected
+   * and clients get 500 with the reason until the definition is fixed or the point is shut down.
+   */
   fail(reason: string): void {
     this.#error = reason;
+    this.#kill();
     this.#setState('Error', reason);
+  }
+
+  /**
+   * Runs a management command.
+   * - `start`: Idle → Starting (waits for encoders).
+   * - `stop`: Starting/Started → Stopping → Stopped: disconnects encoders, publishes held-back fragments;
+   *   the DVR window stays available.
+   * - `shutdown`: Starting/Started/Stopped/Error → ShuttingDown → Idle: drops the live window.
+   * @throws SmoothError ERR_POINT_STATE (409) when the command is not allowed in the current state
+   */
+  command(command: PointCommand): void {
+    const state = this.#state;
+    const refuse = (why: string): never => {
+      throw new SmoothError('ERR_POINT_STATE', `cannot ${command} a publishing point that is ${state}: ${why}`);
+    };
+    if (command === 'start') {
+      if (state !== 'Idle') refuse(state === 'Stopped' || state === 'Error' ? 'shut it down first' : 'it is already started');
+      this.#start('start command');
+    } else if (command === 'stop') {
+      if (state !== 'Starting' && state !== 'Started') refuse(state === 'Stopped' ? 'it is already stopped' : 'it is not started');
+      this.#stopNow('stop command');
+    } else {
+      if (state === 'Idle' || state === 'Stopping' || state === 'ShuttingDown') refuse('there is nothing to shut down');
+      this.#shutdownNow('shutdown command');
+    }
+  }
+
+  /** Restores a state remembered across a process restart: a point that was started waits for encoders again. */
+  restore(state: PointState): void {
+    if (this.#state === 'Idle' && (state === 'Starting' || state === 'Started')) this.#start('restored after restart');
+  }
+
+  /**
+   * A client asked for the manifest or a fragment: an Idle point with `startOnFirstRequest` starts
+   * (it still answers 404 until an encoder delivers, as IIS does while Starting).
+   */
+  clientRequest(): void {
+    if (this.#state === 'Idle' && this.#settings.startOnFirstRequest) this.#start('first client request');
   }
 
   /**
@@ -199,47 +332,93 @@ export class PublishingPoint extends EventEmitter<PointEvents> {
    * @throws SmoothError ERR_POINT_STATE with the reason when it may not
    */
   checkIngest(): void {
-    if (this.#state === 'Error') throw new SmoothError('ERR_POINT_STATE', `publishing point is in Error: ${this.#error}`);
-    if (this.#state === 'Stopped' && !this.#settings.restartOnEncoderReconnect) {
-      throw new SmoothError(
-        'ERR_POINT_STATE',
-        'publishing point is Stopped (all streams ended); set restartOnEncoderReconnect or shut it down',
-      );
+    const state = this.#state;
+    const refuse = (why: string): never => {
+      throw new SmoothError('ERR_POINT_STATE', `publishing point is ${state}: ${why}`);
+    };
+    if (state === 'Error') refuse(this.#error ?? 'error');
+    if (state === 'Idle' && !this.#settings.startOnFirstRequest) refuse('start it, or set startOnFirstRequest');
+    if (state === 'Stopping' || state === 'ShuttingDown') refuse('try again in a moment');
+    if (state === 'Stopped' && !this.#settings.restartOnEncoderReconnect) {
+      refuse('shut it down first, or set restartOnEncoderReconnect');
     }
   }
 
   /**
-   * Attaches an ingest POST. A Stopped point with `restartOnEncoderReconnect` drops its window and
-   * starts a fresh session.
+   * Attaches an ingest POST. Once its header is accepted, an Idle point with `startOnFirstRequest`
+   * starts, and a Stopped point with `restartOnEncoderReconnect` shuts down (dropping its window) and
+   * starts a fresh session; garbage from a stray client changes nothing.
    * @throws SmoothError ERR_POINT_STATE when the point refuses encoders
    */
   openIngest(streamId: string, remoteAddress: string | undefined, parser: IngestParser): IngestConnection {
     this.checkIngest();
-    if (this.#state === 'Stopped') this.reset();
     const conn = new IngestConnection(this, parser, streamId, remoteAddress);
     this.#connections.add(conn);
     return conn;
   }
 
-  /** Drops every fragment, track and stream, closes ingest connections, and returns to Idle. */
-  reset(): void {
-    for (const c of this.#connections) c.closed = true;
-    this.#connections.clear();
+  /** Closes every ingest connection and releases the fragments (the point is going away). */
+  close(): void {
+    this.#kill();
+    this.#clear();
+    clearTimeout(this.#sourceLost);
+    this.removeAllListeners();
+  }
+
+  #start(reason: string): void {
+    this.#setState('Starting', reason);
+  }
+
+  /** Started/Starting → Stopping → Stopped: encoders go, the held-back tail is published. */
+  #stopNow(reason: string): void {
+    clearTimeout(this.#sourceLost);
+    this.#setState('Stopping', reason);
+    this.#kill();
+    for (const t of this.#tracks.values()) {
+      t.live = 0;
+      while (t.pending.length > 0) this.#publish(t, this.#settings.lookaheadChunks);
+    }
+    for (const st of this.#streams.values()) st.ended = true;
+    this.#setState('Stopped', reason);
+    this.#touch();
+  }
+
+  /** → ShuttingDown → Idle: drops the live window and applies settings that waited for Idle. */
+  #shutdownNow(reason: string, keep?: IngestConnection): void {
+    clearTimeout(this.#sourceLost);
+    this.#setState('ShuttingDown', reason);
+    this.#kill(keep);
+    this.#clear();
+    if (this.#pendingSettings) {
+      this.#settings = this.#pendingSettings;
+      this.#pendingSettings = undefined;
+    }
+    this.#setState('Idle', reason);
+    this.#touch();
+  }
+
+  /**
+   * Disconnects every encoder, except those that already sent end-of-stream: their POST is finishing
+   * and must still get its 200.
+   */
+  #kill(keep?: IngestConnection): void {
+    for (const c of this.#connections) {
+      if (c.eos || c === keep) continue;
+      c.closed = true;
+      this.#connections.delete(c);
+      const stream = this.#streams.get(c.streamId);
+      if (stream && c.tracks) stream.connections--;
+      c.onKill?.();
+    }
+  }
+
+  #clear(): void {
     this.#store.clear();
     this.#store = this.#newStore();
     this.#groups.length = 0;
     this.#tracks.clear();
     this.#streams.clear();
     this.#session = randomBytes(4).toString('hex');
-    this.#error = undefined;
-    this.#setState('Idle');
-    this.#touch();
-  }
-
-  /** Closes every ingest connection and releases the fragments (the point is going away). */
-  close(): void {
-    this.reset();
-    this.removeAllListeners();
   }
 
   /** @internal Applies parser events of one connection. */
@@ -273,10 +452,26 @@ export class PublishingPoint extends EventEmitter<PointEvents> {
     if (!conn.eos) for (const t of conn.tracks.values()) t.live--;
     this.emit('streamEnded', { point: this.path, streamId: conn.streamId, reason });
     debug('%s: stream %s %s', this.path, conn.streamId, reason);
+    this.#armSourceLost();
     this.#touch();
   }
 
+  /**
+   * Every encoder disconnected without end-of-stream: wait `sourceLostTimeout` for a reconnect (which
+   * continues the timeline), then stop as IIS does when its source is lost.
+   */
+  #armSourceLost(): void {
+    const timeout = this.#options.sourceLostTimeout;
+    if (timeout === 0 || this.#connections.size > 0 || (this.#state !== 'Started' && this.#state !== 'Starting')) return;
+    clearTimeout(this.#sourceLost);
+    this.#sourceLost = setTimeout(() => {
+      if (this.#connections.size === 0 && (this.#state === 'Started' || this.#state === 'Starting')) this.#stopNow('source lost');
+    }, timeout).unref();
+  }
+
   #attach(conn: IngestConnection, tracks: IngestTrack[], header: Buffer): void {
+    this.checkIngest(); // the state may have changed since the POST arrived
+    if (this.#state === 'Stopped') this.#shutdownNow('encoder reconnected (restartOnEncoderReconnect)', conn);
     // Validate everything before changing anything: a rejected header leaves the point untouched.
     const added = tracks.filter((t) => !this.#tracks.has(trackKey(t.info))).length;
     if (this.#tracks.size + added > MAX_TRACKS) {
@@ -319,7 +514,18 @@ export class PublishingPoint extends EventEmitter<PointEvents> {
           this.#groups.push(group);
           this.#groups.sort((a, b) => TYPE_ORDER[a.type] - TYPE_ORDER[b.type]);
         }
-        track = { key, info: t.info, attrs: attributesKey(t.info.customAttributes), group, pending: [], newest: undefined, live: 0 };
+        track = {
+          key,
+          info: t.info,
+          attrs: attributesKey(t.info.customAttributes),
+          group,
+          stats: { fragments: 0, bytes: 0, requests: 0, notFound: 0, notYet: 0 },
+          arrivals: [],
+          lastDuration: undefined,
+          pending: [],
+          newest: undefined,
+          live: 0,
+        };
         group.tracks.push(track);
         group.tracks.sort((a, b) => a.info.bitrate - b.info.bitrate);
         this.#tracks.set(key, track);
@@ -329,15 +535,17 @@ export class PublishingPoint extends EventEmitter<PointEvents> {
     }
     conn.tracks = map;
     conn.header = header;
+    if (this.#state === 'Idle') this.#start(`encoder ${conn.streamId}`);
     let stream = this.#streams.get(conn.streamId);
     const reconnect = stream !== undefined;
     if (!stream) {
-      stream = { id: conn.streamId, connections: 0, ended: false };
+      stream = { id: conn.streamId, connections: 0, ended: false, remoteAddress: conn.remoteAddress };
       this.#streams.set(conn.streamId, stream);
     }
     stream.connections++;
     stream.ended = false;
-    if (this.#state !== 'Started') this.#setState('Started');
+    stream.remoteAddress = conn.remoteAddress;
+    clearTimeout(this.#sourceLost);
     debug('%s: stream %s attached (%d tracks%s)', this.path, conn.streamId, tracks.length, reconnect ? ', reconnect' : '');
     this.emit('streamStarted', { point: this.path, streamId: conn.streamId, remoteAddress: conn.remoteAddress, reconnect });
     this.#touch();
@@ -356,6 +564,12 @@ export class PublishingPoint extends EventEmitter<PointEvents> {
     // First copy wins: a reconnect resends its last fragments and redundant encoders overlap.
     if (track.newest !== undefined && time <= track.newest) return;
     track.newest = time;
+    track.lastDuration = duration;
+    track.stats.fragments++;
+    track.stats.bytes += fragment.dataSize;
+    track.arrivals.push([this.#options.clock.now(), fragment.dataSize]);
+    if (track.arrivals.length > 8) track.arrivals.shift();
+    if (this.#state === 'Starting') this.#setState('Started', 'first fragment');
     track.pending.push({ fragment, time, duration });
     const lookahead = this.#settings.lookaheadChunks;
     while (track.pending.length > lookahead) this.#publish(track, lookahead);
@@ -405,7 +619,7 @@ export class PublishingPoint extends EventEmitter<PointEvents> {
     }
     const others = [...this.#connections].some((c) => c !== conn && c.streamId === conn.streamId && !c.eos);
     if (stream && !others) stream.ended = true;
-    if ([...this.#streams.values()].every((s) => s.ended)) this.#setState('Stopped');
+    if ([...this.#streams.values()].every((s) => s.ended)) this.#stopNow('end of stream');
     this.#touch();
   }
 
@@ -533,11 +747,16 @@ export class PublishingPoint extends EventEmitter<PointEvents> {
     const attrs = attributes.length === 0 ? '' : attributesKey(attributes);
     const track = group.tracks.find((t) => t.info.bitrate === bitrate && t.attrs === attrs);
     if (!track) return { status: 'not-found', reason: `no quality level ${bitrate} for ${name}` };
+    track.stats.requests++;
     const fragment = this.#store.get(track.key, time);
     if (fragment) return { status: 'ok', fragment, track: track.info, etag: `"f${this.#session}.${time}"` };
     const newest = this.#store.newest(track.key);
     const more = this.#state === 'Started' || track.pending.length > 0;
-    if (more && (newest === undefined || time > newest.time)) return { status: 'not-yet' };
+    if (more && (newest === undefined || time > newest.time)) {
+      track.stats.notYet++;
+      return { status: 'not-yet' };
+    }
+    track.stats.notFound++;
     return { status: 'not-found', reason: `no fragment of ${name} at ${time} (outside the window or not a fragment start)` };
   }
 }

@@ -60,8 +60,9 @@ function matches(header: string | undefined, etag: string): boolean {
  */
 export function liveSmooth(root: string, options?: LiveSmoothOptions): LiveSmoothHandler {
   if (typeof root !== 'string' || root === '') throw new SmoothError('ERR_INVALID_OPTION', 'root folder is required');
-  const resolved = resolveOptions(options);
-  const origin = new Origin(root, resolved);
+  // One origin per root: a second liveSmooth(root) (or liveSmooth.admin(root)) shares its points and state.
+  const origin = Origin.for(root, options ? resolveOptions(options) : undefined, () => resolveOptions());
+  const resolved = origin.options;
 
   const handler = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): void => {
     const pass = (): void => {
@@ -96,7 +97,10 @@ export function liveSmooth(root: string, options?: LiveSmoothOptions): LiveSmoot
       if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'method not allowed', { Allow: 'GET, HEAD' });
       if (point.state === 'Error') return send(res, 500, `publishing point error: ${point.error ?? 'unknown'}`);
       if (resource.kind === 'unknown') return send(res, 404, resource.reason);
-      if (point.state === 'Idle') return send(res, 404, 'publishing point is Idle: no encoder has pushed to it yet');
+      if (!point.serving) {
+        point.clientRequest();
+        return send(res, 404, `publishing point is ${point.state}: no live content yet`);
+      }
       if (resource.kind === 'manifest') return manifest(req, res, point);
       return fragment(req, res, point, resource);
     } catch (err) {
@@ -242,6 +246,11 @@ export function liveSmooth(root: string, options?: LiveSmoothOptions): LiveSmoot
       return refuse(req, res, err);
     }
     debugIngest('%s: stream %s from %s', point.path, streamId, req.socket.remoteAddress);
+    conn.onKill = () => {
+      if (done) return;
+      stop();
+      refuse(req, res, new SmoothError('ERR_POINT_STATE', `publishing point is ${point.state}: stream closed`));
+    };
     req.socket.setTimeout(0);
     let done = false;
     let idle: NodeJS.Timeout | undefined;

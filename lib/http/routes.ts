@@ -70,6 +70,9 @@ export function parseRoute(url: string): PointRoute | undefined {
       throw new SmoothError('ERR_TRAVERSAL', 'path segment not allowed (.., ., backslash, NUL, empty or absolute)');
     }
   }
+  // `name.isml` itself is the definition file, not a resource below it: the host (e.g. express.static
+  // on the same folder) may serve it.
+  if (at === segments.length - 1) return undefined;
   return { point: segments.slice(0, at + 1).join('/'), resource: parseResource(segments.slice(at + 1)) };
 }
 

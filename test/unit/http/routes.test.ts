@@ -53,8 +53,9 @@ describe('parseRoute', () => {
       expect(parseRoute('/ch1.isml/Manifest(format=m3u8-aapl)')?.resource).toMatchObject({ kind: 'unknown' });
     });
 
-    it('reports the bare point and unknown nouns as unknown', () => {
-      expect(parseRoute('/ch1.isml')?.resource).toMatchObject({ kind: 'unknown' });
+    it('leaves the definition file itself to the host, and reports unknown nouns below it', () => {
+      expect(parseRoute('/ch1.isml')).toBeUndefined();
+      expect(() => parseRoute('/../ch1.isml')).toThrow(expect.objectContaining({ code: 'ERR_TRAVERSAL' }));
       expect(parseRoute('/ch1.isml/')?.resource).toMatchObject({ kind: 'unknown' });
       expect(parseRoute('/ch1.isml/settings')?.resource).toMatchObject({ kind: 'unknown' });
       expect(parseRoute('/ch1.isml/Manifest/extra')?.resource).toMatchObject({ kind: 'unknown' });

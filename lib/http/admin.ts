@@ -1,0 +1,227 @@
+/**
+ * The management API (the IIS Manager's role) and the live dashboard: `liveSmooth.admin(root)` returns
+ * a separate handler the host mounts where, and behind whatever auth, it wants. Nothing is exposed
+ * unless it is mounted. JSON in and out; commands need `POST` with `Content-Type: application/json`,
+ * which a plain HTML form cannot send cross-site (no CSRF by form).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import createDebug from 'debug';
+import { SmoothError, isSmoothError } from '../errors';
+import { LiveSmoothOptions, resolveOptions } from '../options';
+import { Origin, isPointPath } from '../origin';
+import type { PointCommand, PublishingPoint } from '../point';
+import { DASHBOARD_HTML } from './dashboard';
+import type { LiveSmoothHandler } from './middleware';
+import { STATUS } from './status';
+
+const debug = createDebug('live-smooth:admin');
+
+/** Options of {@link admin}: the middleware's options (used only if no origin exists yet for the root), plus its own. */
+export interface AdminOptions extends LiveSmoothOptions {
+  /** Interval of the `stats` events on `/events`, ms (at most 2000). Default `1000`. */
+  statsInterval?: number;
+  /** Most concurrent `/events` clients. Default `100`. */
+  maxEventClients?: number;
+}
+
+/** The management handler, with the origin it manages. */
+export interface AdminHandler {
+  (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): void;
+  readonly origin: Origin;
+}
+
+/** Largest JSON body accepted. */
+const MAX_BODY = 64 * 1024;
+
+/** JSON form of a publishing point (times as decimal strings: they exceed 2^53). */
+export function pointJson(p: PublishingPoint): Record<string, unknown> {
+  const settings: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(p.settings)) settings[k] = v ?? null;
+  return {
+    path: p.path,
+    state: p.state,
+    error: p.error ?? null,
+    settings,
+    pendingSettings: p.pendingSettings !== undefined,
+    bytes: p.bytes,
+    streams: p.streams.map((s) => ({ ...s, remoteAddress: s.remoteAddress ?? null })),
+    tracks: p.trackStats.map((t) => ({
+      key: t.key,
+      type: t.info.type,
+      name: t.info.name,
+      bitrate: t.info.bitrate,
+      fourCC: t.info.fourCC,
+      incomingBitrate: t.incomingBitrate,
+      lastFragmentTime: t.lastFragmentTime?.toString() ?? null,
+      lastFragmentDuration: t.lastFragmentDuration?.toString() ?? null,
+      fragments: t.fragments,
+      bytes: t.bytes,
+      requests: t.requests,
+      notFound: t.notFound,
+      notYetAvailable: t.notYetAvailable,
+    })),
+  };
+}
+
+/**
+ * Creates the management handler for the points under `root` (or of an existing `liveSmooth` handler).
+ * Relative to its mount point:
+ * - `GET /` — the dashboard page;
+ * - `GET /publishing-points`, `GET|PUT|DELETE /publishing-points/<path>`;
+ * - `POST /publishing-points/<path>/start|stop|shutdown`;
+ * - `GET /events` — Server-Sent Events: `state` on every change, `stats` every `statsInterval` ms.
+ */
+export function admin(root: string | LiveSmoothHandler, options?: AdminOptions): AdminHandler {
+  const { statsInterval = 1000, maxEventClients = 100, ...rest } = options ?? {};
+  if (!Number.isInteger(statsInterval) || statsInterval < 50 || statsInterval > 2000) {
+    throw new SmoothError('ERR_INVALID_OPTION', 'options.statsInterval must be an integer between 50 and 2000');
+  }
+  const origin =
+    typeof root === 'function'
+      ? root.origin
+      : Origin.for(root, Object.keys(rest).length > 0 ? resolveOptions(rest) : undefined, () => resolveOptions());
+  const clients = new Set<ServerResponse>();
+  let ticker: NodeJS.Timeout | undefined;
+
+  const json = (res: ServerResponse, status: number, body: unknown): void => {
+    const text = JSON.stringify(body);
+    res.writeHead(status, {
+      'Content-Type': 'application/json; charset=utf-8',
+      'Content-Length': String(Buffer.byteLength(text)),
+      'Cache-Control': 'no-store',
+      'X-Content-Type-Options': 'nosniff',
+    });
+    res.end(text);
+  };
+  const fail = (res: ServerResponse, err: unknown): void => {
+    if (res.headersSent) return;
+    if (isSmoothError(err)) {
+      // A bad definition sent by the caller is the caller's error (400), not the server's (500).
+      const status = err.code === 'ERR_BAD_DEFINITION' ? 400 : STATUS[err.code];
+      return json(res, status, { error: err.message, code: err.code });
+    }
+    debug('internal error: %O', err);
+    json(res, 500, { error: 'internal error' });
+  };
+
+  const isJson = (req: IncomingMessage): boolean => /^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '');
+
+  /** The JSON body: taken from a host parser that already read it, else read here (bounded). */
+  const body = async (req: IncomingMessage): Promise<unknown> => {
+    const parsed = (req as { body?: unknown }).body;
+    if (req.readableEnded || req.readableDidRead) return parsed ?? {};
+    const parts: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_BODY) throw new SmoothError('ERR_BAD_URL', `request body exceeds ${MAX_BODY} bytes`);
+      parts.push(chunk);
+    }
+    const text = Buffer.concat(parts).toString('utf8').trim();
+    if (text === '') return {};
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      throw new SmoothError('ERR_BAD_URL', 'request body is not valid JSON');
+    }
+  };
+
+  const broadcast = (event: string, data: unknown): void => {
+    const frame = `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+    for (const c of clients) c.write(frame);
+  };
+  const stats = (): void => broadcast('stats', { publishingPoints: origin.points().map(pointJson) });
+  origin.on('state', (e) => broadcast('state', { path: e.point, state: e.state, reason: e.reason ?? null }));
+
+  const events = (req: IncomingMessage, res: ServerResponse): void => {
+    if (clients.size >= maxEventClients) return json(res, 503, { error: 'too many event clients' });
+    res.writeHead(200, {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-store',
+      Connection: 'keep-alive',
+      'X-Accel-Buffering': 'no',
+    });
+    res.write(`retry: 2000\n\n`);
+    clients.add(res);
+    res.write(`event: stats\ndata: ${JSON.stringify({ publishingPoints: origin.points().map(pointJson) })}\n\n`);
+    ticker ??= setInterval(stats, statsInterval).unref();
+    req.on('close', () => {
+      clients.delete(res);
+      if (clients.size === 0 && ticker) {
+        clearInterval(ticker);
+        ticker = undefined;
+      }
+    });
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): Promise<void> => {
+    const url = (req.url ?? '/').split('?')[0]!;
+    let segments: string[];
+    try {
+      segments = url.split('/').filter((s) => s !== '').map((s) => decodeURIComponent(s));
+    } catch {
+      return json(res, 400, { error: 'malformed percent-encoding' });
+    }
+    const method = req.method ?? 'GET';
+    if (segments.length === 0) {
+      if (method !== 'GET' && method !== 'HEAD') return json(res, 405, { error: 'method not allowed' });
+      res.writeHead(200, {
+        'Content-Type': 'text/html; charset=utf-8',
+        'Content-Length': String(Buffer.byteLength(DASHBOARD_HTML)),
+        'Cache-Control': 'no-store',
+        'X-Content-Type-Options': 'nosniff',
+      });
+      res.end(method === 'HEAD' ? undefined : DASHBOARD_HTML);
+      return;
+    }
+    if (segments.length === 1 && segments[0] === 'events' && method === 'GET') return events(req, res);
+    if (segments[0] !== 'publishing-points') {
+      if (next) return next();
+      return json(res, 404, { error: 'not found' });
+    }
+    if (segments.length === 1) {
+      if (method !== 'GET') return json(res, 405, { error: 'method not allowed' });
+      return json(res, 200, { publishingPoints: (await origin.list()).map(pointJson) });
+    }
+    const last = segments[segments.length - 1]!;
+    const command = ['start', 'stop', 'shutdown'].includes(last) && segments.length > 2 ? (last as PointCommand) : undefined;
+    const rel = segments.slice(1, command ? -1 : undefined).join('/');
+    if (!isPointPath(rel)) {
+      return json(res, 400, { error: 'publishing point path must be a relative path ending in .isml, without . or .. segments' });
+    }
+    if (command) {
+      if (method !== 'POST') return json(res, 405, { error: 'commands need POST' });
+      if (!isJson(req)) return json(res, 415, { error: 'commands need Content-Type: application/json' });
+      await body(req);
+      const point = await origin.resolve(rel);
+      if (!point) return json(res, 404, { error: `no publishing point ${rel}` });
+      point.command(command);
+      return json(res, 200, pointJson(point));
+    }
+    if (method === 'GET') {
+      const point = await origin.resolve(rel);
+      return point ? json(res, 200, pointJson(point)) : json(res, 404, { error: `no publishing point ${rel}` });
+    }
+    if (method === 'PUT') {
+      if (!isJson(req)) return json(res, 415, { error: 'settings need Content-Type: application/json' });
+      const changes = await body(req);
+      if (!changes || typeof changes !== 'object' || Array.isArray(changes)) {
+        return json(res, 400, { error: 'body must be an object of .isml settings' });
+      }
+      const { point, created } = await origin.write(rel, changes as Record<string, unknown>);
+      return json(res, created ? 201 : 200, pointJson(point));
+    }
+    if (method === 'DELETE') {
+      if (!(await origin.remove(rel))) return json(res, 404, { error: `no publishing point ${rel}` });
+      res.writeHead(204, { 'Cache-Control': 'no-store' });
+      res.end();
+      return;
+    }
+    json(res, 405, { error: 'method not allowed' });
+  };
+
+  const handler = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): void => {
+    handle(req, res, next).catch((err: unknown) => fail(res, err));
+  };
+  return Object.assign(handler, { origin });
+}
