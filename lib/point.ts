@@ -32,10 +32,12 @@ export type PointCommand = 'start' | 'stop' | 'shutdown';
 export interface TrackStats {
   key: string;
   info: TrackInfo;
-  /** Measured arrival rate of this track's fragment bytes, bits per second, over the last fragments. */
+  /** Measured arrival rate of this track's sample bytes, bits per second, over the last fragments; 0 without an encoder. */
   incomingBitrate: number;
+  /** Newest fragment received (held back or published). */
   lastFragmentTime: bigint | undefined;
   lastFragmentDuration: bigint | undefined;
+  /** Fragments and sample bytes received, including those still held back for the lookahead. */
   fragments: number;
   bytes: number;
   requests: number;
@@ -228,17 +230,11 @@ export class PublishingPoint extends EventEmitter<PointEvents> {
 
   /** Per-track statistics, in manifest order. */
   get trackStats(): TrackStats[] {
-    const now = this.#options.clock.now();
     return this.#groups.flatMap((g) =>
-      g.tracks.map((t) => {
-        // Bytes that arrived over the span of the remembered arrivals (at least one second).
-        const first = t.arrivals[0];
-        const bytes = t.arrivals.reduce((sum, [, b]) => sum + b, 0);
-        const span = first ? Math.max(1000, now - first[0]) : 0;
-        return {
+      g.tracks.map((t) => ({
           key: t.key,
           info: t.info,
-          incomingBitrate: span > 0 && now - t.arrivals[t.arrivals.length - 1]![0] < 30_000 ? Math.round((bytes * 8000) / span) : 0,
+          incomingBitrate: t.live > 0 ? incomingBitrate(t) : 0,
           lastFragmentTime: t.newest,
           lastFragmentDuration: t.lastDuration,
           fragments: t.stats.fragments,
@@ -246,8 +242,7 @@ export class PublishingPoint extends EventEmitter<PointEvents> {
           requests: t.stats.requests,
           notFound: t.stats.notFound,
           notYetAvailable: t.stats.notYet,
-        };
-      }),
+        })),
     );
   }
 
@@ -766,6 +761,22 @@ const ROOT_TIMESCALE = 10_000_000;
 const MAX_TRACKS = 64;
 const MAX_STREAMS = 256;
 
+/**
+ * Arrival rate of a track's sample bytes: the bytes that arrived after the first remembered fragment,
+ * over the time since it arrived; with one fragment so far, its bytes over its media duration.
+ */
+function incomingBitrate(t: Track): number {
+  const first = t.arrivals[0];
+  const last = t.arrivals[t.arrivals.length - 1];
+  if (!first || !last) return 0;
+  if (t.arrivals.length === 1 || last[0] === first[0]) {
+    const seconds = t.lastDuration ? Number(t.lastDuration) / t.info.timescale : 0;
+    return seconds > 0 ? Math.round((first[1] * 8) / seconds) : 0;
+  }
+  const bytes = t.arrivals.slice(1).reduce((sum, [, b]) => sum + b, 0);
+  return Math.round((bytes * 8000) / (last[0] - first[0]));
+}
+
 function attributesKey(attributes: ReadonlyArray<readonly [string, string]>): string {
   return attributes.map(([k, v]) => `${k}=${v}`).join(',');
 }
@@ -785,9 +796,22 @@ function sameDescription(a: TrackInfo, b: TrackInfo): boolean {
 
 /** Merges time-ordered timelines, keeping the first entry of each start time. */
 function union(lists: FragmentTime[][]): FragmentTime[] {
-  const all = lists.flat();
-  all.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
+  // A linear k-way merge (each list is oldest first): sorting the concatenation cost a 2 h window's
+  // rebuild ~1.5 ms. Ties go to the earlier list, as the stable sort did.
+  const at = new Array<number>(lists.length).fill(0);
   const out: FragmentTime[] = [];
-  for (const f of all) if (out.length === 0 || out[out.length - 1]!.time !== f.time) out.push(f);
-  return out;
+  for (;;) {
+    let best = -1;
+    let time = 0n;
+    for (let i = 0; i < lists.length; i++) {
+      const f = lists[i]![at[i]!];
+      if (f !== undefined && (best === -1 || f.time < time)) {
+        best = i;
+        time = f.time;
+      }
+    }
+    if (best === -1) return out;
+    const f = lists[best]![at[best]!++]!;
+    if (out.length === 0 || out[out.length - 1]!.time !== time) out.push(f);
+  }
 }

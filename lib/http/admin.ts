@@ -51,6 +51,7 @@ export function pointJson(p: PublishingPoint): Record<string, unknown> {
       name: t.info.name,
       bitrate: t.info.bitrate,
       fourCC: t.info.fourCC,
+      timescale: t.info.timescale,
       incomingBitrate: t.incomingBitrate,
       lastFragmentTime: t.lastFragmentTime?.toString() ?? null,
       lastFragmentDuration: t.lastFragmentDuration?.toString() ?? null,

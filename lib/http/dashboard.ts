@@ -71,6 +71,10 @@ export const DASHBOARD_HTML: string = String.raw`<!doctype html>
   .msg.good { background: #f0fdf4; color: var(--ok); border: 1px solid #bbf7d0; }
   .settings { display: flex; flex-wrap: wrap; gap: 4px 14px; margin: 8px 0 0; color: var(--muted); font-size: 12px; }
   .settings span b { color: var(--fg); font-weight: 600; }
+  .settings details.more > summary { cursor: pointer; color: var(--accent); }
+  .settings details.more[open] { flex-basis: 100%; }
+  .settings details.more > span { display: inline-block; margin: 2px 14px 0 0; }
+  .settings .pending { color: var(--busy); }
   .streams { display: flex; flex-wrap: wrap; gap: 6px; margin: 8px 0 0; font-size: 12px; }
   .stream { border: 1px solid var(--line); border-radius: 10px; padding: 1px 8px; }
   .stream[data-state="connected"] { border-color: var(--ok); color: var(--ok); }
@@ -81,7 +85,8 @@ export const DASHBOARD_HTML: string = String.raw`<!doctype html>
   table.tracks th { color: var(--muted); font-weight: 500; font-size: 12px; }
   table.tracks td.mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; }
   section.create { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 12px 14px; margin-top: 22px; }
-  section.create h2 { margin: 0 0 10px; font-size: 15px; }
+  section.create h2 { margin: 0 0 4px; font-size: 15px; }
+  section.create .hint { margin: 0 0 10px; color: var(--muted); font-size: 12px; }
   form.create { display: flex; flex-wrap: wrap; align-items: flex-end; gap: 10px 16px; }
   form.create label { display: flex; flex-direction: column; gap: 3px; font-size: 12px; color: var(--muted); }
   form.create label.check { flex-direction: row; align-items: center; gap: 6px; color: var(--fg); font-size: 13px; }
@@ -104,6 +109,7 @@ export const DASHBOARD_HTML: string = String.raw`<!doctype html>
 
   <section class="create">
     <h2>Create or update a publishing point</h2>
+    <p class="hint">Saving an existing point changes the fields below (an empty field restores its default) and keeps its other settings; settings change only while the point is Idle.</p>
     <form id="create" class="create" data-testid="create-form" novalidate>
       <label>Path (relative to the root)
         <input type="text" name="path" data-testid="create-path" placeholder="events/game1.isml" required autocomplete="off">
@@ -247,15 +253,34 @@ export const DASHBOARD_HTML: string = String.raw`<!doctype html>
     if (reason !== undefined) card.parts.reason.textContent = reason ? String(reason) : '';
   }
 
-  function renderSettings(node, settings) {
+  /** Settings shown on the card itself; every other meta is listed under "more settings". */
+  var MAIN_SETTINGS = ['lookaheadChunks', 'manifestWindowLength', 'estimatedTime', 'startOnFirstRequest', 'restartOnEncoderReconnect'];
+
+  function setting(name, value) {
+    var item = el('span', { 'data-setting': name }, name + ': ');
+    item.appendChild(el('b', null, orDash(value)));
+    return item;
+  }
+
+  function renderSettings(node, settings, pending) {
+    var wasOpen = !!node.querySelector('details[open]');
     node.textContent = '';
     if (!settings || typeof settings !== 'object') return;
-    Object.keys(settings).sort().forEach(function (name) {
-      if (name === 'title') return; // shown next to the path
-      var item = el('span', { 'data-setting': name }, name + ': ');
-      item.appendChild(el('b', null, orDash(settings[name])));
-      node.appendChild(item);
+    MAIN_SETTINGS.forEach(function (name) {
+      if (Object.prototype.hasOwnProperty.call(settings, name)) node.appendChild(setting(name, settings[name]));
     });
+    var others = Object.keys(settings).sort().filter(function (name) {
+      // The title is shown next to the path; unset metas would only add noise.
+      return name !== 'title' && MAIN_SETTINGS.indexOf(name) < 0 && settings[name] !== null && settings[name] !== '';
+    });
+    if (others.length) {
+      var more = el('details', { 'class': 'more', 'data-testid': 'more-settings' });
+      more.open = wasOpen;
+      more.appendChild(el('summary', null, others.length + ' more settings'));
+      others.forEach(function (name) { more.appendChild(setting(name, settings[name])); });
+      node.appendChild(more);
+    }
+    if (pending) node.appendChild(el('span', { 'class': 'pending', 'data-testid': 'pending-settings' }, 'changed settings apply when the point is Idle again'));
   }
 
   function renderStreams(node, streams) {
@@ -272,7 +297,14 @@ export const DASHBOARD_HTML: string = String.raw`<!doctype html>
     var tbody = card.parts.tbody;
     tbody.textContent = '';
     var sum = 0;
-    var rows = Array.isArray(tracks) ? tracks : [];
+    var order = { video: 0, audio: 1 };
+    var rows = (Array.isArray(tracks) ? tracks.slice() : []).sort(function (a, b) {
+      var ta = order[a.type] === undefined ? 2 : order[a.type];
+      var tb = order[b.type] === undefined ? 2 : order[b.type];
+      if (ta !== tb) return ta - tb;
+      if (a.name !== b.name) return String(a.name) < String(b.name) ? -1 : 1;
+      return (Number(b.bitrate) || 0) - (Number(a.bitrate) || 0);
+    });
     rows.forEach(function (t) {
       if (typeof t.incomingBitrate === 'number' && isFinite(t.incomingBitrate)) sum += t.incomingBitrate;
       var tr = el('tr', { 'data-testid': 'track', 'data-key': String(t.key), 'data-type': String(t.type) });
@@ -302,7 +334,7 @@ export const DASHBOARD_HTML: string = String.raw`<!doctype html>
     card.parts.title.textContent = title ? String(title) : '';
     setState(card, p.state);
     show(card.parts.error, p.error ? String(p.error) : '');
-    renderSettings(card.parts.settings, p.settings);
+    renderSettings(card.parts.settings, p.settings, p.pendingSettings === true);
     renderStreams(card.parts.streams, p.streams);
     renderTracks(card, p.tracks);
   }
@@ -448,11 +480,13 @@ export const DASHBOARD_HTML: string = String.raw`<!doctype html>
       show(createResult, text, kind);
     };
     if (!/\.isml$/i.test(path)) return result(0, 'The path must name an .isml file, e.g. events/game1.isml', 'bad');
-    var body = {};
-    if (f.title.value.trim() !== '') body.title = f.title.value.trim();
+    // An empty field is sent as null, which removes the meta (its default applies): clearing a field
+    // after "Edit" really clears it.
+    var body = { title: f.title.value.trim() === '' ? null : f.title.value.trim() };
     var numbers = ['lookaheadChunks', 'manifestWindowLength'];
     for (var i = 0; i < numbers.length; i++) {
       var raw = f[numbers[i]].value.trim();
+      body[numbers[i]] = null;
       if (raw === '') continue;
       if (!/^\d+$/.test(raw)) return result(0, numbers[i] + ' must be a whole number', 'bad');
       body[numbers[i]] = Number(raw);

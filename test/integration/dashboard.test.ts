@@ -1,0 +1,299 @@
+/**
+ * The management dashboard in a real browser against a real push: an Express app mounts the middleware
+ * at `/live` and the management router at `/admin`; headless Chromium opens the dashboard while ffmpeg
+ * pushes to a `startOnFirstRequest` point, and the page must follow the point from Idle to Started over
+ * the event stream (no reload), stop it with its button, and create a point with its form.
+ *
+ * The tests run in order and share one server, browser page and push (a push and a browser launch per
+ * test would triple the run time); a failing step leaves the later ones failing too, with their own
+ * message. The screenshot is written to `test-output/dashboard.png`.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import express from 'express';
+import { Browser, Page, chromium } from 'playwright-core';
+import { LiveSmoothHandler, liveSmooth } from '../../lib';
+import { Push, push } from '../helpers/ffmpeg';
+import { isml } from '../helpers/server';
+import { chromiumPath, ffmpegPath, withTool } from '../helpers/tools';
+
+const FFMPEG = ffmpegPath();
+const CHROMIUM = chromiumPath();
+const OUTPUT = path.join(__dirname, '..', '..', 'test-output');
+
+/** The page must show Started at most this long after the first fragment (the stats period is 1 s). */
+const LIVE_UPDATE_MS = 2000;
+/** Longer than the tests need: afterAll stops it (a push that ends by itself would stop the point). */
+const PUSH_SECONDS = 30;
+/** The point the form creates: nested folder, and a title that is markup if inserted as HTML. */
+const NEW_POINT = 'events/game2.isml';
+const NEW_TITLE = 'Game 2 <img src=x onerror="window.__xss=1">';
+
+/** `it` when every tool exists; else {@link withTool}'s skip (or CI failure) for the first missing one. */
+function withTools(...tools: Array<[string, string | undefined]>): jest.It {
+  const missing = tools.find(([, p]) => !p);
+  return missing ? withTool(missing[0], undefined) : it;
+}
+const live = withTools(['ffmpeg', FFMPEG], ['Chromium', CHROMIUM]);
+
+const sleep = (ms: number): Promise<void> => new Promise((ok) => setTimeout(ok, ms));
+
+/** Selector of the dashboard card of a point. */
+const card = (point: string): string => `article[data-testid="point"][data-path="${point}"]`;
+
+/** What the server did, in wall-clock ms (the browser runs on the same clock). */
+interface Timeline {
+  firstFragment: number | undefined;
+  states: Array<{ point: string; state: string; at: number; reason?: string }>;
+}
+
+interface Site {
+  origin: string;
+  root: string;
+  handler: LiveSmoothHandler;
+  server: http.Server;
+  timeline: Timeline;
+}
+
+async function startSite(): Promise<Site> {
+  const root = mkdtempSync(path.join(tmpdir(), 'live-smooth-dashboard-'));
+  writeFileSync(path.join(root, 'ch1.isml'), isml({ title: 'Channel 1', startOnFirstRequest: 'true' }));
+  // The middleware first: the management router of the same root shares its origin.
+  const handler = liveSmooth(root);
+  const app = express();
+  app.use('/live', handler);
+  app.use('/admin', liveSmooth.admin(root));
+  const timeline: Timeline = { firstFragment: undefined, states: [] };
+  handler.origin.on('fragmentAdded', () => {
+    timeline.firstFragment ??= Date.now();
+  });
+  handler.origin.on('state', (e) => timeline.states.push({ point: e.point, state: e.state, at: Date.now(), reason: e.reason }));
+  const server = http.createServer({ requestTimeout: 0 }, app);
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  const { port } = server.address() as AddressInfo;
+  return { origin: `http://127.0.0.1:${port}`, root, handler, server, timeline };
+}
+
+async function stopSite(site: Site): Promise<void> {
+  site.handler.origin.close();
+  site.server.closeAllConnections();
+  await new Promise<void>((ok) => site.server.close(() => ok()));
+  rmSync(site.root, { recursive: true, force: true });
+}
+
+/** A point as the management API returns it (only what this test reads). */
+interface ApiPoint {
+  path: string;
+  state: string;
+  settings: Record<string, unknown>;
+  tracks: Array<{ key: string; fragments: number }>;
+}
+
+async function getPoint(site: Site, point: string): Promise<ApiPoint> {
+  const res = await fetch(`${site.origin}/admin/publishing-points/${point}`);
+  if (!res.ok) throw new Error(`GET publishing-points/${point}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as ApiPoint;
+}
+
+/**
+ * Records, in the page, every change of a card's `data-state` with the time it happened, so the test
+ * can tell when the DOM first showed a state (a polling wait would only say "by now").
+ */
+const RECORD_STATES = `(() => {
+  const log = (window.__states = []);
+  const seen = new Map();
+  const scan = () => {
+    for (const el of document.querySelectorAll('article[data-testid="point"]')) {
+      const path = el.getAttribute('data-path');
+      const state = el.getAttribute('data-state');
+      if (state && seen.get(path) !== state) {
+        seen.set(path, state);
+        log.push({ path, state, at: Date.now() });
+      }
+    }
+  };
+  new MutationObserver(scan).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['data-state'] });
+  scan();
+})()`;
+
+describe('admin dashboard in Chromium with a live ffmpeg push', () => {
+  let site: Site | undefined;
+  let browser: Browser | undefined;
+  let page: Page | undefined;
+  let pushed: Push | undefined;
+  const pageErrors: string[] = [];
+  let navigations = 0;
+  let began = 0;
+
+  beforeAll(async () => {
+    if (!FFMPEG || !CHROMIUM) return; // the tests skip, or fail in CI, on their own
+    began = Date.now();
+    site = await startSite();
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    page.on('framenavigated', (f) => {
+      if (f === page!.mainFrame()) navigations++;
+    });
+  }, 20000);
+
+  afterAll(async () => {
+    await browser?.close().catch(() => undefined);
+    if (pushed && pushed.child.exitCode === null && pushed.child.signalCode === null) {
+      pushed.child.kill('SIGKILL');
+      await pushed.done;
+    }
+    if (site) await stopSite(site);
+    if (began) console.log(`dashboard: ${((Date.now() - began) / 1000).toFixed(1)} s from server start to teardown`);
+  }, 15000);
+
+  live('the page works below a prefix with or without the trailing slash, and shows the point Idle', async () => {
+    const p = page!;
+    // Loaded as /admin (no slash) the page must still reach /admin/publishing-points and /admin/events.
+    await p.goto(`${site!.origin}/admin`);
+    await p.waitForSelector(`${card('ch1.isml')}[data-state="Idle"]`, { timeout: 5000 });
+    await p.waitForSelector('[data-testid="connection"][data-state="live"]', { timeout: 5000 });
+
+    await p.goto(`${site!.origin}/admin/`);
+    await p.waitForSelector(`${card('ch1.isml')}[data-state="Idle"]`, { timeout: 5000 });
+    await p.waitForSelector('[data-testid="connection"][data-state="live"]', { timeout: 5000 });
+    expect(await p.textContent(`${card('ch1.isml')} [data-testid="point-title"]`)).toBe('Channel 1');
+    expect(await p.textContent(`${card('ch1.isml')} [data-testid="state"]`)).toBe('Idle');
+    // From here on the page must never reload: everything comes over the event stream.
+    navigations = 0;
+    await p.evaluate(RECORD_STATES);
+    await p.evaluate('window.__sameDocument = true');
+  });
+
+  live(`turns Started without a reload within ${LIVE_UPDATE_MS} ms of the first fragment`, async () => {
+    const s = site!;
+    const p = page!;
+    pushed = push({ ffmpeg: FFMPEG!, url: `${s.origin}/live/ch1.isml`, seconds: PUSH_SECONDS, bitrates: [800, 400] });
+    const pushedAt = Date.now();
+    // "The first fragment" is the earlier of two server-side moments: the point turning Started (the
+    // first fragment ingested) and the first fragment published (`fragmentAdded`, which waits for
+    // `lookaheadChunks` more fragments, ~4 s later with 2 s GOPs). Measuring from the earlier one keeps
+    // the 2 s bound meaningful whichever the server reports first.
+    const startedOnServer = (): number | undefined => s.timeline.states.find((e) => e.point === 'ch1.isml' && e.state === 'Started')?.at;
+    const anchor = (): number | undefined => {
+      const times = [startedOnServer(), s.timeline.firstFragment].filter((t): t is number => t !== undefined);
+      return times.length ? Math.min(...times) : undefined;
+    };
+    while (anchor() === undefined) {
+      if (pushed.child.exitCode !== null) throw new Error(`ffmpeg exited (${pushed.child.exitCode}):\n${(await pushed.done).stderr}`);
+      if (Date.now() - pushedAt > 20000) throw new Error(`no fragment within 20 s of the push; server states: ${JSON.stringify(s.timeline.states)}`);
+      await sleep(20);
+    }
+    const first = anchor()!;
+    // Wait past the deadline so a late update is measured rather than just reported as a timeout.
+    await p.waitForSelector(`${card('ch1.isml')}[data-state="Started"]`, { timeout: LIVE_UPDATE_MS + 8000 }).catch(() => undefined);
+    const domStates = (await p.evaluate('window.__states')) as Array<{ path: string; state: string; at: number }>;
+    const shown = domStates.find((e) => e.path === 'ch1.isml' && e.state === 'Started');
+    const serverStarted = startedOnServer();
+    const context = {
+      firstFragmentAfterPush: first - pushedAt,
+      serverStartedAfterPush: serverStarted === undefined ? null : serverStarted - pushedAt,
+      firstPublishedAfterPush: s.timeline.firstFragment === undefined ? null : s.timeline.firstFragment - pushedAt,
+      domStartedAfterFirstFragment: shown ? shown.at - first : null,
+      domStates: domStates.map((e) => `${e.path} ${e.state} @${e.at - pushedAt}`),
+      serverStates: s.timeline.states.map((e) => `${e.point} ${e.state}${e.reason ? ` (${e.reason})` : ''} @${e.at - pushedAt}`),
+    };
+    console.log(`dashboard: ${JSON.stringify(context)}`);
+    expect({ shown: !!shown, context }).toEqual({ shown: true, context });
+    expect(shown!.at - first).toBeLessThanOrEqual(LIVE_UPDATE_MS);
+    expect(await p.evaluate('window.__sameDocument')).toBe(true);
+    expect(navigations).toBe(0);
+
+    // The track table follows the stats: a row with fragments counted and a measured incoming bitrate,
+    // and one row per track the API lists.
+    await p.waitForFunction(
+      `[...document.querySelectorAll('${card('ch1.isml')} tr[data-testid="track"]')].some((tr) =>
+        Number(tr.querySelector('[data-testid="fragments"]').textContent) > 0 &&
+        Number(tr.querySelector('[data-testid="incoming"]').getAttribute('data-value')) > 0)`,
+      undefined,
+      { timeout: 5000 },
+    );
+    const api = await getPoint(s, 'ch1.isml');
+    const rows = await p.$$eval(`${card('ch1.isml')} tr[data-testid="track"]`, (trs) => trs.map((tr) => tr.getAttribute('data-key')));
+    expect(rows.sort()).toEqual(api.tracks.map((t) => t.key).sort());
+    expect(rows.length).toBe(3); // 2 video bitrates + AAC
+    const video = api.tracks.find((t) => t.key.startsWith('video/'))!.key;
+    expect(await p.textContent(`${card('ch1.isml')} tr[data-key="${video}"] [data-testid="bitrate"]`)).toMatch(/kbit\/s$/);
+  });
+
+  live('the stop button stops the point, and a refused command shows its reason', async () => {
+    const p = page!;
+    await p.click(`${card('ch1.isml')} [data-testid="stop"]`);
+    await p.waitForSelector(`${card('ch1.isml')}[data-state="Stopped"]`, { timeout: 10000 });
+    expect(await p.isVisible(`${card('ch1.isml')} [data-testid="command-error"]`)).toBe(false);
+    expect((await getPoint(site!, 'ch1.isml')).state).toBe('Stopped');
+
+    // Start is a transition from Idle only (Stopped needs Shutdown first): the server answers 409.
+    await p.click(`${card('ch1.isml')} [data-testid="start"]`);
+    await p.waitForSelector(`${card('ch1.isml')} [data-testid="command-error"]:not([hidden])`, { timeout: 5000 });
+    expect(await p.textContent(`${card('ch1.isml')} [data-testid="command-error"]`)).toMatch(/^start refused: 409 \S/);
+    expect(await p.getAttribute(card('ch1.isml'), 'data-state')).toBe('Stopped');
+  });
+
+  live('the form creates a point, which appears Idle with its title shown as text, and updates it', async () => {
+    const p = page!;
+    await p.fill('[data-testid="create-path"]', NEW_POINT);
+    await p.fill('[data-testid="create-title"]', NEW_TITLE);
+    await p.fill('[data-testid="create-lookahead"]', '3');
+    await p.fill('[data-testid="create-window"]', '60');
+    await p.check('[data-testid="create-start-on-first-request"]');
+    await p.check('[data-testid="create-restart-on-reconnect"]');
+    await p.click('[data-testid="create-submit"]');
+    await p.waitForSelector('[data-testid="create-result"]:not([hidden])', { timeout: 5000 });
+    const result = { status: await p.getAttribute('[data-testid="create-result"]', 'data-status'), text: await p.textContent('[data-testid="create-result"]') };
+    expect(result).toEqual({ status: '201', text: `Created ${NEW_POINT}` });
+    await p.waitForSelector(`${card(NEW_POINT)}[data-state="Idle"]`, { timeout: 5000 });
+
+    // The title is text, not markup: no image element, no script run.
+    expect(await p.textContent(`${card(NEW_POINT)} [data-testid="point-title"]`)).toBe(NEW_TITLE);
+    expect(await p.$$eval(`${card(NEW_POINT)} img`, (imgs) => imgs.length)).toBe(0);
+    expect(await p.evaluate('window.__xss')).toBeUndefined();
+
+    // The server wrote the definition with those settings (value types are the API's business).
+    expect(existsSync(path.join(site!.root, ...NEW_POINT.split('/')))).toBe(true);
+    const api = await getPoint(site!, NEW_POINT);
+    expect({
+      title: api.settings.title,
+      lookaheadChunks: String(api.settings.lookaheadChunks),
+      manifestWindowLength: String(api.settings.manifestWindowLength),
+      startOnFirstRequest: String(api.settings.startOnFirstRequest).toLowerCase(),
+      restartOnEncoderReconnect: String(api.settings.restartOnEncoderReconnect).toLowerCase(),
+    }).toEqual({
+      title: NEW_TITLE,
+      lookaheadChunks: '3',
+      manifestWindowLength: '60',
+      startOnFirstRequest: 'true',
+      restartOnEncoderReconnect: 'true',
+    });
+    // The definition on disk reads back as the same title (the markup was escaped in the XML).
+    expect(readFileSync(path.join(site!.root, ...NEW_POINT.split('/')), 'utf8')).not.toContain('<img');
+
+    mkdirSync(OUTPUT, { recursive: true });
+    await p.screenshot({ path: path.join(OUTPUT, 'dashboard.png'), fullPage: true });
+
+    // Edit fills the form from the point; saving updates it (200), and an emptied field restores its default.
+    await p.click(`${card(NEW_POINT)} [data-testid="edit"]`);
+    expect(await p.inputValue('[data-testid="create-lookahead"]')).toBe('3');
+    await p.fill('[data-testid="create-title"]', 'Game 2');
+    await p.fill('[data-testid="create-lookahead"]', '');
+    await p.click('[data-testid="create-submit"]');
+    await p.waitForSelector('[data-testid="create-result"][data-status="200"]', { timeout: 5000 });
+    await p.waitForFunction(`document.querySelector('${card(NEW_POINT)} [data-testid="point-title"]').textContent === 'Game 2'`, undefined, { timeout: 3000 });
+    const edited = await getPoint(site!, NEW_POINT);
+    expect({ title: edited.settings.title, lookaheadChunks: String(edited.settings.lookaheadChunks) }).toEqual({ title: 'Game 2', lookaheadChunks: '2' });
+
+    expect(pageErrors).toEqual([]);
+    expect(navigations).toBe(0);
+  });
+});
