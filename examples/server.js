@@ -1,79 +1,74 @@
 #!/usr/bin/env node
-// The demo behind `npm start`: an Express app serving examples/media/*.isml with liveSmooth, a dash.js
-// player page at /, and ffmpeg pushing a live test pattern (3 H.264 bitrates + AAC) into live.isml.
-// PORT overrides the port (default 3000); Ctrl-C stops the encoder cleanly (it sends EOS) and the server.
+// The demo behind `npm start`: an Express app serving examples/media/*.isml with liveSmooth at /live,
+// the admin dashboard at /admin, the sample player at /, and the simulated encoder looping
+// examples/media/sample.ismv (3 H.264 bitrates + AAC, made by make-sample.js) into live.isml.
+// PORT overrides the port (default 3000; 0 picks a free one). Ctrl-C stops the encoder cleanly (it
+// sends end of stream) and then the server.
 'use strict';
 const http = require('node:http');
 const path = require('node:path');
-const { spawn, execFileSync } = require('node:child_process');
 const express = require('express');
-const { liveSmooth } = require('live-smooth');
+const { liveSmooth, startEncoder, formatStatus } = require('live-smooth');
 
-const port = Number(process.env.PORT || 3000);
+const port = Number(process.env.PORT ?? 3000);
 const media = path.join(__dirname, 'media');
 const handler = liveSmooth(media);
 
 const app = express();
 app.use('/live', handler);
-app.get('/', (_req, res) => res.sendFile(path.join(__dirname, 'player.html')));
-// dash.js and its MSS module, served locally from the package (its `require` entry is the UMD bundle).
-app.use('/dashjs', express.static(path.dirname(require.resolve('dashjs'))));
+if (typeof liveSmooth.admin === 'function') app.use('/admin', liveSmooth.admin(handler));
+app.use('/', liveSmooth.player({ manifest: 'live/live.isml/Manifest', title: 'live-smooth demo' }));
 
 // Live ingest POSTs last as long as the event: Node's default requestTimeout (300 s) would cut them.
 const server = http.createServer({ requestTimeout: 0 }, app);
 
-function findFfmpeg() {
-  try {
-    return execFileSync('sh', ['-c', 'command -v ffmpeg'], { encoding: 'utf8' }).trim();
-  } catch {
-    return require('@ffmpeg-installer/ffmpeg').path;
-  }
-}
-
 let encoder;
-function startEncoder() {
-  const url = `http://127.0.0.1:${port}/live/live.isml/Streams(demo)`;
-  // prettier-ignore
-  const args = [
-    '-hide_banner', '-loglevel', 'error', '-nostdin',
-    '-re', '-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=25',
-    '-re', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
-    '-filter_complex', '[0:v]split=3[a][b][c];[b]scale=480:270[b2];[c]scale=320:180[c2]',
-    '-map', '[a]', '-map', '[b2]', '-map', '[c2]', '-map', '1:a',
-    '-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency', '-pix_fmt', 'yuv420p',
-    '-g', '50', '-keyint_min', '50', '-sc_threshold', '0',
-    '-b:v:0', '800k', '-b:v:1', '400k', '-b:v:2', '200k',
-    '-c:a', 'aac', '-b:a', '96k', '-ac', '2',
-    '-movflags', 'isml+frag_keyframe', '-f', 'ismv', url,
-  ];
-  encoder = spawn(findFfmpeg(), args, { stdio: ['ignore', 'inherit', 'inherit'] });
-  encoder.on('exit', (code, signal) => {
-    encoder = undefined;
-    if (!stopping) console.error(`encoder exited (${signal || code})`);
-  });
-}
-
+let statusTimer;
 let stopping = false;
-function stop() {
-  if (stopping) return;
+
+async function stop() {
+  if (stopping) {
+    console.log('\nstopping at once');
+    process.exit(130);
+  }
   stopping = true;
-  console.log('\nstopping: the encoder sends end-of-stream, then the server closes');
-  const close = () => {
-    handler.origin.close();
-    server.close(() => process.exit(0));
-    server.closeAllConnections();
-  };
-  if (!encoder) return close();
-  encoder.once('exit', close);
-  encoder.kill('SIGINT'); // ffmpeg writes its last fragment and an mfra (EOS) on SIGINT
-  setTimeout(close, 5000).unref();
+  console.log('\nstopping: the encoder sends end of stream, then the server closes (Ctrl-C again to quit at once)');
+  clearInterval(statusTimer);
+  if (encoder) {
+    await encoder.stop();
+    console.log(`encoder:  ${encoder.status().state === 'stopped' ? 'end of stream sent' : 'stopped'}`);
+  }
+  handler.origin.close();
+  server.close(() => process.exit(process.exitCode ?? 0));
+  server.closeAllConnections();
 }
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
 
-server.listen(port, () => {
-  console.log(`player:   http://localhost:${port}/`);
-  console.log(`manifest: http://localhost:${port}/live/live.isml/Manifest`);
-  console.log(`ingest:   http://localhost:${port}/live/live.isml/Streams(<id>)  (encoder pushing now: ffmpeg test pattern)`);
-  startEncoder();
+server.listen(port, async () => {
+  const base = `http://localhost:${server.address().port}`;
+  console.log(`player:   ${base}/`);
+  console.log(`manifest: ${base}/live/live.isml/Manifest`);
+  if (typeof liveSmooth.admin === 'function') console.log(`admin:    ${base}/admin/`);
+  try {
+    encoder = await startEncoder({
+      url: `http://127.0.0.1:${server.address().port}/live/live.isml`,
+      files: [path.join(media, 'sample.ismv')],
+      streamId: 'demo',
+      // Start as if the encoder had been running for 10 s: the player finds fragments listed at once.
+      backlog: 10,
+    });
+  } catch (err) {
+    console.error(`encoder: ${err.message}`);
+    process.exitCode = 1;
+    return stop();
+  }
+  const tracks = encoder.source.tracks.map((t) => `${t.info.type} ${Math.round(t.info.bitrate / 1000)}k`).join(', ');
+  console.log(`encoder:  looping sample.ismv (${tracks}) into live.isml`);
+  encoder.on('disconnected', ({ error }) => console.log(`encoder: ${error.message}; reconnecting`));
+  encoder.on('connected', ({ reconnect }) => reconnect && console.log('encoder: reconnected'));
+  encoder.done.catch((err) => console.error(`encoder stopped: ${err.message}`));
+  if (process.stdout.isTTY) {
+    statusTimer = setInterval(() => process.stdout.write(`\r\x1b[Kencoder:  ${formatStatus(encoder.status())}`), 1000);
+  }
 });

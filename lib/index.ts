@@ -6,6 +6,7 @@
  */
 import { admin } from './http/admin';
 import { isIngest, liveSmooth as createHandler } from './http/middleware';
+import { player } from './player';
 
 export type { LiveSmoothHandler } from './http/middleware';
 export { isIngest } from './http/middleware';
@@ -41,7 +42,24 @@ export type { Box } from './mp4/reader';
 /**
  * The middleware factory, also reachable as the package's default export:
  * `app.use(liveSmooth('media'))`. `liveSmooth.isIngest` is {@link isIngest}; `liveSmooth.admin(root)`
- * is the management API and dashboard ({@link admin}).
+ * is the management API and dashboard ({@link admin}); `liveSmooth.player()` is the sample player page
+ * ({@link player}).
  */
-export const liveSmooth = Object.assign(createHandler, { isIngest, admin });
+export const liveSmooth = Object.assign(createHandler, { isIngest, admin, player });
 export default liveSmooth;
+
+// The simulated encoder (also the `live-smooth-encoder` command) and the sample player page.
+export { SimulatedEncoder, startEncoder, formatStatus, openSource, Source, LoopTimeline, EncoderError } from './encoder';
+export type {
+  EncoderOptions,
+  EncoderStatus,
+  EncoderEvents,
+  TrackStatus,
+  SourceTrack,
+  SourceFragment,
+  SourceOptions,
+  FragmentPlan,
+  EncoderErrorCode,
+} from './encoder';
+export { player } from './player';
+export type { PlayerOptions, PlayerHandler } from './player';

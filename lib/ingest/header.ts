@@ -17,9 +17,11 @@ export interface IngestTrack {
   trex: Trex | undefined;
 }
 
-/** One element of the Live Server Manifest `<switch>`. */
-interface LsmElement {
+/** One element of the Live Server Manifest `<switch>` (also of an on-demand `.ism`, which shares the grammar). */
+export interface LsmElement {
   type: TrackType;
+  /** `Streams` in a live manifest; the media file in an on-demand `.ism`. */
+  src: string | undefined;
   systemBitrate: string | undefined;
   systemLanguage: string | undefined;
   params: Map<string, string>;
@@ -68,6 +70,7 @@ export function parseLiveServerManifest(text: string): LsmElement[] {
       }
       out.push({
         type,
+        src: typeof el.src === 'string' ? el.src : undefined,
         systemBitrate: typeof el.systemBitrate === 'string' ? el.systemBitrate : undefined,
         systemLanguage: typeof el.systemLanguage === 'string' ? el.systemLanguage : undefined,
         params,

@@ -1,0 +1,87 @@
+/**
+ * Turns a source fragment into the fragment the encoder sends in a given loop: its tfxd (and tfdt)
+ * re-timed, its track renumbered for the outgoing stream, and at a loop seam its overlapping audio head
+ * dropped (see `timeline.ts`).
+ */
+import { parseMovieFragment } from '../ingest/fragment';
+import { retimeMoof } from '../mp4/edit';
+import { writeFragment } from '../mp4/writer';
+import type { RawFragment, SourceTrack } from './source';
+import type { FragmentPlan } from './timeline';
+
+/** A fragment ready to send. `moof` and `mdat` are not shared with any other fragment. */
+export interface OutgoingFragment {
+  moof: Buffer;
+  mdat: Buffer;
+  /** tfxd start and duration, track timescale. */
+  time: bigint;
+  duration: bigint;
+}
+
+/**
+ * Builds the outgoing fragment.
+ * @param trackId - the track's `track_ID` in the outgoing stream
+ * @param sequenceNumber - the outgoing `mfhd.sequence_number`
+ */
+export function buildFragment(
+  raw: RawFragment,
+  track: SourceTrack,
+  plan: FragmentPlan,
+  trackId: number,
+  sequenceNumber: number,
+): OutgoingFragment {
+  const trafs = track.fragments[plan.index]!.trafs;
+  const trim = plan.overlap > 0n && track.info.type === 'audio';
+  if (trafs === 1 && !trim) {
+    // The common case: the file's own moof, re-timed; the mdat goes out as read.
+    const moof = retimeMoof(raw.moof, {
+      time: plan.time,
+      duration: plan.duration,
+      decodeTimeShift: plan.shift,
+      trackId,
+      sequenceNumber,
+      dataOffsetDelta: -raw.gap,
+    });
+    return { moof, mdat: raw.mdat.data, time: plan.time, duration: plan.duration };
+  }
+  // Several tracks in one moof, or samples to drop: rewrite the fragment with the library's writer.
+  const parsed = parseMovieFragment(raw.moof, raw.mdat, raw.moof.data.length + raw.gap, (id) =>
+    id === track.fileTrackId ? track.defaults : undefined,
+  ).find((f) => f.trackId === track.fileTrackId);
+  if (!parsed) throw new Error(`fragment ${plan.index} has no traf for track ${track.fileTrackId}`);
+  // Every AAC sample is a sync sample, so leading ones can go: those lying mostly before the seam.
+  let drop = 0;
+  let dropped = 0n;
+  if (trim) {
+    while (drop < parsed.samples.length - 1) {
+      const d = BigInt(parsed.samples[drop]!.duration);
+      if (dropped + d / 2n > plan.overlap) break;
+      dropped += d;
+      drop++;
+    }
+  }
+  const droppedBytes = parsed.samples.slice(0, drop).reduce((sum, s) => sum + s.size, 0);
+  const data = drop === 0 ? parsed.data : [Buffer.concat(parsed.data).subarray(droppedBytes)];
+  const written = writeFragment(
+    {
+      trackId,
+      sequenceNumber,
+      sampleDescriptionIndex: parsed.sampleDescriptionIndex,
+      decodeTime: parsed.decodeTime === undefined ? undefined : parsed.decodeTime + plan.shift + dropped,
+      samples: parsed.samples.slice(drop),
+      data,
+      dataSize: parsed.dataSize - droppedBytes,
+      // sdtp has one entry per sample: it would no longer match once samples are dropped.
+      extra: drop === 0 ? parsed.extra : parsed.extra.filter((b) => b.toString('latin1', 4, 8) !== 'sdtp'),
+    },
+    plan.time,
+    plan.duration,
+    undefined,
+  );
+  return {
+    moof: written.data.subarray(0, written.moofSize),
+    mdat: written.data.subarray(written.moofSize),
+    time: plan.time,
+    duration: plan.duration,
+  };
+}

@@ -1,0 +1,465 @@
+/**
+ * The simulated encoder: pushes the tracks of a {@link Source} to a publishing point as a live encoder
+ * does (MS-SSTR 3.3.4, protocol doc §2): a long chunked `POST <point>.isml/Streams(<id>)` per stream,
+ * the header boxes, then each fragment when its end is due in real time, looping the content with
+ * continuous timestamps (`timeline.ts`). Each stream is an {@link IngestPost} (`post.ts`), which
+ * reconnects with the identical header and the last two fragments of every track (§2.10); a clean stop
+ * ends every POST with an empty `mfra` (end of stream, §2.9).
+ *
+ * Memory is bounded: per stream, the header and the last two fragments of each track; one fragment is
+ * read from its file at a time.
+ */
+import { EventEmitter } from 'node:events';
+import type * as https from 'node:https';
+import { setTimeout as delay } from 'node:timers/promises';
+import { SmoothError } from '../errors';
+import { OutgoingFragment, buildFragment } from './fragment';
+import { streamHeader } from './header';
+import { IngestPost, PostContext, Stopped } from './post';
+import { Source, SourceTrack, openSource } from './source';
+import { FragmentPlan, LoopTimeline, START_TIMESCALE } from './timeline';
+
+/** Options of the simulated encoder. */
+export interface EncoderOptions {
+  /**
+   * The publishing point, `http(s)://host/path/<name>.isml`; the encoder appends `/Streams(<id>)`. A URL
+   * that already ends in `/Streams(<id>)` is accepted too (its id is then the stream id).
+   */
+  url: string;
+  /** Input: `.ismv` / `.isma` files and `.ism` server manifests. Either this or `source`. */
+  files?: readonly string[];
+  /** An already opened input (not closed by the encoder). */
+  source?: Source;
+  /** How many times to play the content; `0` (default) loops forever. */
+  loops?: number;
+  /**
+   * First timestamp, in 100-ns units: `'zero'` (default, as ffmpeg starts), `'now'` = the current UTC
+   * time since 1970 (beyond 2^53, as UTC-clocked encoders send; a restarted encoder then continues
+   * forward instead of repeating times the server already has), or an explicit value.
+   *
+   * dash.js cannot follow `'now'` at the 10 MHz timescale: it reads the tfrf times of live fragments
+   * into doubles, so audio times that are not exactly representable above 2^53 come back rounded and
+   * their requests get 404. GStreamer keeps them exact.
+   */
+  start?: 'now' | 'zero' | bigint;
+  /** One POST per track (as hardware encoders do) instead of one POST for all tracks. Default false. */
+  perTrack?: boolean;
+  /** Stream id in `Streams(<id>)`; per-track streams are `<id>-<trackName>-<bitrate>`. Default `live-smooth`. */
+  streamId?: string;
+  /** `title` meta of the Live Server Manifest. */
+  title?: string;
+  /** Pace at this multiple of real time (tests); `Infinity` sends as fast as the connection takes it. Default 1. */
+  speed?: number;
+  /**
+   * Seconds of media sent at once when the push starts, as if the encoder had been running that long;
+   * then real time. Players that join at once then find a few fragments listed (dash.js does not start
+   * on a live window of one or two fragments). Default 0.
+   */
+  backlog?: number;
+  /** Reconnection after a dropped connection. */
+  reconnect?: {
+    /** First retry delay in ms, doubled per failed attempt. Default 500. */
+    minDelay?: number;
+    /** Longest retry delay in ms. Default 5000. */
+    maxDelay?: number;
+    /** Failed attempts in a row before giving up (`ERR_ENCODER_GAVE_UP`). Default `Infinity`, as encoders do. */
+    maxAttempts?: number;
+  };
+  /**
+   * A connection that accepts no bytes for this many ms is dropped and re-established. Default: 10 s or
+   * three times the longest fragment (at `speed`), whichever is longer.
+   */
+  sendTimeout?: number;
+  /** Extra request headers (e.g. `Authorization`). */
+  headers?: Readonly<Record<string, string>>;
+  /** Passed to `http.request` / `https.request` (e.g. `ca`, `rejectUnauthorized`). */
+  requestOptions?: https.RequestOptions;
+}
+
+/** Per-track counters of {@link EncoderStatus}. */
+export interface TrackStatus {
+  type: string;
+  name: string;
+  bitrate: number;
+  /** The `Streams(<id>)` carrying it. */
+  streamId: string;
+  /** Fragments sent (not counting resends). */
+  fragments: number;
+}
+
+/** A snapshot of the encoder. */
+export interface EncoderStatus {
+  state: 'idle' | 'running' | 'stopping' | 'stopped' | 'failed';
+  /** Seconds of media sent: the end of the newest fragment, from the stream's start. */
+  mediaTime: number;
+  /** Seconds since the push started. */
+  elapsed: number;
+  /** The loop being sent (0-based). */
+  loop: number;
+  /** Length of one loop, seconds. */
+  loopSeconds: number;
+  tracks: TrackStatus[];
+  /** Bytes sent, including headers and resends. */
+  bytes: number;
+  /** Bits per second sent over the last 10 s. */
+  bitrate: number;
+  /** Connections re-established after a drop. */
+  reconnects: number;
+  /** Streams currently connected, of `streams`. */
+  connected: number;
+  streams: number;
+}
+
+/** Events of {@link SimulatedEncoder}. */
+export interface EncoderEvents {
+  /** A POST was (re)established; `reconnect` is false for the first one. */
+  connected: [info: { streamId: string; reconnect: boolean }];
+  /** A POST failed; the encoder retries after `retryIn` ms. */
+  disconnected: [info: { streamId: string; error: Error; retryIn: number }];
+  /** A fragment was sent for the first time. */
+  fragment: [info: { streamId: string; track: number; loop: number; time: bigint; duration: bigint; bytes: number }];
+  /** The push ended (loops done or stopped; `error` when it failed). */
+  end: [info: { error: Error | undefined }];
+}
+
+const STREAM_ID = /^[A-Za-z0-9._~-]{1,128}$/;
+const BITRATE_WINDOW_MS = 10_000;
+
+function invalid(name: string, problem: string): SmoothError {
+  return new SmoothError('ERR_INVALID_OPTION', `option ${name} ${problem}`);
+}
+
+/** Cursor of one track through its fragments and loops. */
+interface Cursor {
+  track: number;
+  /** Index of the track in its stream (its track_ID − 1). */
+  local: number;
+  plan: FragmentPlan | undefined;
+  due: number;
+}
+
+/** The point URL without `/Streams(…)`, and the stream id it named, if any. */
+function pointUrl(raw: string): { base: URL; streamId: string | undefined } {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw invalid('url', `is not a URL: ${raw}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalid('url', 'must be http: or https:');
+  const m = /^(.*\.isml)(?:\/(?:Streams\(([^)]*)\))?)?$/i.exec(url.pathname);
+  if (!m) throw invalid('url', `must name a publishing point (…/<name>.isml): ${url.pathname}`);
+  const base = new URL(url.href);
+  base.pathname = m[1]!;
+  base.search = '';
+  base.hash = '';
+  return { base, streamId: m[2] };
+}
+
+/**
+ * A simulated live encoder. Create it with {@link SimulatedEncoder.open} (or {@link startEncoder}),
+ * start it with {@link SimulatedEncoder.start}, stop it with {@link SimulatedEncoder.stop}.
+ */
+export class SimulatedEncoder extends EventEmitter<EncoderEvents> {
+  /** The input. */
+  readonly source: Source;
+  /** The loop arithmetic. */
+  readonly timeline: LoopTimeline;
+  readonly #ownsSource: boolean;
+  readonly #loops: number;
+  readonly #speed: number;
+  readonly #backlog: number;
+  readonly #posts: Array<{ post: IngestPost; tracks: number[] }>;
+  readonly #stop = new AbortController();
+  readonly #status: TrackStatus[];
+  #state: EncoderStatus['state'] = 'idle';
+  #done: Promise<void> | undefined;
+  /** Wall clock (performance.now) at which media time 0 is due; `backlog` seconds before the start. */
+  #t0 = 0;
+  #startedAt = 0;
+  #bytes = 0;
+  #window: Array<{ at: number; bytes: number }> = [];
+  #reconnects = 0;
+  #mediaMicros = 0;
+  #loop = 0;
+
+  private constructor(options: EncoderOptions, source: Source, ownsSource: boolean) {
+    super();
+    this.source = source;
+    this.#ownsSource = ownsSource;
+    const loops = options.loops ?? 0;
+    if (!Number.isInteger(loops) || loops < 0) throw invalid('loops', 'must be a whole number ≥ 0 (0 = forever)');
+    this.#loops = loops === 0 ? Infinity : loops;
+    const speed = options.speed ?? 1;
+    if (!(speed > 0)) throw invalid('speed', 'must be > 0');
+    this.#speed = speed;
+    const backlog = options.backlog ?? 0;
+    if (!(backlog >= 0) || !Number.isFinite(backlog)) throw invalid('backlog', 'must be a number of seconds ≥ 0');
+    this.#backlog = backlog;
+    const startOption = options.start ?? 'zero';
+    let start: bigint;
+    if (startOption === 'now') start = BigInt(Date.now()) * (START_TIMESCALE / 1000n);
+    else if (startOption === 'zero') start = 0n;
+    else if (typeof startOption === 'bigint' && startOption >= 0n) start = startOption;
+    else throw invalid('start', "must be 'now', 'zero' or a bigint ≥ 0");
+    const tracks = source.tracks;
+    this.timeline = new LoopTimeline(
+      tracks.map((t) => ({ type: t.info.type, timescale: t.info.timescale, fragments: t.fragments })),
+      start,
+    );
+    const { base, streamId: fromUrl } = pointUrl(options.url);
+    if (fromUrl !== undefined && options.perTrack) throw invalid('url', 'must not name a stream with perTrack (ids are derived)');
+    const streamId = options.streamId ?? fromUrl ?? 'live-smooth';
+    if (!STREAM_ID.test(streamId)) throw invalid('streamId', 'must be 1-128 characters of A-Z a-z 0-9 . _ ~ -');
+    // Longest fragment in ms (a reduce: a long file has too many fragments to spread into Math.max).
+    const longest = tracks.reduce(
+      (max, t) => t.fragments.reduce((m, f) => Math.max(m, (Number(f.duration) / t.info.timescale) * 1000), max),
+      0,
+    );
+    const r = options.reconnect ?? {};
+    const ctx: PostContext = {
+      options: {
+        headers: options.headers ?? {},
+        requestOptions: options.requestOptions ?? {},
+        reconnect: { minDelay: r.minDelay ?? 500, maxDelay: r.maxDelay ?? 5000, maxAttempts: r.maxAttempts ?? Infinity },
+        sendTimeout: options.sendTimeout ?? Math.max(10_000, Math.ceil((3 * longest) / Math.min(speed, 1e6))),
+      },
+      signal: this.#stop.signal,
+      onBytes: (n) => this.#count(n),
+      emit: this.emit.bind(this),
+      onReconnect: () => this.#reconnects++,
+    };
+    for (const [name, v] of Object.entries(ctx.options.reconnect)) {
+      if (!(v >= 1)) throw invalid(`reconnect.${name}`, 'must be ≥ 1');
+    }
+    const streamUrl = (id: string): URL => {
+      const u = new URL(base.href);
+      u.pathname += `/Streams(${id})`;
+      return u;
+    };
+    if (options.perTrack) {
+      const ids = new Set<string>();
+      this.#posts = tracks.map((t, i) => {
+        let id = `${streamId}-${t.info.name}-${t.info.bitrate}`.slice(0, 120);
+        if (ids.has(id)) id += `-${i}`;
+        ids.add(id);
+        return { post: new IngestPost(streamUrl(id), id, streamHeader([t], options.title), 1, ctx), tracks: [i] };
+      });
+    } else {
+      const all = tracks.map((_, i) => i);
+      this.#posts = [{ post: new IngestPost(streamUrl(streamId), streamId, streamHeader(tracks, options.title), tracks.length, ctx), tracks: all }];
+    }
+    this.#status = tracks.map((t, i) => ({
+      type: t.info.type,
+      name: t.info.name,
+      bitrate: t.info.bitrate,
+      streamId: this.#posts.find((p) => p.tracks.includes(i))!.post.streamId,
+      fragments: 0,
+    }));
+  }
+
+  /**
+   * Opens the input and checks the options; connects nothing yet.
+   * @throws EncoderError ERR_ENCODER_INPUT for a bad input file; SmoothError ERR_INVALID_OPTION for a bad option
+   */
+  static async open(options: EncoderOptions): Promise<SimulatedEncoder> {
+    if (!options.source && !options.files?.length) throw invalid('files', 'must list at least one input file');
+    const source = options.source ?? (await openSource(options.files!));
+    try {
+      return new SimulatedEncoder(options, source, !options.source);
+    } catch (err) {
+      if (!options.source) await source.close();
+      throw err;
+    }
+  }
+
+  /**
+   * Starts pushing (once; later calls return the same promise).
+   * @returns resolves when the push ended: every loop sent, or {@link SimulatedEncoder.stop}; rejects
+   *   with an EncoderError when the server refused the stream or reconnecting gave up
+   */
+  start(): Promise<void> {
+    if (!this.#done) {
+      this.#state = 'running';
+      this.#startedAt = performance.now();
+      this.#t0 = this.#startedAt - (this.#backlog * 1000) / this.#speed;
+      this.#done = this.#run();
+      this.#done.catch(() => undefined); // reported through the returned promise and the `end` event
+    }
+    return this.#done;
+  }
+
+  /** Resolves or rejects when the push ends (see {@link SimulatedEncoder.start}); `undefined` before start. */
+  get done(): Promise<void> | undefined {
+    return this.#done;
+  }
+
+  /**
+   * Stops cleanly: no further fragments, every POST ends with an empty `mfra`. Resolves when they ended.
+   */
+  async stop(): Promise<void> {
+    if (this.#state === 'running') this.#state = 'stopping';
+    this.#stop.abort();
+    if (this.#done) await this.#done.catch(() => undefined);
+    else if (this.#ownsSource) await this.source.close();
+  }
+
+  /** A snapshot of the encoder's progress. */
+  status(): EncoderStatus {
+    const now = performance.now();
+    this.#trimWindow(now);
+    const span = Math.min(BITRATE_WINDOW_MS, Math.max(1000, now - this.#startedAt));
+    const recent = this.#window.reduce((s, w) => s + w.bytes, 0);
+    return {
+      state: this.#state,
+      mediaTime: this.#mediaMicros / 1e6,
+      elapsed: this.#startedAt ? (now - this.#startedAt) / 1000 : 0,
+      loop: this.#loop,
+      loopSeconds: this.timeline.periodSeconds,
+      tracks: this.#status.map((t) => ({ ...t })),
+      bytes: this.#bytes,
+      bitrate: this.#done ? Math.round((recent * 8 * 1000) / span) : 0,
+      reconnects: this.#reconnects,
+      connected: this.#posts.filter((p) => p.post.connected).length,
+      streams: this.#posts.length,
+    };
+  }
+
+  #count(n: number): void {
+    this.#bytes += n;
+    const now = performance.now();
+    this.#window.push({ at: now, bytes: n });
+    this.#trimWindow(now);
+  }
+
+  #trimWindow(now: number): void {
+    // Bounded: by time, and by count for unpaced pushes that write thousands of chunks per second.
+    while (this.#window.length > 0 && (now - this.#window[0]!.at > BITRATE_WINDOW_MS || this.#window.length > 4096)) {
+      this.#window.shift();
+    }
+  }
+
+  async #run(): Promise<void> {
+    const results = await Promise.allSettled(this.#posts.map((p) => this.#pump(p.post, p.tracks)));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    this.#state = failed ? 'failed' : 'stopped';
+    if (this.#ownsSource) await this.source.close();
+    const error = failed ? (failed.reason as Error) : undefined;
+    this.emit('end', { error });
+    if (error) throw error;
+  }
+
+  /** The next planned fragment of a track at or after (loop, index), skipping ones the previous loop covers. */
+  #advance(cursor: Cursor, loop: number, index: number): void {
+    const count = this.source.tracks[cursor.track]!.fragments.length;
+    for (;;) {
+      if (index >= count) {
+        loop++;
+        index = 0;
+      }
+      if (loop >= this.#loops) {
+        cursor.plan = undefined;
+        return;
+      }
+      const plan = this.timeline.plan(cursor.track, loop, index);
+      if (plan) {
+        cursor.plan = plan;
+        cursor.due = this.timeline.dueMicros(plan);
+        return;
+      }
+      index++;
+    }
+  }
+
+  /** Sends one stream's fragments in due order, then ends it. */
+  async #pump(post: IngestPost, tracks: number[]): Promise<void> {
+    const cursors: Cursor[] = tracks.map((track, local) => ({ track, local, plan: undefined, due: 0 }));
+    for (const c of cursors) this.#advance(c, 0, 0);
+    try {
+      for (;;) {
+        let next: Cursor | undefined;
+        for (const c of cursors) if (c.plan && (!next || c.due < next.due)) next = c;
+        if (!next) break;
+        const plan = next.plan!;
+        if (!(await this.#waitUntil(next.due))) break;
+        const track = this.source.tracks[next.track]!;
+        const raw = await this.source.read(track, plan.index);
+        const fragment = buildFragment(raw, track, plan, next.local + 1, post.nextSequence());
+        await post.send(next.local, fragment);
+        this.#sent(post, next.track, plan, fragment, next.due);
+        this.#advance(next, plan.loop, plan.index + 1);
+      }
+    } catch (err) {
+      if (!(err instanceof Stopped)) {
+        // A fatal error ends this stream without end of stream, and stops the others cleanly.
+        post.abort();
+        this.#stop.abort();
+        throw err;
+      }
+    }
+    await post.finish();
+  }
+
+  #sent(post: IngestPost, track: number, plan: FragmentPlan, fragment: OutgoingFragment, due: number): void {
+    this.#status[track]!.fragments++;
+    if (due > this.#mediaMicros) this.#mediaMicros = due;
+    if (track === this.timeline.reference) this.#loop = plan.loop;
+    this.emit('fragment', {
+      streamId: post.streamId,
+      track,
+      loop: plan.loop,
+      time: fragment.time,
+      duration: fragment.duration,
+      bytes: fragment.moof.length + fragment.mdat.length,
+    });
+  }
+
+  /** Waits until `micros` of media time are due; false when the encoder stopped first. */
+  async #waitUntil(micros: number): Promise<boolean> {
+    if (this.#stop.signal.aborted) return false;
+    const wait = this.#t0 + micros / 1000 / this.#speed - performance.now();
+    try {
+      if (wait > 0) await delay(wait, undefined, { signal: this.#stop.signal });
+      else await new Promise<void>((ok) => setImmediate(ok)); // unpaced: still let I/O and stop() run
+    } catch {
+      return false;
+    }
+    return !this.#stop.signal.aborted;
+  }
+}
+
+/**
+ * Opens the input and starts pushing.
+ * @example
+ * const encoder = await startEncoder({ url: 'http://127.0.0.1:3000/live/ch1.isml', files: ['sample.ismv'] });
+ * process.on('SIGINT', () => encoder.stop());
+ * await encoder.done;
+ */
+export async function startEncoder(options: EncoderOptions): Promise<SimulatedEncoder> {
+  const encoder = await SimulatedEncoder.open(options);
+  void encoder.start();
+  return encoder;
+}
+
+function clock(seconds: number): string {
+  const s = Math.floor(seconds);
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  return `${pad(Math.floor(s / 3600))}:${pad(Math.floor(s / 60) % 60)}:${pad(s % 60)}`;
+}
+
+/** Short bitrate: `350k`, `1.2M`. */
+export function shortBitrate(bps: number): string {
+  return bps >= 1e6 ? `${(bps / 1e6).toFixed(1)}M` : `${Math.round(bps / 1000)}k`;
+}
+
+/**
+ * One status line, e.g. `00:01:23 loop 3 | fragments 41 41 41 42 | 712 kbit/s | reconnects 0`
+ * (fragments per track in input order).
+ */
+export function formatStatus(s: EncoderStatus): string {
+  const down = s.connected < s.streams && s.state === 'running' ? ` | connected ${s.connected}/${s.streams}` : '';
+  return (
+    `${clock(s.mediaTime)} loop ${s.loop + 1} | fragments ${s.tracks.map((t) => t.fragments).join(' ')} | ` +
+    `${Math.round(s.bitrate / 1000)} kbit/s | reconnects ${s.reconnects}${down}`
+  );
+}

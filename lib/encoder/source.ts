@@ -1,0 +1,503 @@
+/**
+ * The simulated encoder's input: fragmented MP4 files (`.ismv`/`.isma` as ffmpeg's `-f ismv` or IIS
+ * write them) and on-demand presentations (an `.ism` server manifest naming such files), read into a
+ * list of tracks and, per track, an index of its fragments. Sample bytes stay in the files: a fragment
+ * is read when it is sent, so memory holds a few fragments whatever the file size.
+ *
+ * Parsing uses the library's own box reader and payload parsers; the track descriptions come from the
+ * same code the ingest uses (`describeTracks`), fed with a Live Server Manifest built from what the
+ * files (and the `.ism`) say.
+ */
+import { FileHandle, open, readFile } from 'node:fs/promises';
+import * as path from 'node:path';
+import { isSmoothError } from '../errors';
+import { IngestTrack, LsmElement, describeTracks, parseLiveServerManifest } from '../ingest/header';
+import { TrackInfo, trackKey } from '../model';
+import {
+  Moov,
+  Trex,
+  UUID_LIVE_SERVER_MANIFEST,
+  UUID_TFXD,
+  liveServerManifestText as lsmBoxText,
+  parseMoov,
+  parseTfdt,
+  parseTfhd,
+  parseTfxd,
+  parseTrun,
+} from '../mp4/boxes';
+import { Box, children, childrenOf, printable, readHeader } from '../mp4/reader';
+import { EncoderError } from './errors';
+import { SmilTrack, renderSmil } from './lsm';
+
+/** Where one track's fragment sits in its file, and its time. */
+export interface SourceFragment {
+  moofOffset: number;
+  moofSize: number;
+  mdatOffset: number;
+  mdatSize: number;
+  /** trafs in the moof; a moof with several is split when read. */
+  trafs: number;
+  /** Start time (tfxd, else tfdt, else the end of the previous fragment), track timescale. */
+  time: bigint;
+  duration: bigint;
+}
+
+/** One track of the input. */
+export interface SourceTrack {
+  /** The file it comes from (as given, or resolved against its `.ism`). */
+  file: string;
+  /** Its `track_ID` in that file. */
+  fileTrackId: number;
+  /** What the client manifest will say about it; `bitrate` from the `.ism`, the file or the average. */
+  info: TrackInfo;
+  /** Raw `trak` of the file's moov (own copy). */
+  trak: Buffer;
+  /** Raw `trex` for the track, when the moov has one (own copy). */
+  trex: Buffer | undefined;
+  /** The trex's sample defaults, parsed. */
+  defaults: Trex | undefined;
+  /** Raw `mvhd` of the file's moov (own copy). */
+  mvhd: Buffer;
+  /** Fragments in time order. */
+  fragments: readonly SourceFragment[];
+}
+
+/** A fragment as read from its file: the moof, the mdat, and the bytes between them. */
+export interface RawFragment {
+  moof: Box;
+  mdat: Box;
+  /** Bytes of other boxes between the moof and the mdat (they are not sent). */
+  gap: number;
+}
+
+/** Options of {@link openSource}. */
+export interface SourceOptions {
+  /** Largest moof or mdat accepted, in bytes (the library's `maxBoxSize` default). Default 32 MiB. */
+  maxBoxSize?: number;
+}
+
+/** Headers and per-file parse results before tracks are chosen. */
+interface ScannedFile {
+  file: string;
+  moov: Moov;
+  /** Raw boxes of the moov: mvhd, trak per track id, trex per track id. */
+  mvhd: Buffer;
+  traks: Map<number, Buffer>;
+  trexes: Map<number, Buffer>;
+  /** Text of a Live Server Manifest box, when the file has one (a live archive replayed). */
+  lsm: string | undefined;
+  fragments: Map<number, SourceFragment[]>;
+  /** Sample bytes per track, for an average bitrate. */
+  bytes: Map<number, number>;
+}
+
+const HEADER_READ = 32; // size, type, largesize and uuid user type
+const MAX_HEADER_BOX = 64 * 1024 * 1024; // moov and LSM boxes are read whole
+
+function inputError(file: string, problem: string): EncoderError {
+  return new EncoderError('ERR_ENCODER_INPUT', `${file}: ${problem}`, { file });
+}
+
+async function readAt(fh: FileHandle, position: number, length: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(length);
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await fh.read(buf, done, length - done, position + done);
+    if (bytesRead === 0) throw new Error(`unexpected end of file at offset ${position + done}`);
+    done += bytesRead;
+  }
+  return buf;
+}
+
+/** The one box in `buf` (a whole box read from a file). */
+function soleBox(buf: Buffer): Box {
+  const first = children(buf).next();
+  if (first.done) throw new Error('empty box');
+  return first.value;
+}
+
+/** Scans a fragmented MP4 file: header boxes read and parsed, each moof parsed into the fragment index. */
+async function scanFile(file: string, maxBoxSize: number): Promise<ScannedFile> {
+  let fh: FileHandle;
+  try {
+    fh = await open(file, 'r');
+  } catch (err) {
+    throw inputError(file, `cannot open: ${(err as Error).message}`);
+  }
+  try {
+    const size = (await fh.stat()).size;
+    if (size === 0) throw inputError(file, 'the file is empty');
+    let moov: Moov | undefined;
+    let moovBox: Box | undefined;
+    let lsm: string | undefined;
+    let pending: { offset: number; box: Box } | undefined;
+    let moofs = 0;
+    const fragments = new Map<number, SourceFragment[]>();
+    const bytes = new Map<number, number>();
+    /** End of the previous fragment per track: the start of a fragment with neither tfxd nor tfdt. */
+    const running = new Map<number, bigint>();
+    let pos = 0;
+    while (pos < size) {
+      const head = await readAt(fh, pos, Math.min(HEADER_READ, size - pos));
+      let header;
+      try {
+        header = readHeader(head, 0, head.length, Number.MAX_SAFE_INTEGER);
+      } catch (err) {
+        throw inputError(file, `${pos === 0 ? 'not an MP4/ISMV file' : 'malformed'}: ${(err as Error).message} (offset ${pos})`);
+      }
+      if (!header) throw inputError(file, `truncated: the file ends inside a box header at offset ${pos}`);
+      if (pos === 0 && header.type !== 'ftyp') throw inputError(file, "not an MP4/ISMV file (it does not start with an 'ftyp' box)");
+      const boxSize = header.size === 0 ? size - pos : header.size;
+      if (pos + boxSize > size) {
+        throw inputError(
+          file,
+          `truncated: box '${printable(header.type)}' at offset ${pos} declares ${boxSize} bytes but only ${size - pos} remain`,
+        );
+      }
+      const type = header.type;
+      const isLsm = type === 'uuid' && header.uuid === UUID_LIVE_SERVER_MANIFEST;
+      if (type === 'moov' || isLsm || type === 'moof') {
+        const limit = type === 'moof' ? maxBoxSize : MAX_HEADER_BOX;
+        if (boxSize > limit) throw inputError(file, `box '${type}' at offset ${pos} is ${boxSize} bytes, larger than ${limit}`);
+        const box = soleBox(await readAt(fh, pos, boxSize));
+        try {
+          if (type === 'moov') {
+            moovBox = box;
+            moov = parseMoov(box);
+          } else if (isLsm) {
+            lsm = lsmBoxText(box);
+          } else {
+            if (!moov) throw inputError(file, `a moof at offset ${pos} comes before the moov`);
+            if (pending) throw inputError(file, `moof at offset ${pending.offset} has no mdat`);
+            pending = { offset: pos, box };
+            moofs++;
+          }
+        } catch (err) {
+          if (err instanceof EncoderError) throw err;
+          throw inputError(file, `bad '${type}' box at offset ${pos}: ${(err as Error).message}`);
+        }
+      } else if (type === 'mdat' && pending) {
+        if (boxSize > maxBoxSize) throw inputError(file, `mdat at offset ${pos} is ${boxSize} bytes, larger than ${maxBoxSize}`);
+        const trexOf = (id: number): Trex | undefined => moov!.tracks.find((t) => t.trackId === id)?.trex;
+        try {
+          indexMoof(pending.box, pending.offset, pos, boxSize, trexOf, running, fragments, bytes);
+        } catch (err) {
+          throw inputError(file, `bad moof at offset ${pending.offset}: ${(err as Error).message}`);
+        }
+        pending = undefined;
+      }
+      pos += boxSize;
+    }
+    if (pending) throw inputError(file, `truncated: the moof at offset ${pending.offset} has no mdat`);
+    if (!moov || !moovBox) throw inputError(file, 'no moov box (not an MP4 movie)');
+    if (moofs === 0) {
+      throw inputError(file, 'not fragmented: no moof boxes (write it with ffmpeg -f ismv, or -movflags frag_keyframe)');
+    }
+    const traks = new Map<number, Buffer>();
+    const trexes = new Map<number, Buffer>();
+    let mvhd: Buffer | undefined;
+    let trakIndex = 0;
+    for (const c of childrenOf(moovBox)) {
+      if (c.type === 'mvhd') mvhd = Buffer.from(c.data);
+      // parseMoov lists the tracks in trak order.
+      else if (c.type === 'trak') traks.set(moov.tracks[trakIndex++]!.trackId, Buffer.from(c.data));
+      else if (c.type === 'mvex') {
+        for (const t of childrenOf(c)) if (t.type === 'trex') trexes.set(t.data.readUInt32BE(t.headerSize + 4), Buffer.from(t.data));
+      }
+    }
+    if (!mvhd) throw inputError(file, 'the moov has no mvhd');
+    for (const [id, list] of fragments) {
+      for (let i = 1; i < list.length; i++) {
+        if (list[i]!.time <= list[i - 1]!.time) {
+          throw inputError(file, `track ${id}: fragment at offset ${list[i]!.moofOffset} does not start after the previous one`);
+        }
+      }
+    }
+    return { file, moov, mvhd, traks, trexes, lsm, fragments, bytes };
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Adds the trafs of one moof to the per-track fragment index. */
+function indexMoof(
+  moof: Box,
+  moofOffset: number,
+  mdatOffset: number,
+  mdatSize: number,
+  trexOf: (trackId: number) => Trex | undefined,
+  running: Map<number, bigint>,
+  fragments: Map<number, SourceFragment[]>,
+  bytes: Map<number, number>,
+): void {
+  const trafs = [...childrenOf(moof)].filter((c) => c.type === 'traf');
+  if (trafs.length === 0) throw new Error('no traf');
+  for (const traf of trafs) {
+    let trackId: number | undefined;
+    let defaults: { duration?: number; size?: number } = {};
+    let tfxd: { time: bigint; duration: bigint } | undefined;
+    let tfdt: bigint | undefined;
+    let duration = 0n;
+    let size = 0;
+    for (const c of childrenOf(traf)) {
+      if (c.type === 'tfhd') {
+        const tfhd = parseTfhd(c);
+        trackId = tfhd.trackId;
+        const trex = trexOf(trackId);
+        defaults = {
+          duration: tfhd.defaultSampleDuration ?? trex?.defaultSampleDuration,
+          size: tfhd.defaultSampleSize ?? trex?.defaultSampleSize,
+        };
+      } else if (c.type === 'tfdt') tfdt = parseTfdt(c);
+      else if (c.type === 'uuid' && c.uuid === UUID_TFXD) tfxd = parseTfxd(c);
+      else if (c.type === 'trun') {
+        for (const s of parseTrun(c).samples) {
+          duration += BigInt(s.duration ?? defaults.duration ?? 0);
+          size += s.size ?? defaults.size ?? 0;
+        }
+      }
+    }
+    if (trackId === undefined) throw new Error('traf without tfhd');
+    const time = tfxd?.time ?? tfdt ?? running.get(trackId) ?? 0n;
+    const length = tfxd && tfxd.duration > 0n ? tfxd.duration : duration;
+    if (length <= 0n) throw new Error(`track ${trackId}: fragment duration is 0`);
+    running.set(trackId, time + length);
+    let list = fragments.get(trackId);
+    if (!list) fragments.set(trackId, (list = []));
+    list.push({ moofOffset, moofSize: moof.data.length, mdatOffset, mdatSize, trafs: trafs.length, time, duration: length });
+    bytes.set(trackId, (bytes.get(trackId) ?? 0) + size);
+  }
+}
+
+/** A track chosen from a file, before it is described. */
+interface Pick {
+  type: 'video' | 'audio';
+  trackId: number;
+  bitrate: number | undefined;
+  /** Params for the Live Server Manifest that describes it (trackName, custom attributes, …). */
+  params: Array<[string, string]>;
+  language: string | undefined;
+}
+
+const TYPES: Record<string, 'video' | 'audio'> = { vide: 'video', soun: 'audio' };
+
+/** Average bitrate of a track from its sample bytes and its duration, rounded to kbit/s. */
+function averageBitrate(scan: ScannedFile, trackId: number): number {
+  const list = scan.fragments.get(trackId) ?? [];
+  const timescale = scan.moov.tracks.find((t) => t.trackId === trackId)?.timescale ?? 0;
+  const first = list[0];
+  const last = list[list.length - 1];
+  if (!first || !last || !timescale) return 0;
+  const ticks = last.time + last.duration - first.time;
+  const bits = BigInt(scan.bytes.get(trackId) ?? 0) * 8n * BigInt(timescale);
+  const bps = Number(bits / (ticks > 0n ? ticks : 1n));
+  return bps >= 1000 ? Math.round(bps / 1000) * 1000 : Math.max(1, bps);
+}
+
+/** Describes the chosen tracks of one file with the ingest's own header logic. */
+function describe(scan: ScannedFile, picks: Pick[]): IngestTrack[] {
+  const tracks: SmilTrack[] = picks.map((p) => ({
+    type: p.type,
+    trackId: p.trackId,
+    bitrate: p.bitrate ?? averageBitrate(scan, p.trackId),
+    language: p.language,
+    params: p.params,
+  }));
+  try {
+    return describeTracks(renderSmil(tracks), scan.moov);
+  } catch (err) {
+    if (isSmoothError(err)) throw inputError(scan.file, err.message);
+    throw err;
+  }
+}
+
+/** The tracks of a plain file: every video and audio track (or those its own Live Server Manifest lists). */
+function plainPicks(scan: ScannedFile): IngestTrack[] {
+  if (scan.lsm !== undefined) {
+    try {
+      return describeTracks(scan.lsm, scan.moov);
+    } catch (err) {
+      if (isSmoothError(err)) throw inputError(scan.file, `its Live Server Manifest box: ${err.message}`);
+      throw err;
+    }
+  }
+  const picks: Pick[] = [];
+  const audioLanguages = new Set(scan.moov.tracks.filter((t) => t.handler === 'soun').map((t) => t.language));
+  for (const t of scan.moov.tracks) {
+    const type = TYPES[t.handler];
+    if (!type) continue;
+    const params: Array<[string, string]> = [];
+    // Audio tracks in several languages are separate StreamIndexes, not quality levels of one.
+    if (type === 'audio' && audioLanguages.size > 1 && /^[a-z]{3}$/.test(t.language) && t.language !== 'und') {
+      params.push(['trackName', `audio_${t.language}`]);
+    }
+    const avg = t.entry?.avgBitrate;
+    picks.push({ type, trackId: t.trackId, bitrate: avg && avg > 0 ? avg : averageBitrate(scan, t.trackId), params, language: undefined });
+  }
+  if (picks.length === 0) throw inputError(scan.file, 'no video or audio tracks');
+  // Measured bitrates are estimates: two equal ones in a StreamIndex would be one QualityLevel.
+  const seen = new Set<string>();
+  for (const p of picks) {
+    const name = p.params.find(([k]) => k === 'trackName')?.[1] ?? p.type;
+    while (seen.has(`${name}/${p.bitrate}`)) p.bitrate! += 1000;
+    seen.add(`${name}/${p.bitrate}`);
+  }
+  return describe(scan, picks);
+}
+
+/** The elements of an `.ism` server manifest, resolved to files. */
+async function readServerManifest(file: string): Promise<Array<{ media: string; element: LsmElement }>> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw inputError(file, `cannot read: ${(err as Error).message}`);
+  }
+  let elements: LsmElement[];
+  try {
+    elements = parseLiveServerManifest(text.replace(/^\uFEFF/, ''));
+  } catch (err) {
+    throw inputError(file, `not a valid server manifest: ${(err as Error).message}`);
+  }
+  return elements.map((element) => {
+    if (element.type === 'text') return undefined;
+    if (!element.src) throw inputError(file, `a <${element.type}> element has no src`);
+    return { media: path.resolve(path.dirname(file), element.src), element };
+  }).filter((e): e is { media: string; element: LsmElement } => e !== undefined);
+}
+
+/** The input of a simulated encoder: tracks with their fragment index, and access to the bytes. */
+export class Source {
+  /** Every track, in input order (the `.ism`'s order, else each file's track order). */
+  readonly tracks: readonly SourceTrack[];
+  readonly #handles = new Map<string, Promise<FileHandle>>();
+
+  /** Use {@link openSource}. */
+  constructor(tracks: SourceTrack[]) {
+    this.tracks = tracks;
+  }
+
+  /**
+   * Reads fragment `index` of `track`: fresh buffers, never shared with another read.
+   * @throws EncoderError ERR_ENCODER_INPUT when the file changed since it was scanned
+   */
+  async read(track: SourceTrack, index: number): Promise<RawFragment> {
+    const f = track.fragments[index];
+    if (!f) throw new RangeError(`track has no fragment ${index}`);
+    let fh = this.#handles.get(track.file);
+    if (!fh) {
+      fh = open(track.file, 'r');
+      this.#handles.set(track.file, fh);
+    }
+    const handle = await fh;
+    try {
+      const [moof, mdat] = await Promise.all([readAt(handle, f.moofOffset, f.moofSize), readAt(handle, f.mdatOffset, f.mdatSize)]);
+      const moofBox = soleBox(moof);
+      const mdatBox = soleBox(mdat);
+      if (moofBox.type !== 'moof' || mdatBox.type !== 'mdat') throw new Error('boxes moved');
+      return { moof: moofBox, mdat: mdatBox, gap: f.mdatOffset - f.moofOffset - f.moofSize };
+    } catch (err) {
+      throw inputError(track.file, `changed while in use (fragment at offset ${f.moofOffset}): ${(err as Error).message}`);
+    }
+  }
+
+  /** Closes the files. */
+  async close(): Promise<void> {
+    const handles = [...this.#handles.values()];
+    this.#handles.clear();
+    await Promise.all(handles.map(async (h) => (await h.catch(() => undefined))?.close()));
+  }
+}
+
+/**
+ * Opens the encoder's input: `.ismv`/`.isma` files (every video and audio track of each), or `.ism`
+ * on-demand presentations (the tracks their `<switch>` lists, with their `systemBitrate`, `trackName`
+ * and language). A file with a Live Server Manifest box (a live archive) is described by that box.
+ *
+ * @throws EncoderError ERR_ENCODER_INPUT naming the file and the problem: unreadable, not MP4, not
+ *   fragmented, no video or audio tracks, truncated, a codec the manifest cannot describe, a track
+ *   without fragments, two tracks that would be indistinguishable
+ */
+export async function openSource(files: readonly string[], options: SourceOptions = {}): Promise<Source> {
+  if (files.length === 0) throw new EncoderError('ERR_ENCODER_INPUT', 'no input files');
+  const maxBoxSize = options.maxBoxSize ?? 32 * 1024 * 1024;
+  const scans = new Map<string, Promise<ScannedFile>>();
+  const scan = (file: string): Promise<ScannedFile> => {
+    let s = scans.get(file);
+    if (!s) scans.set(file, (s = scanFile(file, maxBoxSize)));
+    return s;
+  };
+  const tracks: SourceTrack[] = [];
+  /** Tracks whose bitrate a manifest names (not measured). */
+  const named = new Set<SourceTrack>();
+  const add = (s: ScannedFile, described: IngestTrack[], namedBitrate: boolean): void => {
+    for (const d of described) {
+      const fragments = s.fragments.get(d.trackId) ?? [];
+      if (fragments.length === 0) throw inputError(s.file, `track ${d.trackId} has no fragments`);
+      const track: SourceTrack = {
+        file: s.file,
+        fileTrackId: d.trackId,
+        info: d.info,
+        trak: s.traks.get(d.trackId)!,
+        trex: s.trexes.get(d.trackId),
+        defaults: d.trex,
+        mvhd: s.mvhd,
+        fragments,
+      };
+      tracks.push(track);
+      if (namedBitrate) named.add(track);
+    }
+  };
+  for (const file of files) {
+    if (!/\.ism$/i.test(file)) {
+      const s = await scan(file);
+      add(s, plainPicks(s), s.lsm !== undefined);
+      continue;
+    }
+    // An .ism names media files; elements of one file are described together (shared moov).
+    const byFile = new Map<string, Pick[]>();
+    for (const { media, element } of await readServerManifest(file)) {
+      const s = await scan(media);
+      const params = [...element.params].filter(([k]) => k !== 'trackID' && k !== 'systemBitrate');
+      const id = element.params.get('trackID');
+      const candidates = s.moov.tracks.filter((t) => TYPES[t.handler] === element.type);
+      const trackId = id !== undefined ? Number(id) : candidates[0]?.trackId;
+      if (trackId === undefined || !candidates.some((t) => t.trackId === trackId)) {
+        throw inputError(file, `<${element.type} src="${element.src}">: ${media} has no ${element.type} track ${id ?? ''}`.trim());
+      }
+      const bitrate = element.systemBitrate !== undefined ? Number(element.systemBitrate) : undefined;
+      let list = byFile.get(media);
+      if (!list) byFile.set(media, (list = []));
+      list.push({ type: element.type as 'video' | 'audio', trackId, bitrate, params, language: element.systemLanguage });
+    }
+    if (byFile.size === 0) throw inputError(file, 'lists no video or audio tracks');
+    for (const [media, picks] of byFile) {
+      const s = await scan(media);
+      add(s, describe(s, picks), true);
+    }
+  }
+  uniqueKeys(tracks, named);
+  return new Source(tracks);
+}
+
+/**
+ * Two tracks with the same type, name and bitrate would be one QualityLevel. Bitrates measured from the
+ * files are only estimates, so such a clash moves the later one up by 1 kbit/s; named bitrates must differ.
+ */
+function uniqueKeys(tracks: SourceTrack[], named: ReadonlySet<SourceTrack>): void {
+  const keys = new Map<string, SourceTrack>();
+  for (const t of tracks) {
+    let key = trackKey(t.info);
+    const other = keys.get(key);
+    if (other) {
+      if (named.has(t)) {
+        throw inputError(t.file, `track ${t.fileTrackId} has the same type, name and bitrate as track ${other.fileTrackId} of ${other.file}`);
+      }
+      while (keys.has(key)) {
+        t.info.bitrate += 1000;
+        key = trackKey(t.info);
+      }
+    }
+    keys.set(key, t);
+  }
+}
