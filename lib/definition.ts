@@ -164,6 +164,8 @@ const xml = new XMLParser({
   removeNSPrefix: true,
   parseAttributeValue: false,
   parseTagValue: false,
+  // Numeric character references (`&#233;`) are XML; the parser only decodes them with this option.
+  htmlEntities: true,
   isArray: (name) => name === 'meta' || name === 'ref' || name === 'par' || name === 'seq' || name === 'switch',
 });
 
@@ -178,13 +180,13 @@ function collectRefs(node: unknown, out: string[]): void {
 }
 
 /**
- * Reads an `.isml` document. An empty file sets nothing (all inherited).
+ * Parses the structure of an `.isml` (well-formed XML, one `<smil>` root, at most one `<head>`) without
+ * checking meta values. `undefined` for an empty file.
  * @throws SmoothError ERR_BAD_DEFINITION with the reason
  */
-export function readDefinition(text: string): Definition {
+function parseStructure(text: string): { head: Node | undefined; body: unknown } | undefined {
   const body = text.replace(/^\uFEFF/, '');
-  const overrides: SettingsOverrides = {};
-  if (body.trim() === '') return { overrides, sources: [] };
+  if (body.trim() === '') return undefined;
   const valid = XMLValidator.validate(body);
   if (valid !== true) throw bad(`not well-formed XML (line ${valid.err.line}): ${valid.err.msg}`);
   const doc = xml.parse(body) as Node;
@@ -193,15 +195,26 @@ export function readDefinition(text: string): Definition {
   const roots = Object.keys(doc).filter((k) => !k.startsWith('?'));
   if (roots.length !== 1 || roots[0] !== 'smil' || Array.isArray(doc.smil)) throw bad('root element is not <smil>');
   const smil = typeof doc.smil === 'object' ? (doc.smil as Node) : {};
-  const head = typeof smil.head === 'object' && !Array.isArray(smil.head) ? (smil.head as Node) : undefined;
   if (Array.isArray(smil.head)) throw bad('more than one <head>');
-  for (const meta of (head?.meta as Node[] | undefined) ?? []) {
+  const head = typeof smil.head === 'object' ? (smil.head as Node) : undefined;
+  return { head, body: smil.body };
+}
+
+/**
+ * Reads an `.isml` document. An empty file sets nothing (all inherited).
+ * @throws SmoothError ERR_BAD_DEFINITION with the reason
+ */
+export function readDefinition(text: string): Definition {
+  const doc = parseStructure(text);
+  const overrides: SettingsOverrides = {};
+  if (!doc) return { overrides, sources: [] };
+  for (const meta of (doc.head?.meta as Node[] | undefined) ?? []) {
     if (typeof meta.name !== 'string' || !isMetaName(meta.name)) continue; // unknown metas: kept, ignored
     const name = meta.name;
     (overrides as Record<string, unknown>)[name] = parseMeta(name, typeof meta.content === 'string' ? meta.content : '');
   }
   const sources: string[] = [];
-  collectRefs(smil.body, sources);
+  collectRefs(doc.body, sources);
   return { overrides, sources };
 }
 
@@ -245,51 +258,165 @@ const TEMPLATE = `<?xml version="1.0" encoding="utf-8"?>
 </smil>
 `;
 
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+/** A start tag found in the text. */
+interface Tag {
+  start: number;
+  end: number;
+  /** Namespace prefix with its colon, or `''`. */
+  prefix: string;
+  /** The attribute text between the name and `/>` or `>`, and where it starts. */
+  attrs: string;
+  attrsAt: number;
+  selfClosing: boolean;
+}
+
+/**
+ * The text with comments, CDATA sections, processing instructions and the DOCTYPE blanked out (same
+ * length), so element searches never match markup inside them (a commented-out meta stays a comment).
+ */
+function maskMarkup(text: string): string {
+  return text.replace(/<!--[\s\S]*?-->|<!\[CDATA\[[\s\S]*?\]\]>|<\?[\s\S]*?\?>|<!DOCTYPE(?:[^>[]|\[[\s\S]*?\])*>/gi, (m) =>
+    ' '.repeat(m.length),
+  );
+}
+
+/** Start tags of `local` (any prefix) in `masked` between `from` and `to`; quoted values may hold `>`. */
+function startTags(masked: string, local: string, from = 0, to = masked.length): Tag[] {
+  const re = new RegExp(`<([\\w.-]+:)?${local}(?=[\\s/>])((?:[^>"']|"[^"]*"|'[^']*')*?)(\\/?)>`, 'g');
+  re.lastIndex = from;
+  const out: Tag[] = [];
+  for (let m = re.exec(masked); m && m.index < to; m = re.exec(masked)) {
+    const prefix = m[1] ?? '';
+    out.push({
+      start: m.index,
+      end: m.index + m[0].length,
+      prefix,
+      attrs: m[2]!,
+      attrsAt: m.index + 1 + prefix.length + local.length,
+      selfClosing: m[3] === '/',
+    });
+  }
+  return out;
+}
+
+/** The attributes of a start tag: name → value span (absolute offsets of `name="value"`) and raw value. */
+function attributes(tag: Tag): Map<string, { start: number; end: number; value: string }> {
+  const out = new Map<string, { start: number; end: number; value: string }>();
+  const re = /([^\s=/]+)\s*=\s*("([^"]*)"|'([^']*)')/g;
+  for (let m = re.exec(tag.attrs); m; m = re.exec(tag.attrs)) {
+    out.set(m[1]!, { start: tag.attrsAt + m.index, end: tag.attrsAt + m.index + m[0].length, value: m[3] ?? m[4] ?? '' });
+  }
+  return out;
+}
+
+/** The `<head>` of the document: its start tag and, unless it is self-closing, where `</head>` starts and ends. */
+function findHead(masked: string): { open: Tag; close: { start: number; end: number } | undefined } | undefined {
+  const open = startTags(masked, 'head')[0];
+  if (!open) return undefined;
+  if (open.selfClosing) return { open, close: undefined };
+  const re = /<\/([\w.-]+:)?head\s*>/g;
+  re.lastIndex = open.end;
+  const m = re.exec(masked);
+  return { open, close: m ? { start: m.index, end: m.index + m[0].length } : undefined };
+}
+
+/** The `<meta>` elements of `<head>` named `name` (with a `</meta>` that directly follows, if any). */
+function findMetas(masked: string, name: string): Tag[] {
+  const head = findHead(masked);
+  if (!head?.close) return [];
+  return startTags(masked, 'meta', head.open.end, head.close.start)
+    .filter((t) => attributes(t).get('name')?.value === name)
+    .map((t) => {
+      if (t.selfClosing) return t;
+      const close = /^\s*<\/([\w.-]+:)?meta\s*>/.exec(masked.slice(t.end, head.close!.start));
+      return close ? { ...t, end: t.end + close[0].length } : t;
+    });
+}
+
+/** Indentation before `at` when only spaces and tabs separate it from the start of its line, else undefined. */
+function indentAt(text: string, at: number): string | undefined {
+  let i = at;
+  while (i > 0 && (text[i - 1] === ' ' || text[i - 1] === '\t')) i--;
+  return i === 0 || text[i - 1] === '\n' ? text.slice(i, at) : undefined;
+}
+
+/** Removes `[start, end)`, and its whole line when nothing else is on it. */
+function removeSpan(text: string, start: number, end: number): string {
+  const indent = indentAt(text, start);
+  const rest = /^[ \t]*(\r?\n|$)/.exec(text.slice(end));
+  if (indent !== undefined && rest) return text.slice(0, start - indent.length) + text.slice(end + rest[0].length);
+  return text.slice(0, start) + text.slice(end);
+}
+
+/** Adds a meta to `<head>` (creating `<head>` when there is none), matching indentation and line endings. */
+function addMeta(text: string, masked: string, name: string, value: string): string {
+  const eol = text.includes('\r\n') ? '\r\n' : '\n';
+  const head = findHead(masked);
+  if (head) {
+    const meta = `<${head.open.prefix}meta name="${name}" content="${value}" />`;
+    const headIndent = indentAt(text, head.open.start);
+    if (head.open.selfClosing) {
+      // `<head/>` → `<head>…</head>`, keeping its attributes.
+      const open = text.slice(head.open.start, head.open.end).replace(/\s*\/>$/, '>');
+      const close = `</${head.open.prefix}head>`;
+      const inner = headIndent === undefined ? `${open}${meta}${close}` : `${open}${eol}${headIndent}  ${meta}${eol}${headIndent}${close}`;
+      return text.slice(0, head.open.start) + inner + text.slice(head.open.end);
+    }
+    if (!head.close) throw bad('cannot add a setting: <head> is not closed');
+    const closeIndent = indentAt(text, head.close.start);
+    if (closeIndent === undefined) return text.slice(0, head.close.start) + meta + text.slice(head.close.start);
+    const metas = startTags(masked, 'meta', head.open.end, head.close.start);
+    const last = metas[metas.length - 1];
+    const indent = (last && indentAt(text, last.start)) ?? `${closeIndent}  `;
+    const at = head.close.start - closeIndent.length;
+    return `${text.slice(0, at)}${indent}${meta}${eol}${text.slice(at)}`;
+  }
+  const smil = startTags(masked, 'smil')[0];
+  if (!smil) throw bad('cannot add a setting: the file has no <smil> element to hold one');
+  const p = smil.prefix;
+  const block = `${eol}  <${p}head>${eol}    <${p}meta name="${name}" content="${value}" />${eol}  </${p}head>`;
+  if (!smil.selfClosing) return text.slice(0, smil.end) + block + text.slice(smil.end);
+  const open = text.slice(smil.start, smil.end).replace(/\s*\/>$/, '>');
+  return `${text.slice(0, smil.start)}${open}${block}${eol}</${p}smil>${text.slice(smil.end)}`;
 }
 
 /**
  * Applies changes to the text of an `.isml`: a value replaces the meta's `content` (or adds the meta
  * before `</head>`), `null` removes the meta so the setting inherits again. Everything else in the
- * file is kept as it was. Values are validated first.
+ * file is kept as it was: other metas, comments (a commented-out meta is not touched), the `<body>`,
+ * indentation and line endings. A meta that appears more than once is changed (or removed) everywhere,
+ * since the last one is the one read.
  * @param text - current file contents (`''` for a new file)
  * @param changes - meta name → value, or `null` to remove
- * @throws SmoothError ERR_BAD_DEFINITION for an unknown meta name or an invalid value
+ * @throws SmoothError ERR_BAD_DEFINITION for an unknown meta name, an invalid value, a file that is not
+ *   well-formed `<smil>`, or a result that still has an invalid value
  */
 export function writeDefinition(text: string, changes: Readonly<Record<string, unknown>>): string {
   let out = text.trim() === '' ? TEMPLATE : text;
-  readDefinition(out); // refuse to edit a file we cannot read
+  // Refuse to edit a file whose structure we cannot read; a bad value is fine (it may be what is being
+  // repaired): the result is checked as a whole below.
+  parseStructure(out);
   for (const [name, raw] of Object.entries(changes)) {
     if (!isMetaName(name)) throw bad(`unknown setting "${name.slice(0, 40)}"`);
-    const meta = new RegExp(`([ \\t]*)<([\\w-]+:)?meta\\b[^>]*\\bname\\s*=\\s*(["'])${escapeRegExp(name)}\\3[^>]*>(\\s*</([\\w-]+:)?meta>)?(\\r?\\n)?`);
-    const found = meta.exec(out);
-    if (raw === null || raw === undefined) {
-      if (found) out = out.slice(0, found.index) + out.slice(found.index + found[0].length);
+    const value = raw === null || raw === undefined ? undefined : escapeAttr(formatMeta(parseMeta(name, raw) as string | number | boolean));
+    const masked = maskMarkup(out);
+    const found = findMetas(masked, name);
+    if (value === undefined) {
+      for (const t of found.reverse()) out = removeSpan(out, t.start, t.end);
       continue;
     }
-    const value = escapeAttr(formatMeta(parseMeta(name, raw) as string | number | boolean));
-    if (found) {
-      const element = found[0];
-      const content = /\bcontent\s*=\s*(["'])[^"']*\1/;
-      const updated = content.test(element)
-        ? element.replace(content, `content="${value}"`)
-        : element.replace(/\s*\/?>/, ` content="${value}"$&`);
-      out = out.slice(0, found.index) + updated + out.slice(found.index + element.length);
+    if (found.length === 0) {
+      out = addMeta(out, masked, name, value);
       continue;
     }
-    const close = /([ \t]*)<\/([\w-]+:)?head\s*>/.exec(out);
-    if (close) {
-      const indent = `${close[1]}  `;
-      const prefix = close[2] ?? '';
-      out = `${out.slice(0, close.index)}${indent}<${prefix}meta name="${name}" content="${value}" />\n${out.slice(close.index)}`;
-      continue;
+    for (const t of found.reverse()) {
+      const content = attributes(t).get('content');
+      if (content) out = `${out.slice(0, content.start)}content="${value}"${out.slice(content.end)}`;
+      else {
+        const at = t.attrsAt + t.attrs.trimEnd().length;
+        out = `${out.slice(0, at)} content="${value}"${out.slice(at)}`;
+      }
     }
-    const open = /<([\w-]+:)?smil\b[^>]*?(\/)?>/.exec(out);
-    if (!open || open[2]) throw bad('cannot add a setting: the file has no <head> and no <smil> element to hold one');
-    const prefix = open[1] ?? '';
-    const at = open.index + open[0].length;
-    out = `${out.slice(0, at)}\n  <${prefix}head>\n    <${prefix}meta name="${name}" content="${value}" />\n  </${prefix}head>${out.slice(at)}`;
   }
   readDefinition(out);
   return out;

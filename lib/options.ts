@@ -1,7 +1,7 @@
 /**
  * Options of `liveSmooth(root, options)`: defaults, validation and the frozen resolved form.
  */
-import { SettingsOverrides, isMetaName, parseMeta } from './definition';
+import { MAX_LOOKAHEAD, SettingsOverrides, isMetaName, parseMeta } from './definition';
 import { isSmoothError } from './errors';
 import { SmoothError } from './errors';
 import type { IngestParserFactory } from './ingest/parser';
@@ -103,6 +103,11 @@ function integer(name: string, value: unknown, min: number, max: number, fallbac
   return value;
 }
 
+function boolean(name: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw new SmoothError('ERR_INVALID_OPTION', `options.${name} must be a boolean`);
+  return value;
+}
+
 /** Validates a settings object (meta name → value) given as an option. */
 function settingsOption(where: string, o: Record<string, unknown>, skip: readonly string[] = []): SettingsOverrides {
   const out: Record<string, unknown> = {};
@@ -180,13 +185,19 @@ export function resolveOptions(o: LiveSmoothOptions = {}): ResolvedOptions {
   if (o.stateFile !== undefined && o.stateFile !== false && (typeof o.stateFile !== 'string' || o.stateFile === '')) {
     throw new SmoothError('ERR_INVALID_OPTION', 'options.stateFile must be a file path or false');
   }
+  // The top-level shortcuts are typed options (numbers and booleans, not .isml text) and errors name them.
   const top = {
     startOnFirstRequest: true,
     ...(o.settings ?? {}),
     ...Object.fromEntries(
-      (['lookaheadChunks', 'manifestWindowLength', 'estimatedTime', 'startOnFirstRequest', 'restartOnEncoderReconnect'] as const)
+      (['lookaheadChunks', 'manifestWindowLength', 'estimatedTime'] as const)
         .filter((k) => o[k] !== undefined)
-        .map((k) => [k, o[k]]),
+        .map((k) => [k, integer(k, o[k], 0, k === 'lookaheadChunks' ? MAX_LOOKAHEAD : 0xffffffff, 0)]),
+    ),
+    ...Object.fromEntries(
+      (['startOnFirstRequest', 'restartOnEncoderReconnect'] as const)
+        .filter((k) => o[k] !== undefined)
+        .map((k) => [k, boolean(k, o[k])]),
     ),
   };
   return Object.freeze({

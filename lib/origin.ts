@@ -50,6 +50,8 @@ export class Origin extends EventEmitter<PointEvents> {
   readonly #stateFile: string | undefined;
   #missing = 0;
   #saving: NodeJS.Timeout | undefined;
+  /** Writes of the state file, one after the other, so an older snapshot never lands last. */
+  #written: Promise<void> = Promise.resolve();
   #closed = false;
 
   /**
@@ -244,7 +246,12 @@ export class Origin extends EventEmitter<PointEvents> {
     const tmp = `${file}.${process.pid}.tmp`;
     await fs.writeFile(tmp, updated);
     await fs.rename(tmp, file);
-    this.#entries.delete(rel);
+    // Re-read now, into the same point object: encoders already attached to it stay attached.
+    const entry = this.#entries.get(rel);
+    if (entry) {
+      entry.checkedAt = -Infinity;
+      entry.mtimeMs = NaN;
+    }
     const point = await this.resolve(rel);
     if (!point) throw new SmoothError('ERR_BAD_DEFINITION', `${rel} could not be read back`);
     return { point, created: existing === undefined };
@@ -293,7 +300,8 @@ export class Origin extends EventEmitter<PointEvents> {
       const points: Record<string, PointState> = {};
       for (const p of this.points()) if (p.state === 'Starting' || p.state === 'Started') points[p.path] = p.state;
       const tmp = `${file}.${process.pid}.tmp`;
-      fs.writeFile(tmp, `${JSON.stringify({ points }, null, 2)}\n`)
+      this.#written = this.#written
+        .then(() => fs.writeFile(tmp, `${JSON.stringify({ points }, null, 2)}\n`))
         .then(() => fs.rename(tmp, file))
         .catch((err: Error) => debug('cannot write state file: %s', err.message));
     }, 100);

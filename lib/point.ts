@@ -167,6 +167,8 @@ export class PublishingPoint extends EventEmitter<PointEvents> {
   #pendingSettings: PointSettings | undefined;
   #state: PointState = 'Idle';
   #error: string | undefined;
+  /** The definition is malformed: the point stays in Error until the file is fixed. */
+  #broken = false;
   #sourceLost: NodeJS.Timeout | undefined;
   readonly #options: ResolvedOptions;
   #store: FragmentStore;
@@ -262,7 +264,7 @@ export class PublishingPoint extends EventEmitter<PointEvents> {
    */
   configure(settings: PointSettings): void {
     if (this.#state === 'Error') {
-      this.#error = undefined;
+      this.#broken = false;
       this.#shutdownNow('definition fixed');
     }
     if (this.#state === 'Idle') {
@@ -280,6 +282,7 @@ export class PublishingPoint extends EventEmitter<PointEvents> {
    */
   fail(reason: string): void {
     this.#error = reason;
+    this.#broken = true;
     this.#kill();
     this.#setState('Error', reason);
   }
@@ -378,8 +381,11 @@ export class PublishingPoint extends EventEmitter<PointEvents> {
     this.#touch();
   }
 
-  /** → ShuttingDown → Idle: drops the live window and applies settings that waited for Idle. */
-  #shutdownNow(reason: string, keep?: IngestConnection): void {
+  /**
+   * → ShuttingDown → Idle: drops the live window and applies settings that waited for Idle. A point whose
+   * definition is still malformed goes back to Error instead.
+   */
+  #shutdownNow(reason: string, keep?: (c: IngestConnection) => boolean): void {
     clearTimeout(this.#sourceLost);
     this.#setState('ShuttingDown', reason);
     this.#kill(keep);
@@ -388,17 +394,22 @@ export class PublishingPoint extends EventEmitter<PointEvents> {
       this.#settings = this.#pendingSettings;
       this.#pendingSettings = undefined;
     }
-    this.#setState('Idle', reason);
     this.#touch();
+    if (this.#broken) {
+      this.#setState('Error', this.#error);
+      return;
+    }
+    this.#error = undefined;
+    this.#setState('Idle', reason);
   }
 
   /**
    * Disconnects every encoder, except those that already sent end-of-stream: their POST is finishing
    * and must still get its 200.
    */
-  #kill(keep?: IngestConnection): void {
+  #kill(keep?: (c: IngestConnection) => boolean): void {
     for (const c of this.#connections) {
-      if (c.eos || c === keep) continue;
+      if (c.eos || keep?.(c)) continue;
       c.closed = true;
       this.#connections.delete(c);
       const stream = this.#streams.get(c.streamId);
@@ -466,7 +477,9 @@ export class PublishingPoint extends EventEmitter<PointEvents> {
 
   #attach(conn: IngestConnection, tracks: IngestTrack[], header: Buffer): void {
     this.checkIngest(); // the state may have changed since the POST arrived
-    if (this.#state === 'Stopped') this.#shutdownNow('encoder reconnected (restartOnEncoderReconnect)', conn);
+    // Only the old session's encoders go: this one, and siblings whose headers are still on their way
+    // (one POST per track), join the new session.
+    if (this.#state === 'Stopped') this.#shutdownNow('encoder reconnected (restartOnEncoderReconnect)', (c) => c.tracks === undefined);
     // Validate everything before changing anything: a rejected header leaves the point untouched.
     const added = tracks.filter((t) => !this.#tracks.has(trackKey(t.info))).length;
     if (this.#tracks.size + added > MAX_TRACKS) {
