@@ -96,9 +96,14 @@ export class SmoothManifestFormatter implements ManifestFormatter {
   }
 
   #timeline(s: StreamSnapshot): string {
-    let out = '';
+    // The hot part of every rebuild (one c per fragment in the window): lines joined once (a deep `+=`
+    // rope made the later UTF-8 encoding slower than the rendering), no attrs() arrays, and the text of
+    // `d` reused while the duration repeats. Output is byte-identical.
+    const lines: string[] = [];
     const f = s.fragments;
     let expected: bigint | undefined; // implicit start of the next c
+    let lastDuration: bigint | undefined;
+    let d = '';
     for (let i = 0; i < f.length; ) {
       const { time, duration } = f[i]!;
       let run = 1;
@@ -110,12 +115,15 @@ export class SmoothManifestFormatter implements ManifestFormatter {
           run++;
         }
       }
-      const t = time === expected ? undefined : time;
-      out += `    <c${attrs([['t', t], ['d', duration], ['r', run > 1 ? run : undefined]])}/>\n`;
+      if (duration !== lastDuration) {
+        lastDuration = duration;
+        d = ` d="${duration}"`;
+      }
+      lines.push(`    <c${time === expected ? '' : ` t="${time}"`}${d}${run > 1 ? ` r="${run}"` : ''}/>\n`);
       const last = f[i + run - 1]!;
       expected = last.time + last.duration;
       i += run;
     }
-    return out;
+    return lines.join('');
   }
 }

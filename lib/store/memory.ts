@@ -5,8 +5,19 @@
 import type { FragmentTime } from '../model';
 import type { EvictReason, FragmentStore, FragmentStoreOptions, StoredFragment } from './types';
 
+/**
+ * A fragment's place in the byte-budget queue. It is shared with the track's deque, so removing the
+ * fragment for any reason empties the entry at once: a stale entry never keeps a fragment's bytes alive.
+ */
+interface Entry {
+  track: string;
+  fragment: StoredFragment | undefined;
+}
+
 interface TrackFragments {
   list: StoredFragment[];
+  /** `entries[i]` is the queue entry of `list[i]`. */
+  entries: Entry[];
   head: number;
   byTime: Map<bigint, StoredFragment>;
 }
@@ -16,9 +27,11 @@ export class MemoryFragmentStore implements FragmentStore {
   readonly #maxBytes: number;
   readonly #onEvict: FragmentStoreOptions['onEvict'];
   readonly #tracks = new Map<string, TrackFragments>();
-  /** Insertion order across tracks; entries may be stale after a window trim. */
-  #order: { track: string; fragment: StoredFragment }[] = [];
+  /** Insertion order across tracks; entries emptied by a window trim are skipped and dropped. */
+  #order: Array<Entry | undefined> = [];
   #orderHead = 0;
+  /** Fragments held (non-empty entries in the queue). */
+  #count = 0;
   #bytes = 0;
 
   constructor(options: FragmentStoreOptions) {
@@ -36,19 +49,22 @@ export class MemoryFragmentStore implements FragmentStore {
   put(track: string, fragment: StoredFragment): boolean {
     let t = this.#tracks.get(track);
     if (!t) {
-      t = { list: [], head: 0, byTime: new Map() };
+      t = { list: [], entries: [], head: 0, byTime: new Map() };
       this.#tracks.set(track, t);
     }
     const last = t.list[t.list.length - 1];
     if (t.byTime.has(fragment.time) || (last && t.list.length > t.head && fragment.time <= last.time)) return false;
+    const entry: Entry = { track, fragment };
     t.list.push(fragment);
+    t.entries.push(entry);
     t.byTime.set(fragment.time, fragment);
-    this.#order.push({ track, fragment });
+    this.#order.push(entry);
+    this.#count++;
     this.#bytes += fragment.data.length;
     while (this.#bytes > this.#maxBytes && this.#orderHead < this.#order.length) {
-      const { track: victim, fragment: f } = this.#order[this.#orderHead++]!;
-      const vt = this.#tracks.get(victim);
-      if (vt?.byTime.get(f.time) === f) this.#removeHead(victim, vt, 'bytes');
+      const victim = this.#order[this.#orderHead]!;
+      this.#order[this.#orderHead++] = undefined;
+      if (victim.fragment) this.#removeHead(victim.track, this.#tracks.get(victim.track)!, 'bytes');
     }
     this.#compactOrder();
     return true;
@@ -88,28 +104,38 @@ export class MemoryFragmentStore implements FragmentStore {
     this.#orderHead = 0;
   }
 
+  /** Removes the oldest fragment of a track; the caller knows the track holds one. */
   #removeHead(track: string, t: TrackFragments, reason: EvictReason): void {
     const f = t.list[t.head]!;
-    t.list[t.head] = undefined as unknown as StoredFragment; // release the bytes now, compact later
+    // Release the bytes now (the deque slot and the queue entry), compact the arrays later.
+    t.list[t.head] = undefined as unknown as StoredFragment;
+    t.entries[t.head]!.fragment = undefined;
+    t.entries[t.head] = undefined as unknown as Entry;
     t.head++;
     t.byTime.delete(f.time);
+    this.#count--;
     this.#bytes -= f.data.length;
     if (t.head > 64 && t.head * 2 > t.list.length) {
       t.list = t.list.slice(t.head);
+      t.entries = t.entries.slice(t.head);
       t.head = 0;
     }
     this.#onEvict?.(track, { time: f.time, duration: f.duration }, reason);
   }
 
   #compactOrder(): void {
-    // Drop queue entries that a window trim already removed, so the queue stays proportional to the store.
-    while (this.#orderHead < this.#order.length) {
-      const { track, fragment } = this.#order[this.#orderHead]!;
-      if (this.#tracks.get(track)?.byTime.get(fragment.time) === fragment) break;
-      this.#orderHead++;
+    // Drop emptied entries at the head, so the queue stays proportional to the store.
+    while (this.#orderHead < this.#order.length && !this.#order[this.#orderHead]!.fragment) {
+      this.#order[this.#orderHead++] = undefined;
     }
     if (this.#orderHead > 64 && this.#orderHead * 2 > this.#order.length) {
       this.#order = this.#order.slice(this.#orderHead);
+      this.#orderHead = 0;
+    }
+    // Emptied entries behind a live head (a track that stopped while others go on being trimmed) are
+    // small, but must not pile up without bound either.
+    if (this.#order.length - this.#orderHead > 2 * this.#count + 64) {
+      this.#order = this.#order.slice(this.#orderHead).filter((e) => e!.fragment !== undefined);
       this.#orderHead = 0;
     }
   }

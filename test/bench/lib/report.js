@@ -1,0 +1,296 @@
+'use strict';
+/**
+ * Turns benchmark results into Markdown tables (printed by `npm run bench` and written to
+ * test/bench/results.md). Each target of issue 5 is shown with the measured value; nothing fails.
+ */
+
+const int = (n) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '–');
+const fix = (n, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '–');
+const mb = (bytes) => (Number.isFinite(bytes) ? (bytes / 1e6).toFixed(0) : '–');
+const ratio = (a, b) => (a && b && b.rps ? a.rps / b.rps : NaN);
+const mark = (value, ok) => (Number.isFinite(value) ? `${value.toFixed(2)}× ${ok(value) ? '✓' : '✗'}` : '–');
+const ms = (q) => (q ? `${fix(q.p50, 2)} / ${fix(q.p99, 2)}` : '–');
+
+function row(cells) {
+  return `| ${cells.join(' | ')} |`;
+}
+
+function tableOf(head, rows) {
+  return [row(head), row(head.map(() => '---')), ...rows.map(row)].join('\n');
+}
+
+function fragments(s, env) {
+  const out = [];
+  out.push(`### 1. Fragment GET\n`);
+  out.push(
+    `autocannon ${env.autocannon}, ${env.connections} keep-alive connections, median of ${env.rounds} interleaved rounds of ${env.seconds} s per server` +
+      `${env.wrk ? `; ${env.wrk} (1 thread, same connections, one round of ${Math.max(1, Math.round(env.seconds / 2))} s) as a cross-check` : ''}. ` +
+      'MB/s counts response bodies. "liveSmooth" is the middleware mounted in Express 5 as the README shows; ' +
+      '"(node:http)" is the same middleware as the whole `http.createServer` callback, and "Express + bare handler" is the ' +
+      "node:http Buffer handler mounted in Express 5: together they separate Express's cost from ours.\n",
+  );
+  const names = [
+    'liveSmooth',
+    'liveSmooth (node:http)',
+    'express.static',
+    'node:http',
+    'Express + bare handler',
+    'nginx',
+  ];
+  const present = names.filter((n) => s.rows.some((r) => r.ac[n]));
+  const head = [
+    'fragment',
+    ...present.map((n) => `${n} req/s (MB/s)`),
+    'liveSmooth ÷ express.static (target ≥ 1.0)',
+    'liveSmooth ÷ node:http (target ≥ 0.8)',
+    'liveSmooth ÷ Express + bare handler',
+    'liveSmooth (node:http) ÷ node:http',
+  ];
+  const plain = (v) => (Number.isFinite(v) ? `${v.toFixed(2)}×` : '–');
+  const rows = s.rows.map((r) => [
+    `${r.label} (${int(r.size)} B)`,
+    ...present.map((n) => (r.ac[n] ? `${int(r.ac[n].rps)} (${int((r.ac[n].rps * r.size) / 1e6)})` : '–')),
+    mark(ratio(r.ac.liveSmooth, r.ac['express.static']), (v) => v >= 1.0),
+    mark(ratio(r.ac.liveSmooth, r.ac['node:http']), (v) => v >= 0.8),
+    plain(ratio(r.ac.liveSmooth, r.ac['Express + bare handler'])),
+    plain(ratio(r.ac['liveSmooth (node:http)'], r.ac['node:http'])),
+  ]);
+  out.push(tableOf(head, rows));
+  if (s.rows.some((r) => Object.keys(r.wrk || {}).length > 0)) {
+    out.push(`\nSame servers under wrk:\n`);
+    const wrows = s.rows.map((r) => [
+      r.label,
+      ...present.map((n) => (r.wrk[n] ? `${int(r.wrk[n].rps)} (${int((r.wrk[n].rps * r.size) / 1e6)})` : '–')),
+      mark(ratio(r.wrk.liveSmooth, r.wrk['express.static']), (v) => v >= 1.0),
+      mark(ratio(r.wrk.liveSmooth, r.wrk['node:http']), (v) => v >= 0.8),
+      plain(ratio(r.wrk.liveSmooth, r.wrk['Express + bare handler'])),
+      plain(ratio(r.wrk['liveSmooth (node:http)'], r.wrk['node:http'])),
+    ]);
+    out.push(tableOf(head, wrows));
+  }
+  return out.join('\n');
+}
+
+function manifest(s, env) {
+  const out = [`### 2. Manifest GET\n`];
+  out.push(
+    '3 video bitrates + audio, 2 s fragments, DVR window filled through a real ingest POST. Static servers serve the ' +
+      'same bytes from a file. Rebuild = time for `point.manifest()` to make the manifest current after a new fragment ' +
+      `(in the server, p50 / p99 over ${s.rows[0] ? s.rows[0].renders.length : 0} fragments). Same load settings as above.\n`,
+  );
+  const names = ['liveSmooth', 'express.static', 'nginx'].filter((n) => s.rows.some((r) => r.ac && r.ac[n]));
+  const head = [
+    'DVR window',
+    '`c` listed',
+    'bytes',
+    ...names.map((n) => `${n} req/s`),
+    'liveSmooth ÷ express.static (target ≥ 0.8 at 2 h)',
+    ...(env.wrk ? ['same under wrk'] : []),
+    'rebuild ms p50 / p99',
+  ];
+  const rows = s.rows.map((r) => {
+    const rb = [...r.renders].sort((a, b) => a - b);
+    const p = (x) => rb[Math.min(rb.length - 1, Math.max(0, Math.ceil((x / 100) * rb.length) - 1))];
+    return [
+      r.label,
+      int(r.chunks),
+      int(r.size),
+      ...names.map((n) => (r.ac && r.ac[n] ? int(r.ac[n].rps) : '–')),
+      mark(ratio(r.ac.liveSmooth, r.ac['express.static']), (v) => v >= 0.8),
+      ...(env.wrk ? [mark(ratio(r.wrk.liveSmooth, r.wrk['express.static']), (v) => v >= 0.8)] : []),
+      `${fix(p(50), 2)} / ${fix(p(99), 2)}`,
+    ];
+  });
+  out.push(tableOf(head, rows));
+  return out.join('\n');
+}
+
+function ingest(s) {
+  const out = [`### 3. Ingest\n`];
+  out.push(
+    'Parse-and-store: a captured ffmpeg push looped (times rewritten) to ~50 MB and fed in 64 KiB chunks through an ' +
+      'ingest connection of a real publishing point (parser, served-fragment writer, memory store) on one core, no HTTP; ' +
+      'median of 15 rounds after 2 warm-up rounds.\n',
+  );
+  out.push(
+    tableOf(
+      ['captured push', 'MB/s median (target ≥ 500)', 'best round', 'fragments per round', 'mean fragment'],
+      s.parse.map((p) => [
+        p.label,
+        mark(p.mbps, (v) => v >= 500).replace('×', ''),
+        int(p.best),
+        int(p.fragments),
+        `${int(p.perFragment)} B`,
+      ]),
+    ),
+  );
+  const p = s.pushes;
+  if (p) {
+    out.push(
+      `\n${p.pushes} concurrent live pushes, one publishing point and one chunked POST each, ${fix(p.mbitPerPush, 2)} Mbit/s each ` +
+        `(whole 2 s slots written as the encoder finishes them, pushes staggered), for ${fix(p.seconds, 0)} s. Publication lag = ` +
+        'time from a slot being handed to the socket to the server publishing the fragments it releases (lookahead 2).\n',
+    );
+    out.push(
+      tableOf(
+        [
+          'fragments pushed',
+          'published',
+          'dropped',
+          'publication lag ms p50 / p99 / max',
+          'server event-loop delay ms p99 / max',
+          'sender behind schedule ms max',
+        ],
+        [
+          [
+            int(p.expected),
+            int(p.published),
+            int(p.dropped),
+            `${fix(p.lag.p50, 2)} / ${fix(p.lag.p99, 2)} / ${fix(p.lag.max, 2)}`,
+            `${fix(p.loop.p99)} / ${fix(p.loop.max)}`,
+            fix(p.lateness.max),
+          ],
+        ],
+      ),
+    );
+  }
+  return out.join('\n');
+}
+
+function latency(s) {
+  const out = [`### 4. Ingest → available\n`];
+  out.push(
+    'From handing the last KiB of the fragment that completes the lookahead (lookahead 2, 3 Mbit/s ladder) to the ingest ' +
+      'socket, until a `Fragments` GET of the held fragment answers 200 (served) and the manifest lists it (listed), both ' +
+      'polled back to back over keep-alive HTTP from another process, so it includes at least one HTTP round trip. ' +
+      '"Published in the server" is when the server emitted `fragmentAdded` for it, on the same clock.\n',
+  );
+  out.push(
+    tableOf(
+      [
+        'DVR window',
+        'samples',
+        'published in the server ms p50 / p99',
+        'served ms p50 / p99',
+        'listed ms p50 / p99',
+        'served and listed ms p50 / p99',
+        'target p99 ≤ 5 ms',
+      ],
+      s.rows.map((r) => [
+        r.label,
+        int(r.samples),
+        ms(r.published),
+        ms(r.served),
+        ms(r.listed),
+        ms(r.both),
+        r.both.p99 <= 5 ? '✓' : '✗',
+      ]),
+    ),
+  );
+  return out.join('\n');
+}
+
+function memory(s) {
+  const out = [`### 5. Memory\n`];
+  out.push(
+    `${s.mediaMinutes} min of 3 Mbit/s media (3 video + audio, 2 s fragments) pushed over HTTP ${fix(s.speed, 0)}× faster than real time ` +
+      `into a point with a ${s.windowMinutes} min DVR window. Base = the server's RSS before ingest; ratio = (RSS − base) ÷ bytes held. ` +
+      `Steady state = samples from minute ${s.steady.from} on (window full).\n`,
+  );
+  out.push(
+    tableOf(
+      [
+        'held MB',
+        'base MB',
+        'RSS MB',
+        '(RSS − base) ÷ held (target ≤ 1.15)',
+        'after a forced GC',
+        'steady-state RSS MB min – max',
+        'steady-state trend MB per hour',
+      ],
+      [
+        [
+          mb(s.held),
+          mb(s.base),
+          mb(s.rss),
+          mark(s.ratio, (v) => v <= 1.15),
+          fix(s.ratioAfterGc, 3),
+          `${mb(s.steady.min)} – ${mb(s.steady.max)}`,
+          fix(s.steady.slope, 0),
+        ],
+      ],
+    ),
+  );
+  return out.join('\n');
+}
+
+function viewers(s) {
+  const out = [`### 6. Viewers\n`];
+  out.push(
+    `${int(s.viewers)} simulated players in another process, one keep-alive connection each, joining over 5 s and following the live edge for ${s.seconds} s ` +
+      'while the encoder pushes 3 Mbit/s in real time: half poll the manifest every 2 s, half poll `FragmentInfo`; each fetches its video bitrate ' +
+      '(spread over the ladder) and the audio. Latency = request sent to response fully read, measured by the players (so it includes their own ' +
+      'event-loop lag, shown too).\n',
+  );
+  out.push(
+    tableOf(
+      [
+        'req/s',
+        'MB/s',
+        'manifest ms p50 / p99',
+        'fragment ms p50 / p99',
+        'FragmentInfo ms p50 / p99',
+        'errors',
+        'ingest fragments dropped',
+        'server loop delay ms p99 / max',
+        "players' loop lag ms p99",
+      ],
+      [
+        [
+          int(s.rps),
+          int(s.mbps),
+          ms(s.manifest),
+          ms(s.fragment),
+          ms(s.info),
+          `${int(s.errors)}${s.errors ? ' ✗' : ' ✓'}`,
+          `${int(s.dropped)} of ${int(s.pushed)}${s.dropped ? ' ✗' : ' ✓'}`,
+          `${fix(s.serverLoop.p99)} / ${fix(s.serverLoop.max)}`,
+          fix(s.viewerLoop.p99),
+        ],
+      ],
+    ),
+  );
+  return out.join('\n');
+}
+
+const RENDER = { fragments, manifest, ingest, latency, memory, viewers };
+
+function table(results) {
+  const parts = [];
+  for (const [name, s] of Object.entries(results.sections)) parts.push(RENDER[name](s, results.env));
+  for (const [name, err] of Object.entries(results.errors)) parts.push(`### ${name}: failed\n\n\`\`\`\n${err}\n\`\`\``);
+  return parts.join('\n\n');
+}
+
+function markdown(results) {
+  const e = results.env;
+  const head = [
+    '# live-smooth benchmark results',
+    '',
+    'Written by `npm run bench` (test/bench/run.js). Numbers are from one run on the machine below; the servers under test and the load',
+    'generators share its cores, so read ratios measured side by side rather than absolute rates. No timing is asserted anywhere.',
+    '',
+    `- date: ${e.date}`,
+    `- machine: ${e.cpu}, ${e.cores} cores, ${e.memory}; ${e.os}`,
+    `- Node.js ${e.node}; autocannon ${e.autocannon}; ${e.wrk || 'wrk not installed'}; ${e.nginx || 'nginx not installed'}; ${e.ffmpeg || 'ffmpeg not installed'}`,
+    `- run time ${Math.round(results.seconds)} s; 1-min load average at the start of each section: ${Object.entries(
+      results.sections,
+    )
+      .map(([n, s]) => `${n} ${s.load[0].toFixed(1)}`)
+      .join(', ')}`,
+    '',
+  ];
+  return `${head.join('\n')}\n${table(results)}\n`;
+}
+
+module.exports = { markdown, table };

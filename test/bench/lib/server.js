@@ -1,0 +1,160 @@
+'use strict';
+/**
+ * A server under test, run as a child process of the benchmark (so it never shares an event loop with
+ * the load generator). Started with `fork(__filename, [kind, JSON config])`; it reports its port over
+ * IPC and answers `{ id, cmd }` messages with `{ id, result }`.
+ *
+ * Kinds:
+ * - `smooth`: Express 5 with `app.use('/live', liveSmooth(root, options))`, the way the README mounts it;
+ *   the same handler also serves a second port on its own (`rawPort`, URLs without `/live`).
+ * - `static`: Express 5 with `express.static(dir)`, serving the same bytes as files.
+ * - `bare`: a bare `node:http` handler writing each file's bytes from a Buffer held in memory.
+ * - `express-bare`: that same handler mounted in Express 5 (`app.use(handler)`), Express's own cost.
+ */
+const http = require('node:http');
+const fs = require('node:fs');
+const path = require('node:path');
+const { monitorEventLoopDelay, performance } = require('node:perf_hooks');
+
+const [kind, configText] = process.argv.slice(2);
+const config = JSON.parse(configText || '{}');
+const now = () => performance.timeOrigin + performance.now();
+
+let handler;
+let app;
+if (kind === 'smooth') {
+  const express = require('express');
+  const { liveSmooth } = require(config.dist);
+  handler = liveSmooth(config.root, config.options || {});
+  app = express();
+  app.use('/live', handler);
+} else if (kind === 'static') {
+  const express = require('express');
+  app = express();
+  app.use(express.static(config.dir));
+} else if (kind === 'bare' || kind === 'express-bare') {
+  const files = new Map();
+  for (const name of fs.readdirSync(config.dir)) {
+    const body = fs.readFileSync(path.join(config.dir, name));
+    const type = name.endsWith('.xml') ? 'application/vnd.ms-sstr+xml; charset=utf-8' : 'video/mp4';
+    files.set(`/${name}`, { body, type, length: String(body.length) });
+  }
+  app = (req, res) => {
+    const f = files.get(req.url);
+    if (!f) {
+      res.writeHead(404, { 'Content-Length': '0' });
+      res.end();
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': f.type, 'Content-Length': f.length });
+    res.end(f.body);
+  };
+  if (kind === 'express-bare') {
+    // The same handler mounted in Express 5: what Express alone costs per request.
+    const express = require('express');
+    const bare = app;
+    app = express();
+    app.use(bare);
+  }
+} else {
+  throw new Error(`unknown server kind ${kind}`);
+}
+
+const server = http.createServer({ requestTimeout: 0, keepAliveTimeout: 30_000 }, app);
+server.maxRequestsPerSocket = 0;
+const loop = monitorEventLoopDelay({ resolution: 5 });
+
+// Availability log (smooth only): when each fragment was published, for the ingest benchmarks.
+let published = 0;
+const publishedBy = {};
+let rejected = 0;
+let publishLog;
+const renders = [];
+let measureRenders;
+if (handler) {
+  handler.origin.on('fragmentAdded', (e) => {
+    published++;
+    publishedBy[e.point] = (publishedBy[e.point] || 0) + 1;
+    if (publishLog) publishLog.push([e.point, e.track, String(e.time), now()]);
+    if (measureRenders && e.point === measureRenders) {
+      // Cost of making the manifest current again after a new fragment: the first GET after a change
+      // renders it (snapshot of the window + XML), later GETs reuse it.
+      const point = handler.origin.points().find((p) => p.path === e.point);
+      const t0 = performance.now();
+      point.manifest();
+      renders.push(performance.now() - t0);
+    }
+  });
+  handler.origin.on('inputRejected', () => rejected++);
+}
+
+const commands = {
+  stats() {
+    const m = process.memoryUsage();
+    const points = handler
+      ? handler.origin.points().map((p) => ({ path: p.path, bytes: p.bytes, state: p.state }))
+      : [];
+    return {
+      rss: m.rss,
+      heapUsed: m.heapUsed,
+      external: m.external,
+      arrayBuffers: m.arrayBuffers,
+      points,
+      held: points.reduce((s, p) => s + p.bytes, 0),
+      published,
+      publishedBy,
+      rejected,
+      loop: { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 },
+    };
+  },
+  resetLoop() {
+    loop.reset();
+    return true;
+  },
+  gc() {
+    if (global.gc) {
+      global.gc();
+      global.gc();
+    }
+    return process.memoryUsage().rss;
+  },
+  logPublishes(msg) {
+    publishLog = msg.on ? [] : undefined;
+    return true;
+  },
+  takePublishes() {
+    const log = publishLog || [];
+    publishLog = [];
+    return log;
+  },
+  measureRenders(msg) {
+    measureRenders = msg.point;
+    renders.length = 0;
+    return true;
+  },
+  takeRenders() {
+    measureRenders = undefined;
+    return renders.splice(0);
+  },
+};
+
+process.on('message', (msg) => {
+  let result;
+  try {
+    result = commands[msg.cmd](msg);
+  } catch (err) {
+    result = { error: String(err && err.stack) };
+  }
+  process.send({ id: msg.id, result });
+});
+process.on('disconnect', () => process.exit(0));
+process.on('SIGTERM', () => process.exit(0)); // a normal exit writes --cpu-prof profiles
+
+loop.enable();
+// The smooth kind also listens on a second port with the middleware as the whole node:http handler (no
+// Express), to tell the middleware's own cost from Express's.
+const raw = handler ? http.createServer({ requestTimeout: 0, keepAliveTimeout: 30_000 }, handler) : undefined;
+server.listen(0, '127.0.0.1', () => {
+  if (!raw) return process.send({ port: server.address().port });
+  raw.listen(0, '127.0.0.1', () => process.send({ port: server.address().port, rawPort: raw.address().port }));
+});
