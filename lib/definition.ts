@@ -3,9 +3,10 @@
  * `<head>`, protocol doc §5). Reading returns the metas a file sets; writing edits the file's text in
  * place, so unknown metas, comments, formatting and the `<body>` survive byte for byte.
  */
-import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { XMLValidator } from 'fast-xml-parser';
 import { SmoothError } from './errors';
 import { escapeAttr } from './manifest/xml';
+import { smilParser } from './smil';
 
 /** Largest `lookaheadChunks`: tfrf counts fit a byte, and held-back fragments stay in memory. */
 export const MAX_LOOKAHEAD = 32;
@@ -158,16 +159,7 @@ export interface Definition {
   sources: string[];
 }
 
-const xml = new XMLParser({
-  ignoreAttributes: false,
-  attributeNamePrefix: '',
-  removeNSPrefix: true,
-  parseAttributeValue: false,
-  parseTagValue: false,
-  // Numeric character references (`&#233;`) are XML; the parser only decodes them with this option.
-  htmlEntities: true,
-  isArray: (name) => name === 'meta' || name === 'ref' || name === 'par' || name === 'seq' || name === 'switch',
-});
+const xml = smilParser(['meta', 'ref', 'par', 'seq', 'switch']);
 
 type Node = Record<string, unknown>;
 

@@ -2,8 +2,9 @@
  * The header of an ingest stream: the Live Server Manifest box (SMIL) and the `moov`, combined into
  * one description per track (protocol doc §2.5, §2.6).
  */
-import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { XMLValidator } from 'fast-xml-parser';
 import { SmoothError } from '../errors';
+import { smilParser } from '../smil';
 import type { Moov, MoovTrack, Trex } from '../mp4/boxes';
 import { KNOWN_FOURCC, codecPrivateDataFromEntry, fourCCFromEntry } from '../mp4/codec';
 import { IDENTIFIER, TrackInfo, TrackType } from '../model';
@@ -27,14 +28,7 @@ export interface LsmElement {
   params: Map<string, string>;
 }
 
-const xml = new XMLParser({
-  ignoreAttributes: false,
-  attributeNamePrefix: '',
-  removeNSPrefix: true,
-  parseAttributeValue: false,
-  parseTagValue: false,
-  isArray: (name) => ['video', 'audio', 'textstream', 'param', 'meta', 'switch'].includes(name),
-});
+const xml = smilParser(['video', 'audio', 'textstream', 'param', 'meta', 'switch']);
 
 type XmlNode = Record<string, unknown>;
 

@@ -10,7 +10,7 @@
  * Environment: `PLAYERS_DEBUG=1` prints the players' logs (and sets dash.js to debug level); GStreamer
  * honours `GST_DEBUG` (e.g. `GST_DEBUG=mssdemux:5,adaptivedemux:5`).
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -20,6 +20,7 @@ import express from 'express';
 import { chromium } from 'playwright-core';
 import { LiveSmoothHandler, liveSmooth } from '../../lib';
 import { Push, push } from '../helpers/ffmpeg';
+import { runGst as runGstFor } from '../helpers/gst';
 import { isml } from '../helpers/server';
 import { chromiumPath, ffmpegPath, gstLaunchPath, withTool } from '../helpers/tools';
 
@@ -156,64 +157,17 @@ interface GstResult {
   output: string;
 }
 
-const GST_PIPELINE = (manifest: string): string[] => [
-  'souphttpsrc', `location=${manifest}`, '!', 'mssdemux', 'name=d',
-  'd.video_00', '!', 'queue', '!', 'qtdemux', '!', 'h264parse', '!', 'avdec_h264', '!',
-  'fakesink', 'silent=false', 'sync=true', 'name=vs',
-  'd.audio_00', '!', 'queue', '!', 'qtdemux', '!', 'aacparse', '!', 'avdec_aac', '!',
-  'fakesink', 'silent=false', 'sync=true', 'name=as',
-];
-
-/** Parses `h:mm:ss.nnnnnnnnn` into seconds. */
-function clock(s: string): number {
-  const [h, m, sec] = s.split(':');
-  return Number(h) * 3600 + Number(m) * 60 + Number(sec);
-}
-
-function runGst(gst: string, manifest: string, children: Set<ChildProcess>): Promise<GstResult> {
-  // No -e: a live pipeline never finishes its EOS; `timeout` stops it (and kills it 5 s later if needed).
-  const child = spawn('timeout', ['-k', '5', String(GST_SECONDS), gst, '-v', ...GST_PIPELINE(manifest)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  let output = '';
-  let videoFrames = 0;
-  let audioBuffers = 0;
-  let lastVideoPts: number | undefined;
-  const pts = new Set<string>();
-  const errors: string[] = [];
-  let partial = '';
-  const onLine = (line: string): void => {
-    if (DEBUG) process.stderr.write(`[gst] ${line}\n`);
-    if (/\bERROR\b/.test(line)) errors.push(line);
-    const m = /GstFakeSink:(vs|as): last-message = chain\b.*?pts: ([0-9:.]+)/.exec(line);
-    if (!m) return;
-    if (m[1] === 'vs') {
-      videoFrames++;
-      pts.add(m[2]!);
-      lastVideoPts = clock(m[2]!);
-    } else audioBuffers++;
+async function runGst(gst: string, manifest: string, children: Set<ChildProcess>): Promise<GstResult> {
+  const run = await runGstFor(gst, manifest, GST_SECONDS, children, DEBUG);
+  return {
+    code: run.code,
+    videoFrames: run.video.length,
+    videoPts: new Set(run.video).size,
+    audioBuffers: run.audio.length,
+    lastVideoPts: run.video[run.video.length - 1],
+    errors: run.errors,
+    output: run.output,
   };
-  const onData = (d: Buffer): void => {
-    const text = partial + d.toString();
-    const lines = text.split('\n');
-    partial = lines.pop()!;
-    for (const l of lines) {
-      onLine(l);
-      // Keep the log small: everything except the per-buffer lines.
-      if (!/last-message = chain/.test(l)) output += `${l}\n`;
-    }
-  };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
-  return new Promise((ok, fail) => {
-    child.on('error', fail);
-    child.on('close', (code) => {
-      children.delete(child);
-      if (partial) onLine(partial);
-      ok({ code, videoFrames, videoPts: pts.size, audioBuffers, lastVideoPts, errors, output });
-    });
-  });
 }
 
 // ---------------------------------------------------------------------------------------------------
