@@ -185,6 +185,15 @@ export const DASHBOARD_HTML: string = String.raw`<!doctype html>
     return v === null || v === undefined || v === '' ? '\u2013' : String(v);
   }
 
+  // Times arrive as decimal strings of ticks (they exceed 2^53): show seconds, computed exactly.
+  function ticks(v, timescale) {
+    if (v === null || v === undefined || !timescale) return orDash(v);
+    const t = BigInt(v);
+    const ts = BigInt(timescale);
+    const ms = (t % ts) * 1000n / ts;
+    return (t / ts).toString() + '.' + ms.toString().padStart(3, '0');
+  }
+
   function show(node, text, kind) {
     node.textContent = text || '';
     node.hidden = !text;
@@ -231,7 +240,7 @@ export const DASHBOARD_HTML: string = String.raw`<!doctype html>
     var table = el('table', { 'class': 'tracks', 'data-testid': 'tracks' });
     var thead = el('thead');
     var hr = el('tr');
-    ['track', 'FourCC', 'bitrate', 'incoming', 'fragments', 'bytes', 'last fragment', 'duration', 'requests', '404', '412']
+    ['track', 'FourCC', 'bitrate', 'incoming', 'fragments', 'bytes', 'last fragment (s)', 'duration (s)', 'requests', '404', '412']
       .forEach(function (h) { hr.appendChild(el('th', { scope: 'col' }, h)); });
     thead.appendChild(hr);
     var tbody = el('tbody');
@@ -316,8 +325,8 @@ export const DASHBOARD_HTML: string = String.raw`<!doctype html>
         el('td', { 'data-testid': 'incoming', 'data-value': String(t.incomingBitrate) }, bitrate(t.incomingBitrate)),
         el('td', { 'data-testid': 'fragments' }, count(t.fragments)),
         el('td', { 'data-testid': 'bytes' }, bytes(t.bytes)),
-        el('td', { 'class': 'mono', 'data-testid': 'last-fragment' }, orDash(t.lastFragmentTime)),
-        el('td', { 'class': 'mono', 'data-testid': 'last-duration' }, orDash(t.lastFragmentDuration)),
+        el('td', { 'class': 'mono', 'data-testid': 'last-fragment', title: orDash(t.lastFragmentTime) }, ticks(t.lastFragmentTime, t.timescale)),
+        el('td', { 'class': 'mono', 'data-testid': 'last-duration', title: orDash(t.lastFragmentDuration) }, ticks(t.lastFragmentDuration, t.timescale)),
         el('td', { 'data-testid': 'requests' }, count(t.requests)),
         el('td', { 'data-testid': 'not-found' }, count(t.notFound)),
         el('td', { 'data-testid': 'not-yet-available' }, count(t.notYetAvailable))
