@@ -122,8 +122,6 @@ export class IngestConnection {
   readonly remoteAddress: string | undefined;
   /** Tracks of this connection by bitstream track_ID, once the header arrived. */
   tracks: Map<number, Track> | undefined;
-  /** Raw header boxes, compared on reconnect. */
-  header: Buffer | undefined;
   eos = false;
   closed = false;
   /** Set by the transport: closes the underlying connection when the point drops this stream. */
@@ -278,7 +276,8 @@ export class PublishingPoint extends EventEmitter<PointEvents> {
 
   /**
    * Puts the point in `Error` (its definition is malformed or contradictory): encoders are disconnected
-   * and clients get 500 with the reason until the definition is fixed or the point is shut down.
+   * and clients get 500 with the reason until the definition is fixed (a shutdown drops the window but
+   * keeps the Error).
    */
   fail(reason: string): void {
     this.#error = reason;
@@ -292,7 +291,8 @@ export class PublishingPoint extends EventEmitter<PointEvents> {
    * - `start`: Idle → Starting (waits for encoders).
    * - `stop`: Starting/Started → Stopping → Stopped: disconnects encoders, publishes held-back fragments;
    *   the DVR window stays available.
-   * - `shutdown`: Starting/Started/Stopped/Error → ShuttingDown → Idle: drops the live window.
+   * - `shutdown`: Starting/Started/Stopped/Error → ShuttingDown → Idle: drops the live window (back to
+   *   Error while the definition is still malformed).
    * @throws SmoothError ERR_POINT_STATE (409) when the command is not allowed in the current state
    */
   command(command: PointCommand): void {
@@ -430,7 +430,7 @@ export class PublishingPoint extends EventEmitter<PointEvents> {
   /** @internal Applies parser events of one connection. */
   _apply(conn: IngestConnection, events: ReturnType<IngestParser['push']>): void {
     for (const e of events) {
-      if (e.type === 'header') this.#attach(conn, e.tracks, e.boxes);
+      if (e.type === 'header') this.#attach(conn, e.tracks);
       else if (e.type === 'fragment') {
         const track = conn.tracks!.get(e.fragment.trackId)!;
         this.#ingest(track, e.fragment);
@@ -475,7 +475,7 @@ export class PublishingPoint extends EventEmitter<PointEvents> {
     }, timeout).unref();
   }
 
-  #attach(conn: IngestConnection, tracks: IngestTrack[], header: Buffer): void {
+  #attach(conn: IngestConnection, tracks: IngestTrack[]): void {
     this.checkIngest(); // the state may have changed since the POST arrived
     // Only the old session's encoders go: this one, and siblings whose headers are still on their way
     // (one POST per track), join the new session.
@@ -542,7 +542,6 @@ export class PublishingPoint extends EventEmitter<PointEvents> {
       map.set(t.trackId, track);
     }
     conn.tracks = map;
-    conn.header = header;
     if (this.#state === 'Idle') this.#start(`encoder ${conn.streamId}`);
     let stream = this.#streams.get(conn.streamId);
     const reconnect = stream !== undefined;
