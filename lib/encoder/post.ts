@@ -217,6 +217,12 @@ export class IngestPost {
         this.#broken = undefined;
       }
       if (this.#ctx.signal.aborted && !once) throw new Stopped();
+      // The empty probe POST (MS-SSTR 3.3.4.1) surfaces a refusal as a plain answer. A refusal of the
+      // long POST itself races with the broken pipe it causes, which can hide the status.
+      const probe = await this.#probe();
+      if (probe && FATAL_STATUSES.has(probe.status)) {
+        throw new EncoderError('ERR_ENCODER_REJECTED', `${this.url.href} refused the stream: ${probe.message}`, { status: probe.status });
+      }
       const attempt = this.#open();
       try {
         await this.#write(attempt, this.#header);
@@ -245,6 +251,35 @@ export class IngestPost {
     if (attempt.ending && !attempt.refusal) return; // the close of a stream we ended
     this.#failures++;
     this.#broken = attempt;
+  }
+
+  /**
+   * Sends the empty probe POST (`Content-Length: 0`).
+   * @returns the answer, or `undefined` when there was none (the real POST then finds out why)
+   */
+  #probe(): Promise<StatusError | undefined> {
+    const { headers, requestOptions, sendTimeout } = this.#ctx.options;
+    const request = this.url.protocol === 'https:' ? https.request : http.request;
+    return new Promise((ok) => {
+      const req = request(this.url, {
+        ...requestOptions,
+        method: 'POST',
+        agent: requestOptions.agent ?? false,
+        headers: { 'Content-Length': '0', 'User-Agent': 'live-smooth-encoder', ...headers },
+      });
+      req.on('error', () => ok(undefined));
+      req.on('response', (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => {
+          if (body.length < 512) body += d;
+        });
+        res.on('end', () => ok(new StatusError(res.statusCode ?? 0, body.trim().slice(0, 200))));
+        res.on('error', () => ok(undefined));
+      });
+      req.setTimeout(sendTimeout, () => req.destroy(new Error('probe timed out')));
+      req.end();
+    });
   }
 
   /** Opens one chunked POST and wires up everything that can end it. */

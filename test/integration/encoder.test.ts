@@ -125,7 +125,7 @@ describe('simulated encoder → liveSmooth → GStreamer', () => {
   let handler: LiveSmoothHandler | undefined;
   let server: http.Server | undefined;
   let base = '';
-  /** POSTs that reached cut.isml. */
+  /** Stream POSTs (not probes) that reached cut.isml. */
   let cutPosts = 0;
   const encoders: SimulatedEncoder[] = [];
   const children = new Set<ChildProcess>();
@@ -140,8 +140,10 @@ describe('simulated encoder → liveSmooth → GStreamer', () => {
     handler = liveSmooth(root);
     const app = express();
     app.use((req, _res, next) => {
-      // The first POST to cut.isml loses its connection after CUT_BYTES, mid-fragment.
-      if (req.method === 'POST' && req.url.startsWith('/live/cut.isml/') && ++cutPosts === 1) {
+      // The first stream POST to cut.isml (not the empty probe before it) loses its connection after
+      // CUT_BYTES, mid-fragment.
+      const probe = req.headers['content-length'] === '0';
+      if (req.method === 'POST' && !probe && req.url.startsWith('/live/cut.isml/') && ++cutPosts === 1) {
         let bytes = 0;
         req.socket.on('data', (chunk: Buffer) => {
           bytes += chunk.length;

@@ -35,6 +35,12 @@ interface Server {
 async function ingestServer(o: { cut?: (index: number, fragments: number) => boolean; refuse?: number } = {}): Promise<Server> {
   const posts: Post[] = [];
   const server = http.createServer((req, res) => {
+    if (req.headers['content-length'] === '0') {
+      // The encoder's empty probe POST before each connection: answered, not recorded.
+      res.writeHead(o.refuse ?? 200, { 'Content-Type': 'text/plain' });
+      res.end(o.refuse ? 'no such publishing point' : '');
+      return;
+    }
     const post: Post = { url: req.url!, header: undefined, fragments: [], eos: false, closed: false };
     const index = posts.push(post) - 1;
     if (o.refuse) {
