@@ -31,6 +31,20 @@ class StatusError extends Error {
   }
 }
 
+/**
+ * Reads the start of an answer (at most ~512 characters) and calls back once: with the status and text,
+ * or `undefined` when the answer broke off.
+ */
+function readAnswer(res: http.IncomingMessage, done: (answer: StatusError | undefined) => void): void {
+  let body = '';
+  res.setEncoding('utf8');
+  res.on('data', (d: string) => {
+    if (body.length < 512) body += d;
+  });
+  res.once('end', () => done(new StatusError(res.statusCode ?? 0, body.trim().slice(0, 200))));
+  res.once('error', () => done(undefined));
+}
+
 /** One request on the wire and what has failed it. */
 interface Attempt {
   req: http.ClientRequest;
@@ -258,45 +272,31 @@ export class IngestPost {
    * @returns the answer, or `undefined` when there was none (the real POST then finds out why)
    */
   #probe(): Promise<StatusError | undefined> {
-    const { headers, requestOptions, sendTimeout } = this.#ctx.options;
-    const request = this.url.protocol === 'https:' ? https.request : http.request;
     return new Promise((ok) => {
-      const req = request(this.url, {
-        ...requestOptions,
-        method: 'POST',
-        agent: requestOptions.agent ?? false,
-        headers: { 'Content-Length': '0', 'User-Agent': 'live-smooth-encoder', ...headers },
-      });
+      const req = this.#request({ 'Content-Length': '0' });
       req.on('error', () => ok(undefined));
-      req.on('response', (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => {
-          if (body.length < 512) body += d;
-        });
-        res.on('end', () => ok(new StatusError(res.statusCode ?? 0, body.trim().slice(0, 200))));
-        res.on('error', () => ok(undefined));
-      });
-      req.setTimeout(sendTimeout, () => req.destroy(new Error('probe timed out')));
+      req.on('response', (res) => readAnswer(res, (answer) => ok(answer)));
+      req.setTimeout(this.#ctx.options.sendTimeout, () => req.destroy(new Error('probe timed out')));
       req.end();
+    });
+  }
+
+  /** A POST to the stream URL with the configured headers and TLS options (one connection each). */
+  #request(headers: Record<string, string>): http.ClientRequest {
+    const { requestOptions } = this.#ctx.options;
+    const request = this.url.protocol === 'https:' ? https.request : http.request;
+    return request(this.url, {
+      ...requestOptions,
+      method: 'POST',
+      agent: requestOptions.agent ?? false,
+      headers: { ...headers, 'User-Agent': 'live-smooth-encoder', ...this.#ctx.options.headers },
     });
   }
 
   /** Opens one chunked POST and wires up everything that can end it. */
   #open(): Attempt {
-    const { headers, requestOptions, sendTimeout } = this.#ctx.options;
-    const request = this.url.protocol === 'https:' ? https.request : http.request;
-    const req = request(this.url, {
-      ...requestOptions,
-      method: 'POST',
-      agent: requestOptions.agent ?? false,
-      headers: {
-        'Transfer-Encoding': 'chunked',
-        Connection: 'close',
-        'User-Agent': 'live-smooth-encoder',
-        ...headers,
-      },
-    });
+    const { sendTimeout } = this.#ctx.options;
+    const req = this.#request({ 'Transfer-Encoding': 'chunked', Connection: 'close' });
     let resolveEnded!: (status: number | undefined) => void;
     const attempt: Attempt = {
       req,
@@ -313,20 +313,13 @@ export class IngestPost {
     req.on('error', fail);
     req.on('response', (res) => {
       // The server answers an ingest POST only when it ends it: after our end of stream, or to refuse it.
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => {
-        if (body.length < 512) body += d;
-      });
-      const done = (): void => {
+      readAnswer(res, (answer) => {
         if (!attempt.ending || res.statusCode! >= 300) {
-          attempt.refusal = new StatusError(res.statusCode ?? 0, body.trim().slice(0, 200));
+          attempt.refusal = answer ?? new StatusError(res.statusCode ?? 0, '');
           fail(attempt.refusal);
         }
         resolveEnded(res.statusCode);
-      };
-      res.on('end', done);
-      res.on('error', done);
+      });
     });
     req.on('close', () => {
       fail(new Error('connection closed'));

@@ -145,18 +145,11 @@ export function liveSmooth(root: string, options?: LiveSmoothOptions): LiveSmoot
   const refuse = (req: IncomingMessage, res: ServerResponse, err: unknown): void => {
     const smooth = isSmoothError(err) ? err : undefined;
     if (!smooth) debugIngest('internal error: %O', err);
-    const body = `${smooth ? smooth.message : 'internal error'}\n`;
-    if (!res.headersSent) {
-      cors(res);
-      res.writeHead(smooth ? STATUS[smooth.code] : 500, {
-        'Content-Type': 'text/plain; charset=utf-8',
-        'Content-Length': String(Buffer.byteLength(body)),
-        'Cache-Control': 'no-store',
-        Connection: 'close',
-      });
-    }
-    res.end(body, () => req.socket.destroy());
-    setTimeout(() => req.socket.destroy(), 1000).unref();
+    const destroy = (): void => void req.socket.destroy();
+    res.once('finish', destroy);
+    send(res, smooth ? STATUS[smooth.code] : 500, smooth ? smooth.message : 'internal error', { Connection: 'close' });
+    if (!res.writableEnded) res.end(); // an answer was already under way: end it, then close
+    setTimeout(destroy, 1000).unref();
   };
 
   const manifest = (req: IncomingMessage, res: ServerResponse, point: PublishingPoint): void => {
