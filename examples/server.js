@@ -55,8 +55,9 @@ server.listen(port, async () => {
       url: `http://127.0.0.1:${server.address().port}/live/live.isml`,
       files: [path.join(media, 'sample.ismv')],
       streamId: 'demo',
-      // Start as if the encoder had been running for 10 s: the player finds fragments listed at once.
-      backlog: 10,
+      // Start as if the encoder had been running for 20 s: the player finds fragments listed at once (with
+      // only 3 listed, dash.js 5 in Chromium 156 fetched audio only and stalled).
+      backlog: 20,
     });
   } catch (err) {
     console.error(`encoder: ${err.message}`);
