@@ -8,16 +8,19 @@
 const http = require('node:http');
 const path = require('node:path');
 const express = require('express');
-const { liveSmooth, startEncoder, formatStatus } = require('live-smooth');
+const { createOrigin, liveSmooth } = require('live-smooth');
+const { startEncoder, formatStatus } = require('live-smooth/encoder');
+const { player } = require('live-smooth/player');
 
 const port = Number(process.env.PORT ?? 3000);
 const media = path.join(__dirname, 'media');
-const handler = liveSmooth(media);
+// The origin is the framework-free core; the middleware and the management API both serve it.
+const origin = createOrigin(media);
 
 const app = express();
-app.use('/live', handler);
-if (typeof liveSmooth.admin === 'function') app.use('/admin', liveSmooth.admin(handler));
-app.use('/', liveSmooth.player({ manifest: 'live/live.isml/Manifest', title: 'live-smooth demo' }));
+app.use('/live', liveSmooth(origin));
+app.use('/admin', liveSmooth.admin(origin));
+app.use('/', player({ manifest: 'live/live.isml/Manifest', title: 'live-smooth demo' }));
 
 // Live ingest POSTs last as long as the event: Node's default requestTimeout (300 s) would cut them.
 const server = http.createServer({ requestTimeout: 0 }, app);
@@ -38,7 +41,7 @@ async function stop() {
     await encoder.stop();
     console.log(`encoder:  ${encoder.status().state === 'stopped' ? 'end of stream sent' : 'stopped'}`);
   }
-  handler.origin.close();
+  origin.close();
   server.close(() => process.exit(process.exitCode ?? 0));
   server.closeAllConnections();
 }
@@ -49,7 +52,7 @@ server.listen(port, async () => {
   const base = `http://localhost:${server.address().port}`;
   console.log(`player:   ${base}/`);
   console.log(`manifest: ${base}/live/live.isml/Manifest`);
-  if (typeof liveSmooth.admin === 'function') console.log(`admin:    ${base}/admin/`);
+  console.log(`admin:    ${base}/admin/`);
   try {
     encoder = await startEncoder({
       url: `http://127.0.0.1:${server.address().port}/live/live.isml`,

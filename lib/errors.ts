@@ -32,7 +32,9 @@ export type SmoothErrorCode =
   /** The encoder sent nothing for longer than the idle-ingest timeout. */
   | 'ERR_INGEST_IDLE'
   /** An option passed to the library is invalid. */
-  | 'ERR_INVALID_OPTION';
+  | 'ERR_INVALID_OPTION'
+  /** The fragment store failed to read a fragment (the cause is reported, not sent to the client). */
+  | 'ERR_STORE';
 
 /** Base class of every error the library raises; match on `code`, not on the message. */
 export class SmoothError extends Error {

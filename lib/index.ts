@@ -1,12 +1,14 @@
 /**
  * live-smooth: IIS Live Smooth Streaming ingest and delivery for Express 5 and node:http.
  *
- * `liveSmooth(root, options)` is the middleware; the rest are the pluggable modules' contracts and
- * default implementations, the core's types and the errors.
+ * `createOrigin(root, options)` is the framework-free origin; `liveSmooth(origin)` is the middleware
+ * that serves it and `liveSmooth.admin(origin)` its management API. The rest are the pluggable
+ * modules' contracts and defaults, the media model, the core's types and the errors. The simulated
+ * encoder, the sample player and the store conformance suite have entries of their own:
+ * `live-smooth/encoder`, `live-smooth/player`, `live-smooth/store-conformance`.
  */
 import { admin } from './http/admin';
 import { isIngest, liveSmooth as createHandler } from './http/middleware';
-import { player } from './player';
 
 export type { LiveSmoothHandler } from './http/middleware';
 export { isIngest } from './http/middleware';
@@ -19,47 +21,47 @@ export type { LiveSmoothOptions, ResolvedOptions, Clock, Mapping } from './optio
 export { admin, pointJson } from './http/admin';
 export type { AdminHandler, AdminOptions } from './http/admin';
 export { resolveOptions } from './options';
-export { Origin } from './origin';
-export { PublishingPoint, IngestConnection } from './point';
-export type { PointState, PointCommand, PointEvents, RenderedManifest, FragmentLookup, TrackStats, StreamStats } from './point';
+export { Origin, createOrigin, isPointPath } from './origin';
+export { PublishingPoint } from './point';
+export type { RenderedManifest, FragmentLookup, PackagedFragment, PointState, PointCommand } from './point';
+export { IngestSession } from './point/session';
+export type { SessionEnd } from './point/session';
+export type { PointEvents, FailureSource } from './point/events';
+export type { TrackStats, StreamStats, FailureCounts } from './point/stats';
 export { readDefinition, writeDefinition, resolveSettings, IIS_DEFAULTS, META_NAMES } from './definition';
 export type { PointSettings, SettingsOverrides, MetaName, Definition } from './definition';
 export type { TrackInfo, TrackType, FragmentTime } from './model';
 export { trackKey } from './model';
-export type { FragmentStore, FragmentStoreFactory, FragmentStoreOptions, StoredFragment, EvictReason } from './store/types';
+export { SampleTable, packFragment, encodeFragmentMeta, decodeFragmentMeta } from './media';
+export type { TrackHeader, MediaFragment, FragmentMeta, FragmentSource, FragmentTimes, Sample } from './media';
+export type {
+  FragmentStore,
+  FragmentStoreFactory,
+  FragmentStoreOptions,
+  StoredFragment,
+  EvictReason,
+  Awaitable,
+} from './store/types';
 export { MemoryFragmentStore, memoryStore } from './store/memory';
-export { storeConformance } from './store/conformance';
+export { DiskFragmentStore, diskStore } from './store/disk';
+export type { DiskStoreOptions } from './store/disk';
 export type { ManifestFormatter, ManifestSnapshot, StreamSnapshot } from './manifest/types';
 export { SmoothManifestFormatter } from './manifest/smooth';
 export type { SmoothManifestOptions } from './manifest/smooth';
-export type { IngestParser, IngestParserFactory, IngestEvent } from './ingest/parser';
-export { SmoothIngestParser, smoothIngest } from './ingest/parser';
-export type { IngestTrack } from './ingest/header';
-export type { ParsedFragment, Sample } from './ingest/fragment';
+export type { IngestParser, IngestParserFactory, IngestEvent, IngestTrack } from './ingest/types';
+export { SmoothIngestParser, smoothIngest } from './ingest/smooth';
+export type { ParsedFragment } from './ingest/fragment';
+export { smoothFragment } from './package/smooth';
+export { cmafSegment } from './package/cmaf';
+export { initSegment } from './mp4/init';
+export type { MoofHead } from './mp4/writer';
 export { BoxReader, children } from './mp4/reader';
 export type { Box } from './mp4/reader';
 
 /**
  * The middleware factory, also reachable as the package's default export:
- * `app.use(liveSmooth('media'))`. `liveSmooth.isIngest` is {@link isIngest}; `liveSmooth.admin(root)`
- * is the management API and dashboard ({@link admin}); `liveSmooth.player()` is the sample player page
- * ({@link player}).
+ * `app.use(liveSmooth(createOrigin('media')))` (or `liveSmooth('media')`). `liveSmooth.isIngest` is
+ * {@link isIngest}; `liveSmooth.admin(origin)` is the management API and dashboard ({@link admin}).
  */
-export const liveSmooth = Object.assign(createHandler, { isIngest, admin, player });
+export const liveSmooth = Object.assign(createHandler, { isIngest, admin });
 export default liveSmooth;
-
-// The simulated encoder (also the `live-smooth-encoder` command) and the sample player page.
-export { SimulatedEncoder, startEncoder, formatStatus, openSource, Source, LoopTimeline, EncoderError } from './encoder';
-export type {
-  EncoderOptions,
-  EncoderStatus,
-  EncoderEvents,
-  TrackStatus,
-  SourceTrack,
-  SourceFragment,
-  SourceOptions,
-  FragmentPlan,
-  EncoderErrorCode,
-} from './encoder';
-export { player } from './player';
-export type { PlayerOptions, PlayerHandler } from './player';

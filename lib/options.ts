@@ -4,8 +4,8 @@
 import { MAX_LOOKAHEAD, SettingsOverrides, isMetaName, parseMeta } from './definition';
 import { isSmoothError } from './errors';
 import { SmoothError } from './errors';
-import type { IngestParserFactory } from './ingest/parser';
-import { smoothIngest } from './ingest/parser';
+import { smoothIngest } from './ingest/smooth';
+import type { IngestParserFactory } from './ingest/types';
 import { SmoothManifestFormatter } from './manifest/smooth';
 import type { ManifestFormatter } from './manifest/types';
 import { memoryStore } from './store/memory';

@@ -1,8 +1,12 @@
 /**
- * The origin: the registry of publishing points under one root folder. A point exists while its
- * `.isml` file exists; the file is re-checked at most every `definitionCheckInterval` ms and re-read
- * when it changes. Which points were started is remembered in a state file, so they come back
- * `Starting` after a restart. This is the only module that touches the file system.
+ * The origin: the registry of publishing points under one root folder, framework-free. A point exists
+ * while its `.isml` file exists; the file is re-checked at most every `definitionCheckInterval` ms and
+ * re-read when it changes. Which points were started is remembered in a state file, so they come back
+ * `Starting` after a restart. Definitions and the state file are the file-system access of the core
+ * (a store on disk is the host's choice).
+ *
+ * The host creates it with {@link createOrigin} and hands it to every part that serves it (the
+ * middleware, the management API): they meet through this object, never through a shared registry.
  */
 import { EventEmitter } from 'node:events';
 import { readFileSync, promises as fs } from 'node:fs';
@@ -10,8 +14,9 @@ import * as path from 'node:path';
 import createDebug from 'debug';
 import { PointSettings, readDefinition, resolveSettings, writeDefinition } from './definition';
 import { SmoothError, isSmoothError } from './errors';
-import { ResolvedOptions, layersFor } from './options';
-import { PointEvents, PointState, PublishingPoint } from './point';
+import { LiveSmoothOptions, ResolvedOptions, layersFor, resolveOptions } from './options';
+import { PublishingPoint } from './point';
+import { PointEvents, PointState, SafeEmitter, describeError } from './point/events';
 
 const debug = createDebug('live-smooth:origin');
 
@@ -28,9 +33,6 @@ const MAX_MISSING = 1000;
 const MAX_SCAN_DEPTH = 8;
 const MAX_SCAN_FILES = 10_000;
 
-/** Origins by resolved root: the middleware and the management router of one root share one. */
-const origins = new Map<string, Origin>();
-
 /** A definition path relative to the root: `/`-separated, no empty, `.` or `..` segments, ending in `.isml`. */
 export function isPointPath(rel: string): boolean {
   const segments = rel.split('/');
@@ -40,8 +42,33 @@ export function isPointPath(rel: string): boolean {
   );
 }
 
-/** Registry of publishing points under `root`; forwards every point's events. */
-export class Origin extends EventEmitter<PointEvents> {
+/** Every event a point raises, forwarded by its origin with the same payload (which names the point). */
+const FORWARDED: ReadonlyArray<keyof PointEvents> = [
+  'state',
+  'trackHeader',
+  'fragment',
+  'streamStarted',
+  'streamEnded',
+  'fragmentTrimmed',
+  'inputRejected',
+  'failure',
+];
+
+/**
+ * Creates the origin serving the publishing points under `root`. Create one per root and process, and
+ * pass it to `liveSmooth(origin)` and `liveSmooth.admin(origin)`.
+ * @throws SmoothError ERR_INVALID_OPTION for an invalid option
+ */
+export function createOrigin(root: string, options?: LiveSmoothOptions): Origin {
+  if (typeof root !== 'string' || root === '') throw new SmoothError('ERR_INVALID_OPTION', 'root folder is required');
+  return new Origin(root, resolveOptions(options));
+}
+
+/**
+ * The publishing points under `root`; forwards every point's events, each listener isolated: one that
+ * throws is counted in {@link Origin.failures} and reported as a `failure` event.
+ */
+export class Origin extends SafeEmitter<PointEvents> {
   /** Absolute media root. */
   readonly root: string;
   readonly options: ResolvedOptions;
@@ -53,35 +80,29 @@ export class Origin extends EventEmitter<PointEvents> {
   /** Writes of the state file, one after the other, so an older snapshot never lands last. */
   #written: Promise<void> = Promise.resolve();
   #closed = false;
+  #listenerFailures = 0;
 
-  /**
-   * The origin serving `root`: an existing one, or a new one created with `options`.
-   * @throws SmoothError ERR_INVALID_OPTION when an origin for `root` exists and other options are given
-   */
-  static for(root: string, options: ResolvedOptions | undefined, create: () => ResolvedOptions): Origin {
-    const key = path.resolve(root);
-    const existing = origins.get(key);
-    if (existing) {
-      if (options) {
-        throw new SmoothError(
-          'ERR_INVALID_OPTION',
-          `an origin for ${root} already exists; create liveSmooth(root, options) once and before liveSmooth.admin(root)`,
-        );
-      }
-      return existing;
-    }
-    const origin = new Origin(key, options ?? create());
-    origins.set(key, origin);
-    return origin;
-  }
-
+  /** Prefer {@link createOrigin}, which validates the options. */
   constructor(root: string, options: ResolvedOptions) {
-    super();
+    super((event, err, args) => {
+      this.#listenerFailures++;
+      const message = describeError(err);
+      debug('origin %s listener failed: %s', event, message);
+      const point = (args[0] as { point?: unknown } | undefined)?.point;
+      if (event !== 'failure') {
+        this.emit('failure', { point: typeof point === 'string' ? point : '', source: 'listener', event, message, error: err });
+      }
+    });
     this.root = path.resolve(root);
     this.options = options;
     this.#stateFile =
       options.stateFile === false ? undefined : path.resolve(options.stateFile ?? path.join(this.root, '.live-smooth-state.json'));
     this.#restore();
+  }
+
+  /** Listeners of this origin's events that threw or rejected (those of the points count in each point). */
+  get failures(): number {
+    return this.#listenerFailures;
   }
 
   /** Points known now, by path relative to the root. */
@@ -181,12 +202,9 @@ export class Origin extends EventEmitter<PointEvents> {
 
   #create(rel: string, settings: PointSettings): PublishingPoint {
     const point = new PublishingPoint(rel, settings, this.options);
-    // Every point event is re-emitted by the origin with the same payload (which names the point).
     const source = point as EventEmitter;
     const target = this as EventEmitter;
-    for (const name of ['state', 'streamStarted', 'streamEnded', 'fragmentAdded', 'fragmentTrimmed', 'inputRejected']) {
-      source.on(name, (event: unknown) => target.emit(name, event));
-    }
+    for (const name of FORWARDED) source.on(name, (event: unknown) => target.emit(name, event));
     point.on('state', () => this.#save());
     return point;
   }
@@ -287,7 +305,9 @@ export class Origin extends EventEmitter<PointEvents> {
     }
     for (const [rel, state] of Object.entries(saved.points ?? {})) {
       if (!isPointPath(rel)) continue;
-      void this.resolve(rel).then((point) => point?.restore(state as PointState));
+      this.resolve(rel)
+        .then((point) => point?.restore(state as PointState))
+        .catch((err: unknown) => debug('%s: cannot restore its state: %s', rel, describeError(err)));
     }
   }
 
@@ -308,13 +328,12 @@ export class Origin extends EventEmitter<PointEvents> {
     this.#saving.unref();
   }
 
-  /** Closes every point and forgets them; the origin can no longer be found by its root. */
+  /** Closes every point and forgets them. */
   close(): void {
     this.#closed = true;
     clearTimeout(this.#saving);
     for (const e of this.#entries.values()) e.point?.close();
     this.#entries.clear();
     this.#missing = 0;
-    if (origins.get(this.root) === this) origins.delete(this.root);
   }
 }

@@ -5,7 +5,8 @@
  */
 import { parseMovieFragment } from '../ingest/fragment';
 import { retimeMoof } from '../mp4/edit';
-import { writeFragment } from '../mp4/writer';
+import { SampleTable } from '../media';
+import { writeMoof } from '../mp4/writer';
 import type { RawFragment, SourceTrack } from './source';
 import type { FragmentPlan } from './timeline';
 
@@ -62,25 +63,22 @@ export function buildFragment(
   }
   const droppedBytes = parsed.samples.slice(0, drop).reduce((sum, s) => sum + s.size, 0);
   const data = drop === 0 ? parsed.data : [Buffer.concat(parsed.data).subarray(droppedBytes)];
-  const written = writeFragment(
-    {
-      trackId,
-      sequenceNumber,
-      sampleDescriptionIndex: parsed.sampleDescriptionIndex,
-      decodeTime: parsed.decodeTime === undefined ? undefined : parsed.decodeTime + plan.shift + dropped,
-      samples: parsed.samples.slice(drop),
-      data,
-      dataSize: parsed.dataSize - droppedBytes,
-      // sdtp has one entry per sample: it would no longer match once samples are dropped.
-      extra: drop === 0 ? parsed.extra : parsed.extra.filter((b) => b.toString('latin1', 4, 8) !== 'sdtp'),
-    },
-    plan.time,
-    plan.duration,
-    undefined,
-  );
+  const samples = SampleTable.from(parsed.samples.slice(drop));
+  const dataSize = parsed.dataSize - droppedBytes;
+  const { head, moofSize } = writeMoof({
+    trackId,
+    sequenceNumber,
+    sampleDescriptionIndex: parsed.sampleDescriptionIndex,
+    decodeTime: parsed.decodeTime === undefined ? undefined : parsed.decodeTime + plan.shift + dropped,
+    samples,
+    // sdtp has one entry per sample: it would no longer match once samples are dropped.
+    extra: drop === 0 ? parsed.extra : parsed.extra.filter((b) => b.toString('latin1', 4, 8) !== 'sdtp'),
+    tfxd: { time: plan.time, duration: plan.duration },
+    dataSize,
+  });
   return {
-    moof: written.data.subarray(0, written.moofSize),
-    mdat: written.data.subarray(written.moofSize),
+    moof: head.subarray(0, moofSize),
+    mdat: Buffer.concat([head.subarray(moofSize), ...data], 8 + dataSize),
     time: plan.time,
     duration: plan.duration,
   };

@@ -3,7 +3,8 @@
  * Server Manifest box, `moov`. A reconnecting encoder must send them byte for byte again (§2.10), so a
  * stream's header is built once and kept.
  */
-import { makeBox, renumberTrak, withTrackId } from '../mp4/edit';
+import { renumberTrak, withTrackId } from '../mp4/edit';
+import { makeBox } from '../mp4/writer';
 import { children } from '../mp4/reader';
 import { liveServerManifestBox } from './lsm';
 import type { SourceTrack } from './source';

@@ -4,7 +4,7 @@
  * with one `<video>`/`<audio>` element per track, its `<param>`s shaped like ffmpeg's.
  */
 import { UUID_LIVE_SERVER_MANIFEST } from '../mp4/boxes';
-import { makeBox } from '../mp4/edit';
+import { makeBox } from '../mp4/writer';
 import { escapeAttr } from '../manifest/xml';
 import type { TrackInfo, TrackType } from '../model';
 

@@ -11,7 +11,18 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { emptyMfra } from '../mp4/edit';
 import { EncoderError } from './errors';
 import type { OutgoingFragment } from './fragment';
-import type { EncoderEvents } from './push';
+
+/** Events of a `SimulatedEncoder`; its POSTs emit most of them. */
+export interface EncoderEvents {
+  /** A POST was (re)established; `reconnect` is false for the first one. */
+  connected: [info: { streamId: string; reconnect: boolean }];
+  /** A POST failed; the encoder retries after `retryIn` ms. */
+  disconnected: [info: { streamId: string; error: Error; retryIn: number }];
+  /** A fragment was sent for the first time. */
+  fragment: [info: { streamId: string; track: number; loop: number; time: bigint; duration: bigint; bytes: number }];
+  /** The push ended (loops done or stopped; `error` when it failed). */
+  end: [info: { error: Error | undefined }];
+}
 
 /** Statuses that retrying cannot change: the stream or the URL is wrong. */
 const FATAL_STATUSES = new Set([400, 401, 403, 404, 405, 413, 415]);

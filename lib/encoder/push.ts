@@ -15,7 +15,9 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { SmoothError } from '../errors';
 import { OutgoingFragment, buildFragment } from './fragment';
 import { streamHeader } from './header';
-import { IngestPost, PostContext, Stopped } from './post';
+import { EncoderEvents, IngestPost, PostContext, Stopped } from './post';
+
+export type { EncoderEvents } from './post';
 import { Source, SourceTrack, openSource } from './source';
 import { FragmentPlan, LoopTimeline, START_TIMESCALE } from './timeline';
 
@@ -108,18 +110,6 @@ export interface EncoderStatus {
   /** Streams currently connected, of `streams`. */
   connected: number;
   streams: number;
-}
-
-/** Events of {@link SimulatedEncoder}. */
-export interface EncoderEvents {
-  /** A POST was (re)established; `reconnect` is false for the first one. */
-  connected: [info: { streamId: string; reconnect: boolean }];
-  /** A POST failed; the encoder retries after `retryIn` ms. */
-  disconnected: [info: { streamId: string; error: Error; retryIn: number }];
-  /** A fragment was sent for the first time. */
-  fragment: [info: { streamId: string; track: number; loop: number; time: bigint; duration: bigint; bytes: number }];
-  /** The push ended (loops done or stopped; `error` when it failed). */
-  end: [info: { error: Error | undefined }];
 }
 
 const STREAM_ID = /^[A-Za-z0-9._~-]{1,128}$/;

@@ -11,7 +11,7 @@
 import { FileHandle, open, readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { isSmoothError } from '../errors';
-import { IngestTrack, LsmElement, describeTracks, parseLiveServerManifest } from '../ingest/header';
+import { TrackDescription, LsmElement, describeTracks, parseLiveServerManifest } from '../ingest/header';
 import { TrackInfo, trackKey } from '../model';
 import {
   Moov,
@@ -295,7 +295,7 @@ function averageBitrate(scan: ScannedFile, trackId: number): number {
 }
 
 /** Describes the chosen tracks of one file with the ingest's own header logic. */
-function describe(scan: ScannedFile, picks: Pick[]): IngestTrack[] {
+function describe(scan: ScannedFile, picks: Pick[]): TrackDescription[] {
   const tracks: SmilTrack[] = picks.map((p) => ({
     type: p.type,
     trackId: p.trackId,
@@ -312,7 +312,7 @@ function describe(scan: ScannedFile, picks: Pick[]): IngestTrack[] {
 }
 
 /** The tracks of a plain file: every video and audio track (or those its own Live Server Manifest lists). */
-function plainPicks(scan: ScannedFile): IngestTrack[] {
+function plainPicks(scan: ScannedFile): TrackDescription[] {
   if (scan.lsm !== undefined) {
     try {
       return describeTracks(scan.lsm, scan.moov);
@@ -430,7 +430,7 @@ export async function openSource(files: readonly string[], options: SourceOption
   const tracks: SourceTrack[] = [];
   /** Tracks whose bitrate a manifest names (not measured). */
   const named = new Set<SourceTrack>();
-  const add = (s: ScannedFile, described: IngestTrack[], namedBitrate: boolean): void => {
+  const add = (s: ScannedFile, described: TrackDescription[], namedBitrate: boolean): void => {
     for (const d of described) {
       const fragments = s.fragments.get(d.trackId) ?? [];
       if (fragments.length === 0) throw inputError(s.file, `track ${d.trackId} has no fragments`);

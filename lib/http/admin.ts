@@ -7,7 +7,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import createDebug from 'debug';
 import { SmoothError, isSmoothError } from '../errors';
-import { LiveSmoothOptions, resolveOptions } from '../options';
 import { Origin, isPointPath } from '../origin';
 import type { PointCommand, PublishingPoint } from '../point';
 import { DASHBOARD_HTML } from './dashboard';
@@ -16,8 +15,8 @@ import { STATUS } from './status';
 
 const debug = createDebug('live-smooth:admin');
 
-/** Options of {@link admin}: the middleware's options (used only if no origin exists yet for the root), plus its own. */
-export interface AdminOptions extends LiveSmoothOptions {
+/** Options of {@link admin}. */
+export interface AdminOptions {
   /** Interval of the `stats` events on `/events`, ms (at most 2000). Default `1000`. */
   statsInterval?: number;
   /** Most concurrent `/events` clients. Default `100`. */
@@ -44,6 +43,7 @@ export function pointJson(p: PublishingPoint): Record<string, unknown> {
     settings,
     pendingSettings: p.pendingSettings !== undefined,
     bytes: p.bytes,
+    failures: p.failures,
     streams: p.streams.map((s) => ({ ...s, remoteAddress: s.remoteAddress ?? null })),
     tracks: p.trackStats.map((t) => ({
       key: t.key,
@@ -65,22 +65,28 @@ export function pointJson(p: PublishingPoint): Record<string, unknown> {
 }
 
 /**
- * Creates the management handler for the points under `root` (or of an existing `liveSmooth` handler).
- * Relative to its mount point:
+ * Creates the management handler for the points of an origin (`createOrigin(root)`, or the one a
+ * `liveSmooth` handler serves). Relative to its mount point:
  * - `GET /` — the dashboard page;
  * - `GET /publishing-points`, `GET|PUT|DELETE /publishing-points/<path>`;
  * - `POST /publishing-points/<path>/start|stop|shutdown`;
  * - `GET /events` — Server-Sent Events: `state` on every change, `stats` every `statsInterval` ms.
  */
-export function admin(root: string | LiveSmoothHandler, options?: AdminOptions): AdminHandler {
-  const { statsInterval = 1000, maxEventClients = 100, ...rest } = options ?? {};
+export function admin(source: Origin | LiveSmoothHandler, options?: AdminOptions): AdminHandler {
+  const { statsInterval = 1000, maxEventClients = 100 } = options ?? {};
   if (!Number.isInteger(statsInterval) || statsInterval < 50 || statsInterval > 2000) {
     throw new SmoothError('ERR_INVALID_OPTION', 'options.statsInterval must be an integer between 50 and 2000');
   }
-  const origin =
-    typeof root === 'function'
-      ? root.origin
-      : Origin.for(root, Object.keys(rest).length > 0 ? resolveOptions(rest) : undefined, () => resolveOptions());
+  if (!Number.isInteger(maxEventClients) || maxEventClients < 1 || maxEventClients > 10_000) {
+    throw new SmoothError('ERR_INVALID_OPTION', 'options.maxEventClients must be an integer between 1 and 10000');
+  }
+  let origin: Origin;
+  if (source instanceof Origin) origin = source;
+  else if (typeof source === 'function' && source.origin instanceof Origin) origin = source.origin;
+  else {
+    // A root path would make a second origin for the same folder, whose points the middleware never sees.
+    throw new SmoothError('ERR_INVALID_OPTION', 'liveSmooth.admin() needs the origin (createOrigin(root)) or the liveSmooth handler it manages');
+  }
   const clients = new Set<ServerResponse>();
   let ticker: NodeJS.Timeout | undefined;
 

@@ -5,11 +5,13 @@
  * cookie or body parser and changes none.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream';
 import createDebug from 'debug';
 import { SmoothError, isSmoothError } from '../errors';
-import { LiveSmoothOptions, resolveOptions } from '../options';
-import { Origin } from '../origin';
-import type { IngestConnection, PublishingPoint } from '../point';
+import type { LiveSmoothOptions } from '../options';
+import { Origin, createOrigin } from '../origin';
+import type { FragmentLookup, PackagedFragment, PublishingPoint } from '../point';
+import type { IngestSession } from '../point/session';
 import { PointRoute, Resource, parseRoute } from './routes';
 import { STATUS } from './status';
 
@@ -54,14 +56,21 @@ function matches(header: string | undefined, etag: string): boolean {
 
 /**
  * Creates the middleware.
- * @param root - folder holding the `.isml` publishing point definitions (nested folders allowed)
- * @param options - see {@link LiveSmoothOptions}
+ * @param source - the origin to serve (`createOrigin(root, options)`), or the folder holding the `.isml`
+ *   publishing point definitions (nested folders allowed), for which a new origin is created
+ * @param options - see {@link LiveSmoothOptions}; only with a folder (an origin has its options)
  * @throws SmoothError ERR_INVALID_OPTION for an invalid option
  */
-export function liveSmooth(root: string, options?: LiveSmoothOptions): LiveSmoothHandler {
-  if (typeof root !== 'string' || root === '') throw new SmoothError('ERR_INVALID_OPTION', 'root folder is required');
-  // One origin per root: a second liveSmooth(root) (or liveSmooth.admin(root)) shares its points and state.
-  const origin = Origin.for(root, options ? resolveOptions(options) : undefined, () => resolveOptions());
+export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions): LiveSmoothHandler {
+  let origin: Origin;
+  if (source instanceof Origin) {
+    if (options !== undefined) {
+      throw new SmoothError('ERR_INVALID_OPTION', 'options go to createOrigin(root, options) when liveSmooth() is given an origin');
+    }
+    origin = source;
+  } else {
+    origin = createOrigin(source, options);
+  }
   const resolved = origin.options;
 
   const handler = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): void => {
@@ -179,29 +188,71 @@ export function liveSmooth(root: string, options?: LiveSmoothOptions): LiveSmoot
     point: PublishingPoint,
     r: Extract<Resource, { kind: 'fragment' }>,
   ): void => {
-    if (r.part === 'KeyFrames') return send(res, 404, 'KeyFrames is not supported by this origin');
+    const part = r.part;
+    if (part === 'KeyFrames') return send(res, 404, 'KeyFrames is not supported by this origin');
     const found = point.lookup(r.track, r.bitrate, r.attributes, r.time);
     if (found.status === 'not-yet') return send(res, 412, '');
     if (found.status === 'not-found') return send(res, 404, found.reason);
-    const { fragment: f, track } = found;
-    const etag = `"${found.etag.slice(1, -1)}.${r.part}"`;
+    const etag = `"${found.etag.slice(1, -1)}.${part}"`;
     cors(res);
     if (matches(req.headers['if-none-match'], etag)) {
       res.writeHead(304, { ETag: etag, 'Cache-Control': fragmentCacheControl });
       res.end();
       return;
     }
-    // Views of the stored response: never a copy per request.
-    const body =
-      r.part === 'FragmentInfo' ? f.data.subarray(0, f.moofSize) : r.part === 'RawFragments' ? f.data.subarray(f.moofSize + 8) : f.data;
+    const packaged = point.smoothFragment(found);
+    // A store in memory answers at once: no Promise (and no extra turn of the event loop) per request.
+    if (packaged !== undefined && 'then' in packaged) {
+      Promise.resolve(packaged).then(
+        (p) => deliver(req, res, part, found, etag, p),
+        (err: unknown) => reply(res, err),
+      );
+    } else {
+      deliver(req, res, part, found, etag, packaged);
+    }
+  };
+
+  /** Sends a packaged fragment: its header, then the stored sample bytes as they are (never a copy). */
+  const deliver = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    part: 'Fragments' | 'FragmentInfo' | 'RawFragments',
+    found: Extract<FragmentLookup, { status: 'ok' }>,
+    etag: string,
+    p: PackagedFragment | undefined,
+  ): void => {
+    if (!p) return send(res, 404, `no fragment of ${found.track.name} at ${found.time} (it left the window)`);
+    const stream = Buffer.isBuffer(p.data) ? undefined : p.data;
+    const type = found.track.type;
+    const length = part === 'FragmentInfo' ? p.moofSize : part === 'RawFragments' ? p.dataSize : p.head.length + p.dataSize;
     res.writeHead(200, {
-      'Content-Type': track.type === 'video' ? 'video/mp4' : track.type === 'audio' ? 'audio/mp4' : 'application/mp4',
-      'Content-Length': String(body.length),
+      'Content-Type': type === 'video' ? 'video/mp4' : type === 'audio' ? 'audio/mp4' : 'application/mp4',
+      'Content-Length': String(length),
       'Cache-Control': fragmentCacheControl,
       ETag: etag,
-      'Last-Modified': new Date(f.storedAt).toUTCString(),
+      'Last-Modified': new Date(p.storedAt).toUTCString(),
     });
-    res.end(req.method === 'HEAD' ? undefined : body);
+    if (req.method === 'HEAD' || part === 'FragmentInfo') {
+      stream?.destroy();
+      res.end(req.method === 'HEAD' ? undefined : p.head.subarray(0, p.moofSize));
+      return;
+    }
+    if (part === 'Fragments') {
+      res.cork();
+      res.write(p.head);
+    }
+    if (!stream) {
+      res.end(p.data as Buffer);
+      return;
+    }
+    pipeline(stream, res, (err) => {
+      // The status line is gone: all that is left is to cut the response short.
+      if (err) {
+        debugHttp('fragment body failed: %s', err.message);
+        res.destroy();
+      }
+    });
+    if (part === 'Fragments') res.uncork();
   };
 
   const ingest = (req: IncomingMessage, res: ServerResponse, point: PublishingPoint, streamId: string): void => {
@@ -232,7 +283,7 @@ export function liveSmooth(root: string, options?: LiveSmoothOptions): LiveSmoot
       res.end();
       return;
     }
-    let conn: IngestConnection;
+    let conn: IngestSession;
     try {
       conn = point.openIngest(streamId, req.socket.remoteAddress, resolved.ingest({ maxBoxSize: resolved.maxBoxSize }));
     } catch (err) {

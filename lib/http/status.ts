@@ -19,4 +19,5 @@ export const STATUS: Readonly<Record<SmoothErrorCode, number>> = {
   ERR_BODY_CONSUMED: 500,
   ERR_INGEST_IDLE: 408,
   ERR_INVALID_OPTION: 500,
+  ERR_STORE: 500,
 };

@@ -14,15 +14,12 @@ import {
   parseTfxd,
   parseTrun,
 } from '../mp4/boxes';
+import { MediaFragment, Sample, packFragment } from '../media';
+import type { FragmentTime } from '../model';
 import { Box, childrenOf, printable } from '../mp4/reader';
 
-/** One sample with every field resolved. */
-export interface Sample {
-  duration: number;
-  size: number;
-  flags: number;
-  compositionOffset: number;
-}
+export type { Sample } from '../media';
+
 
 /** One track's part of an ingested movie fragment, ready to be rewritten for clients. */
 export interface ParsedFragment {
@@ -31,6 +28,8 @@ export interface ParsedFragment {
   sequenceNumber: number;
   /** Start time from tfxd (tfdt as a fallback), track timescale; may be negative (AAC priming). */
   time: bigint;
+  /** Presentation time of the first sample: the tfxd time, else the tfdt plus its composition offset. */
+  presentationTime: bigint;
   duration: bigint;
   /** tfhd sample description index, when the encoder set one. */
   sampleDescriptionIndex: number | undefined;
@@ -148,11 +147,14 @@ function parseTraf(
   }
   let time: bigint;
   let duration: bigint;
+  let presentationTime: bigint;
   if (tfxd) {
     ({ time, duration } = tfxd);
+    presentationTime = time;
   } else if (decodeTime !== undefined) {
     time = decodeTime;
     duration = samples.reduce((sum, s) => sum + BigInt(s.duration), 0n);
+    presentationTime = decodeTime + BigInt(samples[0]?.compositionOffset ?? 0);
   } else {
     throw bad(`track ${tfhd.trackId}: fragment has neither tfxd nor tfdt, so its time is unknown`);
   }
@@ -163,6 +165,7 @@ function parseTraf(
       trackId: tfhd.trackId,
       sequenceNumber: 0,
       time,
+      presentationTime,
       duration,
       sampleDescriptionIndex: tfhd.sampleDescriptionIndex,
       decodeTime,
@@ -173,4 +176,23 @@ function parseTraf(
     },
     end: pos,
   };
+}
+
+/**
+ * Commits an ingested track fragment: copies its samples into one allocation of its own (the only copy
+ * the origin makes; the ingest buffers can go) and records its times as the format-neutral model has
+ * them.
+ * @param listed - start and duration as listed (the priming clamp already applied)
+ * @param storedAt - ms since the epoch
+ */
+export function commitFragment(parsed: ParsedFragment, listed: FragmentTime, storedAt: number): MediaFragment {
+  const firstOffset = BigInt(parsed.samples[0]?.compositionOffset ?? 0);
+  return packFragment(parsed, {
+    time: listed.time,
+    duration: listed.duration,
+    presentationTime: parsed.presentationTime,
+    decodeTime: parsed.decodeTime ?? parsed.presentationTime - firstOffset,
+    decodeTimeSent: parsed.decodeTime !== undefined,
+    storedAt,
+  });
 }

@@ -9,8 +9,8 @@ import type { Moov, MoovTrack, Trex } from '../mp4/boxes';
 import { KNOWN_FOURCC, codecPrivateDataFromEntry, fourCCFromEntry } from '../mp4/codec';
 import { IDENTIFIER, TrackInfo, TrackType } from '../model';
 
-/** One track of an ingest stream: its manifest description plus what fragment parsing needs. */
-export interface IngestTrack {
+/** One track of an ingest stream as its header describes it, plus what fragment parsing needs. */
+export interface TrackDescription {
   /** `track_ID` inside this bitstream (ffmpeg's per-track POSTs all use 1). */
   trackId: number;
   info: TrackInfo;
@@ -99,7 +99,7 @@ const KNOWN_PARAMS = new Set([
  * @throws SmoothError ERR_BAD_HEADER for a malformed or inconsistent header, ERR_UNKNOWN_CODEC for a codec
  *   that cannot be described to players
  */
-export function describeTracks(lsmText: string, moov: Moov): IngestTrack[] {
+export function describeTracks(lsmText: string, moov: Moov): TrackDescription[] {
   const elements = parseLiveServerManifest(lsmText);
   const byId = new Map<number, MoovTrack>(moov.tracks.map((t) => [t.trackId, t]));
   const seen = new Set<number>();

@@ -1,5 +1,5 @@
 /**
- * Editing the boxes an encoder sends: building small boxes, re-timing a movie fragment and
+ * Editing the boxes an encoder sends: tfxd and end-of-stream boxes, re-timing a movie fragment and
  * renumbering tracks. Every function returns fresh buffers and never writes into its input, which is
  * often a view into a file buffer or a buffer that another connection still resends.
  *
@@ -8,24 +8,9 @@
 import { SmoothError } from '../errors';
 import { TFHD, TRUN, UUID_TFRF, UUID_TFXD, parseTfdt, parseTfhd } from './boxes';
 import { Box, childrenOf, printable } from './reader';
+import { makeBox, makeFullBox } from './writer';
 
 const UUID_TFXD_BYTES = Buffer.from(UUID_TFXD, 'hex');
-
-/** A box with a 32-bit size: `size u32, type, payload…`. `type` is a four-character code. */
-export function makeBox(type: string, ...payload: Uint8Array[]): Buffer {
-  const head = Buffer.alloc(8);
-  head.write(type, 4, 'latin1');
-  const out = Buffer.concat([head, ...payload]);
-  out.writeUInt32BE(out.length, 0);
-  return out;
-}
-
-/** A FullBox: `version u8, flags u24`, then the payload. */
-export function makeFullBox(type: string, version: number, flags: number, ...payload: Uint8Array[]): Buffer {
-  const vf = Buffer.alloc(4);
-  vf.writeUInt32BE(((version << 24) | flags) >>> 0);
-  return makeBox(type, vf, ...payload);
-}
 
 /** A tfxd (version 1, 64-bit fields). `time` may be negative (AAC priming): it is written as two's complement. */
 export function tfxdBox(time: bigint, duration: bigint): Buffer {

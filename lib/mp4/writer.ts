@@ -1,33 +1,56 @@
 /**
- * Writes the fragment a Smooth client receives (MS-SSTR 2.2.4, protocol doc §4.2): one `moof` with
- * `mfhd` and a single `traf`, then an `mdat` with that track's samples only.
+ * The one box writer: small boxes built by concatenation ({@link makeBox}, {@link makeFullBox}) and the
+ * single-track movie fragment header that every output and the simulated encoder write
+ * ({@link writeMoof}), sized in advance and written once into one allocation.
  *
- * Profile: `tfhd` without base-data-offset and without default size/duration (Silverlight and WMP
- * mishandle them; every sample field goes into `trun`); `trun.data_offset` points just past the mdat
- * header; passthrough boxes (sdtp, PIFF uuids) come before `tfxd`, and `tfrf` directly follows `tfxd`,
- * so no non-uuid box ever follows tfxd (VLC crashes on that).
+ * Layouts: ISO 14496-12 §8.8 (moof, mfhd, traf, tfhd, tfdt, trun), MS-SSTR 2.2.4.4/2.2.4.5 (tfxd, tfrf).
  */
-import { TFHD, TRUN, UUID_TFRF, UUID_TFXD } from './boxes';
+import type { SampleTable } from '../media';
 import type { FragmentTime } from '../model';
+import { TFHD, TRUN, UUID_TFRF, UUID_TFXD } from './boxes';
 
-/** Input of {@link writeFragment}: one track's fragment with resolved samples. */
-export interface FragmentSource {
-  /** tfhd track_ID, kept as ingested (players key on their own rebuilt moov and patch it as needed). */
-  trackId: number;
-  sequenceNumber: number;
-  sampleDescriptionIndex: number | undefined;
-  decodeTime: bigint | undefined;
-  samples: ReadonlyArray<{ duration: number; size: number; flags: number; compositionOffset: number }>;
-  data: readonly Buffer[];
-  dataSize: number;
-  extra: readonly Buffer[];
+/** A box with a 32-bit size: `size u32, type, payload…`. `type` is a four-character code. */
+export function makeBox(type: string, ...payload: Uint8Array[]): Buffer {
+  const head = Buffer.alloc(8);
+  head.write(type, 4, 'latin1');
+  const out = Buffer.concat([head, ...payload]);
+  out.writeUInt32BE(out.length, 0);
+  return out;
 }
 
-/** A written fragment: the whole response and where its parts start. */
-export interface WrittenFragment {
-  /** `moof` + `mdat`, freshly allocated (not a view into ingest buffers). */
-  data: Buffer;
-  /** Byte length of the `moof`: `data.subarray(0, moofSize)` is the FragmentInfo response. */
+/** A FullBox: `version u8, flags u24`, then the payload. */
+export function makeFullBox(type: string, version: number, flags: number, ...payload: Uint8Array[]): Buffer {
+  const vf = Buffer.alloc(4);
+  vf.writeUInt32BE(((version << 24) | flags) >>> 0);
+  return makeBox(type, vf, ...payload);
+}
+
+/** What {@link writeMoof} writes: one `traf` and the header of the `mdat` that follows. */
+export interface MoofSpec {
+  sequenceNumber: number;
+  /** `tfhd.track_ID`. */
+  trackId: number;
+  /** `tfhd` flags to set besides sample-description-index (e.g. {@link TFHD.DEFAULT_BASE_IS_MOOF}). */
+  tfhdFlags?: number;
+  sampleDescriptionIndex: number | undefined;
+  /** A version-1 `tfdt` right after `tfhd`, when given (written as unsigned 64-bit). */
+  decodeTime?: bigint;
+  samples: SampleTable;
+  /** Complete boxes written after the `trun` (sdtp, PIFF uuids), before any tfxd/tfrf. */
+  extra: readonly Buffer[];
+  /** A version-1 tfxd after `extra`, when given; a negative time is written as two's complement. */
+  tfxd?: FragmentTime;
+  /** A version-1 tfrf right after the tfxd, when given (at most 255 entries are written). */
+  tfrf?: readonly FragmentTime[];
+  /** Bytes of sample data in the `mdat`. */
+  dataSize: number;
+}
+
+/** A written fragment header: `moof` then the `mdat` box header; the sample bytes follow it on the wire. */
+export interface MoofHead {
+  /** `moof` + the 8-byte `mdat` header (size = 8 + data size). */
+  head: Buffer;
+  /** Byte length of the `moof` alone (the FragmentInfo response). */
   moofSize: number;
 }
 
@@ -45,35 +68,35 @@ const UUID = fourcc('uuid');
 const MDAT = fourcc('mdat');
 
 /**
- * Writes a client fragment.
- * @param src - samples and passthrough boxes of the track fragment
- * @param time - the tfxd time (equals the `t` clients request)
- * @param duration - the tfxd duration
- * @param lookahead - tfrf entries (the next fragments), or `undefined` to write no tfrf at all
+ * Writes a single-track movie fragment header. Profile: `tfhd` without base-data-offset and without
+ * default size or duration (Silverlight and WMP mishandle them); every sample field in one `trun`
+ * (version 1 only when a composition offset is negative), whose `data_offset` points just past the
+ * `mdat` header, so the moof is the base either way.
  */
-export function writeFragment(
-  src: FragmentSource,
-  time: bigint,
-  duration: bigint,
-  lookahead: readonly FragmentTime[] | undefined,
-): WrittenFragment {
-  const n = src.samples.length;
-  const hasCto = src.samples.some((s) => s.compositionOffset !== 0);
-  const negativeCto = src.samples.some((s) => s.compositionOffset < 0);
+export function writeMoof(spec: MoofSpec): MoofHead {
+  const samples = spec.samples;
+  const n = samples.count;
+  const hasCto = samples.hasCompositionOffsets;
+  const negativeCto = samples.negativeCompositionOffsets;
   const trunFlags = TRUN.DATA_OFFSET | TRUN.SAMPLE_DURATION | TRUN.SAMPLE_SIZE | TRUN.SAMPLE_FLAGS | (hasCto ? TRUN.SAMPLE_CTO : 0);
   const perSample = hasCto ? 16 : 12;
-  const tfhdSize = 16 + (src.sampleDescriptionIndex !== undefined ? 4 : 0);
-  const tfdtSize = src.decodeTime !== undefined ? 20 : 0;
+  const tfhdFlags = (spec.tfhdFlags ?? 0) | (spec.sampleDescriptionIndex !== undefined ? TFHD.SAMPLE_DESCRIPTION_INDEX : 0);
+  if (tfhdFlags & ~(TFHD.SAMPLE_DESCRIPTION_INDEX | TFHD.DEFAULT_BASE_IS_MOOF | TFHD.DURATION_IS_EMPTY)) {
+    throw new RangeError('writeMoof writes no tfhd default fields or base-data-offset');
+  }
+  const tfhdSize = 16 + (spec.sampleDescriptionIndex !== undefined ? 4 : 0);
+  const tfdtSize = spec.decodeTime !== undefined ? 20 : 0;
   const trunSize = 20 + n * perSample;
-  const extraSize = src.extra.reduce((sum, b) => sum + b.length, 0);
-  const tfxdSize = 44;
-  const entries = lookahead?.slice(0, 255);
+  let extraSize = 0;
+  for (const b of spec.extra) extraSize += b.length;
+  const tfxdSize = spec.tfxd ? 44 : 0;
+  const entries = spec.tfrf && spec.tfrf.length > 255 ? spec.tfrf.slice(0, 255) : spec.tfrf;
   const tfrfSize = entries ? 29 + entries.length * 16 : 0;
   const trafSize = 8 + tfhdSize + tfdtSize + trunSize + extraSize + tfxdSize + tfrfSize;
   const moofSize = 8 + 16 + trafSize;
-  const out = Buffer.allocUnsafeSlow(moofSize + 8 + src.dataSize);
-  // A DataView and TypedArray.set instead of Buffer's write*/copy helpers: this runs once per ingested
-  // fragment, and the helpers' per-call checks cost more than the bytes (see the ingest benchmark).
+  const out = Buffer.allocUnsafeSlow(moofSize + 8);
+  // A DataView and TypedArray.set instead of Buffer's write*/copy helpers: their per-call checks cost
+  // more than the bytes (see the ingest benchmark).
   const view = new DataView(out.buffer, out.byteOffset, out.length);
   let p = 0;
   const u32 = (v: number): void => {
@@ -101,37 +124,38 @@ export function writeFragment(
   head(moofSize, MOOF);
   head(16, MFHD);
   full(0, 0);
-  u32(src.sequenceNumber);
+  u32(spec.sequenceNumber);
   head(trafSize, TRAF);
   head(tfhdSize, TFHD_TYPE);
-  full(0, src.sampleDescriptionIndex !== undefined ? TFHD.SAMPLE_DESCRIPTION_INDEX : 0);
-  u32(src.trackId);
-  if (src.sampleDescriptionIndex !== undefined) u32(src.sampleDescriptionIndex);
-  if (src.decodeTime !== undefined) {
+  full(0, tfhdFlags);
+  u32(spec.trackId);
+  if (spec.sampleDescriptionIndex !== undefined) u32(spec.sampleDescriptionIndex);
+  if (spec.decodeTime !== undefined) {
     head(tfdtSize, TFDT);
     full(1, 0);
-    u64(src.decodeTime);
+    u64(spec.decodeTime);
   }
   head(trunSize, TRUN_TYPE);
   full(negativeCto ? 1 : 0, trunFlags);
   u32(n);
   i32(moofSize + 8);
   for (let i = 0; i < n; i++) {
-    const s = src.samples[i]!;
-    u32(s.duration);
-    u32(s.size);
-    u32(s.flags);
+    u32(samples.duration(i));
+    u32(samples.size(i));
+    u32(samples.flags(i));
     if (hasCto) {
-      if (negativeCto) i32(s.compositionOffset);
-      else u32(s.compositionOffset);
+      if (negativeCto) i32(samples.compositionOffset(i));
+      else u32(samples.compositionOffset(i));
     }
   }
-  for (const b of src.extra) bytes(b);
-  head(tfxdSize, UUID);
-  bytes(UUID_TFXD_BYTES);
-  full(1, 0);
-  u64(time);
-  u64(duration);
+  for (const b of spec.extra) bytes(b);
+  if (spec.tfxd) {
+    head(tfxdSize, UUID);
+    bytes(UUID_TFXD_BYTES);
+    full(1, 0);
+    u64(spec.tfxd.time);
+    u64(spec.tfxd.duration);
+  }
   if (entries) {
     head(tfrfSize, UUID);
     bytes(UUID_TFRF_BYTES);
@@ -142,7 +166,6 @@ export function writeFragment(
       u64(e.duration);
     }
   }
-  head(8 + src.dataSize, MDAT);
-  for (const b of src.data) bytes(b);
-  return { data: out, moofSize };
+  head(8 + spec.dataSize, MDAT);
+  return { head: out, moofSize };
 }

@@ -1,9 +1,9 @@
 /**
  * The default store: in memory, per track a time-ordered deque with an exact-time index, and one
- * insertion-ordered queue across tracks for the byte budget.
+ * insertion-ordered queue across tracks for the byte budget. Every method answers synchronously.
  */
-import type { FragmentTime } from '../model';
-import type { EvictReason, FragmentStore, FragmentStoreOptions, StoredFragment } from './types';
+import type { MediaFragment } from '../media';
+import type { EvictReason, FragmentStore, FragmentStoreOptions } from './types';
 
 /**
  * A fragment's place in the byte-budget queue. It is shared with the track's deque, so removing the
@@ -11,18 +11,21 @@ import type { EvictReason, FragmentStore, FragmentStoreOptions, StoredFragment }
  */
 interface Entry {
   track: string;
-  fragment: StoredFragment | undefined;
+  fragment: MediaFragment | undefined;
 }
 
 interface TrackFragments {
-  list: StoredFragment[];
+  list: MediaFragment[];
   /** `entries[i]` is the queue entry of `list[i]`. */
   entries: Entry[];
   head: number;
-  byTime: Map<bigint, StoredFragment>;
+  byTime: Map<bigint, MediaFragment>;
 }
 
-/** In-memory {@link FragmentStore}. Fragments are held once; `get` returns the stored object. */
+/**
+ * In-memory {@link FragmentStore}. Fragments are held once, as the point hands them over; `get` returns
+ * the stored object and a fragment counts its {@link MediaFragment.byteLength} against the budget.
+ */
 export class MemoryFragmentStore implements FragmentStore {
   readonly #maxBytes: number;
   readonly #onEvict: FragmentStoreOptions['onEvict'];
@@ -46,7 +49,7 @@ export class MemoryFragmentStore implements FragmentStore {
     return this.#bytes;
   }
 
-  put(track: string, fragment: StoredFragment): boolean {
+  put(track: string, fragment: MediaFragment): boolean {
     let t = this.#tracks.get(track);
     if (!t) {
       t = { list: [], entries: [], head: 0, byTime: new Map() };
@@ -60,7 +63,7 @@ export class MemoryFragmentStore implements FragmentStore {
     t.byTime.set(fragment.time, fragment);
     this.#order.push(entry);
     this.#count++;
-    this.#bytes += fragment.data.length;
+    this.#bytes += fragment.byteLength;
     while (this.#bytes > this.#maxBytes && this.#orderHead < this.#order.length) {
       const victim = this.#order[this.#orderHead]!;
       this.#order[this.#orderHead++] = undefined;
@@ -70,21 +73,8 @@ export class MemoryFragmentStore implements FragmentStore {
     return true;
   }
 
-  get(track: string, time: bigint): StoredFragment | undefined {
+  get(track: string, time: bigint): MediaFragment | undefined {
     return this.#tracks.get(track)?.byTime.get(time);
-  }
-
-  timeline(track: string): FragmentTime[] {
-    const t = this.#tracks.get(track);
-    if (!t) return [];
-    const out: FragmentTime[] = new Array<FragmentTime>(t.list.length - t.head);
-    for (let i = t.head; i < t.list.length; i++) out[i - t.head] = t.list[i]!;
-    return out;
-  }
-
-  newest(track: string): FragmentTime | undefined {
-    const t = this.#tracks.get(track);
-    return t && t.list.length > t.head ? t.list[t.list.length - 1] : undefined;
   }
 
   trim(track: string, end: bigint): void {
@@ -108,13 +98,13 @@ export class MemoryFragmentStore implements FragmentStore {
   #removeHead(track: string, t: TrackFragments, reason: EvictReason): void {
     const f = t.list[t.head]!;
     // Release the bytes now (the deque slot and the queue entry), compact the arrays later.
-    t.list[t.head] = undefined as unknown as StoredFragment;
+    t.list[t.head] = undefined as unknown as MediaFragment;
     t.entries[t.head]!.fragment = undefined;
     t.entries[t.head] = undefined as unknown as Entry;
     t.head++;
     t.byTime.delete(f.time);
     this.#count--;
-    this.#bytes -= f.data.length;
+    this.#bytes -= f.byteLength;
     if (t.head > 64 && t.head * 2 > t.list.length) {
       t.list = t.list.slice(t.head);
       t.entries = t.entries.slice(t.head);

@@ -1,52 +1,65 @@
 /**
- * The store contract: where available fragments live while they are in the DVR window.
+ * The store contract: where a publishing point's fragments live while they are in its window. The
+ * point keeps the timeline (which fragments exist, in order); the store keeps their bytes. Every
+ * method may answer with a value or a Promise, so a store can live on disk or elsewhere.
  */
+import type { Readable } from 'node:stream';
+import type { FragmentMeta, MediaFragment } from '../media';
 import type { FragmentTime } from '../model';
 
-/** A fragment ready for clients: the complete response, written once, served as views. */
-export interface StoredFragment extends FragmentTime {
-  /** `moof` + `mdat` exactly as served. */
-  readonly data: Buffer;
-  /** Length of the `moof`; `data.subarray(0, moofSize)` answers FragmentInfo. */
-  readonly moofSize: number;
-  /** When it became available, in ms since the epoch (Last-Modified). */
-  readonly storedAt: number;
+/** A value, or a Promise of it. */
+export type Awaitable<T> = T | PromiseLike<T>;
+
+/** A fragment as a store returns it: its description, and its sample bytes as a Buffer or a stream. */
+export interface StoredFragment extends FragmentMeta {
+  /**
+   * The sample bytes. A stream is read at most once, by the response it was made for; the reader
+   * destroys it when it does not need it.
+   */
+  readonly data: Buffer | Readable;
 }
 
-/** Why a fragment left a store. */
-export type EvictReason = 'window' | 'bytes' | 'clear';
+/** Why a fragment left a store: the DVR window, the byte budget, a reset of the point, or a failed write. */
+export type EvictReason = 'window' | 'bytes' | 'clear' | 'error';
 
-/** Options every store constructor takes. */
+/** Options every store factory receives, one store per publishing point and session. */
 export interface FragmentStoreOptions {
-  /** Byte budget for all tracks together; the oldest fragments go first when it is exceeded. */
+  /**
+   * The publishing point's path relative to the media root (`events/game1.isml`), validated. A store
+   * that names things after it must still not use it as a file name as it is.
+   */
+  point: string;
+  /** Byte budget for all tracks together; the oldest fragments go first when a put exceeds it. */
   maxBytes: number;
-  /** Called for every fragment that leaves the store. */
+  /**
+   * Called for every fragment that leaves the store, at the moment it leaves. A store that evicts on
+   * its own (byte budget, a failed write) must call it: the point drops the fragment from its
+   * timeline, so manifests and ETags change with the store.
+   */
   onEvict?: (track: string, fragment: FragmentTime, reason: EvictReason) => void;
 }
 
 /**
- * A fragment store for one publishing point. Keys are validated track keys; times are exact bigints.
- * Fragments of a track are put in increasing time order. Implementations must pass the conformance
- * suite in `store/conformance`.
+ * A fragment store for one publishing point. Track keys are validated strings, times exact bigints.
+ * The point puts the fragments of a track in increasing time order. Every store must pass the
+ * conformance suite (`live-smooth/store-conformance`).
  */
 export interface FragmentStore {
   /**
-   * Adds a fragment. A fragment whose time the track already holds, or that is not newer than the
-   * track's newest fragment, is ignored (first copy wins).
-   * @returns whether it was stored
+   * Adds a fragment. A fragment at a time the track already holds, or not newer than the track's
+   * newest, is refused (first copy wins). A fragment is readable with {@link get} from the moment
+   * `put` returns, even while a returned Promise is pending. A Promise that resolves `false` or
+   * rejects means the fragment was not kept; the store calls `onEvict` with reason `error` for it.
+   * @returns whether the fragment was (or is being) stored
    */
-  put(track: string, fragment: StoredFragment): boolean;
-  /** The fragment of `track` that starts exactly at `time`. */
-  get(track: string, time: bigint): StoredFragment | undefined;
-  /** Start and duration of every fragment of `track`, oldest first (a fresh array). */
-  timeline(track: string): FragmentTime[];
-  /** Newest fragment of `track`, if any. */
-  newest(track: string): FragmentTime | undefined;
-  /** Removes the fragments of `track` that end at or before `end` (DVR window). */
-  trim(track: string, end: bigint): void;
-  /** Removes everything. */
-  clear(): void;
-  /** Bytes held, all tracks together. */
+  put(track: string, fragment: MediaFragment): Awaitable<boolean>;
+  /** The fragment of `track` that starts exactly at `time`, if the store holds it. */
+  get(track: string, time: bigint): Awaitable<StoredFragment | undefined>;
+  /** Removes the fragments of `track` that end at or before `end` (the DVR window), calling `onEvict`. */
+  trim(track: string, end: bigint): Awaitable<void>;
+  /** Removes everything (the point's session ends), calling `onEvict` for each fragment. */
+  clear(): Awaitable<void>;
+  /** Bytes held, all tracks together (for a store on disk: bytes on disk and in its write queue). */
   readonly bytes: number;
 }
 

@@ -57,3 +57,11 @@ export function withTool(name: string, path: string | undefined): jest.It {
   console.warn(`${name} not found: skipping its tests (they fail in CI)`);
   return it.skip;
 }
+
+/** ffprobe next to the ffmpeg in use, else on the PATH. */
+export function ffprobePath(): string | undefined {
+  const ffmpeg = ffmpegPath();
+  const sibling = ffmpeg && ffmpeg.replace(/ffmpeg$/, 'ffprobe');
+  if (sibling && sibling !== ffmpeg && existsSync(sibling)) return sibling;
+  return onPath('ffprobe');
+}

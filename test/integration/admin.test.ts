@@ -1,5 +1,5 @@
 /**
- * The management API (`liveSmooth.admin(root)`) next to the middleware in one Express app: listing,
+ * The management API (`liveSmooth.admin(handler)`) next to the middleware in one Express app: listing,
  * reading, creating, editing and deleting definitions; commands (JSON only, refusals with a reason);
  * path validation; statistics and the event stream; the state file across a restart; and settings that
  * wait for Idle. Most tests replay the captured ffmpeg push (fast, deterministic); one drives the
@@ -33,7 +33,7 @@ interface Site {
   close(remove?: boolean): Promise<void>;
 }
 
-/** `app.use('/live', liveSmooth(root))` and `app.use('/admin', liveSmooth.admin(root))`, on `root` (new if not given). */
+/** `app.use('/live', liveSmooth(root))` and `app.use('/admin', liveSmooth.admin(handler))`, on `root` (new if not given). */
 async function site(options: LiveSmoothOptions = {}, root?: string): Promise<Site> {
   if (!root) {
     const outer = mkdtempSync(path.join(tmpdir(), 'live-smooth-admin-'));
@@ -43,7 +43,7 @@ async function site(options: LiveSmoothOptions = {}, root?: string): Promise<Sit
   }
   const media = root;
   const handler = liveSmooth(media, options);
-  const admin = liveSmooth.admin(media);
+  const admin = liveSmooth.admin(handler);
   const app = express();
   app.use('/live', handler);
   app.use('/admin', admin);

@@ -65,9 +65,9 @@ async function startSite(): Promise<Site> {
   const handler = liveSmooth(root);
   const app = express();
   app.use('/live', handler);
-  app.use('/admin', liveSmooth.admin(root));
+  app.use('/admin', liveSmooth.admin(handler));
   const timeline: Timeline = { firstFragment: undefined, states: [] };
-  handler.origin.on('fragmentAdded', () => {
+  handler.origin.on('fragment', () => {
     timeline.firstFragment ??= Date.now();
   });
   handler.origin.on('state', (e) => timeline.states.push({ point: e.point, state: e.state, at: Date.now(), reason: e.reason }));
@@ -176,10 +176,9 @@ describe('admin dashboard in Chromium with a live ffmpeg push', () => {
     const p = page!;
     pushed = push({ ffmpeg: FFMPEG!, url: `${s.origin}/live/ch1.isml`, seconds: PUSH_SECONDS, bitrates: [800, 400] });
     const pushedAt = Date.now();
-    // "The first fragment" is the earlier of two server-side moments: the point turning Started (the
-    // first fragment ingested) and the first fragment published (`fragmentAdded`, which waits for
-    // `lookaheadChunks` more fragments, ~4 s later with 2 s GOPs). Measuring from the earlier one keeps
-    // the 2 s bound meaningful whichever the server reports first.
+    // "The first fragment" is the earlier of two server-side moments: the point turning Started and
+    // the first `fragment` event (both when the first fragment is stored). Measuring from the earlier
+    // one keeps the 2 s bound meaningful whichever the server reports first.
     const startedOnServer = (): number | undefined => s.timeline.states.find((e) => e.point === 'ch1.isml' && e.state === 'Started')?.at;
     const anchor = (): number | undefined => {
       const times = [startedOnServer(), s.timeline.firstFragment].filter((t): t is number => t !== undefined);

@@ -8,7 +8,7 @@
  * The build runs here because CI runs `npm test` on a fresh clone, where `dist/` does not exist yet.
  */
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { chromium } from 'playwright-core';
 import { chromiumPath, withTool } from '../helpers/tools';
@@ -28,6 +28,8 @@ describe('npm start (examples/server.js)', () => {
   let urls: { player: string; manifest: string } | undefined;
 
   beforeAll(async () => {
+    // As `npm run build` does: a stale dist/ could hold modules that moved (a `point.js` beside `point/`).
+    rmSync(path.join(ROOT, 'dist'), { recursive: true, force: true });
     execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'pipe' });
     spawnedAt = Date.now();
     child = spawn(process.execPath, ['examples/server.js'], { cwd: ROOT, env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });

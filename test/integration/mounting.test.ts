@@ -38,7 +38,7 @@ const ADMIN_KEY = { 'X-Admin-Key': 'k' };
 async function host(order: Order): Promise<Host> {
   const root = mkdtempSync(path.join(tmpdir(), 'live-smooth-mount-'));
   const handler = liveSmooth(root);
-  const admin = liveSmooth.admin(root);
+  const admin = liveSmooth.admin(handler);
   const hostHits: string[] = [];
   const app = express();
   // Host settings that change how Express routes and answers.

@@ -1,6 +1,6 @@
 import { IIS_DEFAULTS, SettingsOverrides, readDefinition, resolveSettings, writeDefinition } from '../../lib/definition';
 import { SmoothError } from '../../lib/errors';
-import { smoothIngest } from '../../lib/ingest/parser';
+import { smoothIngest } from '../../lib/ingest/smooth';
 import { SmoothManifestFormatter } from '../../lib/manifest/smooth';
 import type { ManifestFormatter } from '../../lib/manifest/types';
 import { LiveSmoothOptions, Mapping, layersFor, resolveOptions } from '../../lib/options';

@@ -8,7 +8,7 @@ import * as http from 'node:http';
 import * as path from 'node:path';
 import express from 'express';
 import request from 'supertest';
-import { liveSmooth, player } from '../../lib';
+import { player } from '../../lib/player';
 
 describe('player()', () => {
   const app = express();
@@ -52,8 +52,8 @@ describe('player()', () => {
     await request(app).post('/watch/').expect(418);
   });
 
-  it('works without Express (404 for the rest) and as liveSmooth.player', async () => {
-    const server = http.createServer(liveSmooth.player());
+  it('works without Express (404 for the rest), from the live-smooth/player entry', async () => {
+    const server = http.createServer(player());
     const page = await request(server).get('/').expect(200);
     expect(page.text).toContain('"manifest":"live/live.isml/Manifest"');
     await request(server).get('/missing').expect(404);

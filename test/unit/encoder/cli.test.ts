@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { main } from '../../../lib/encoder/cli';
-import { SmoothIngestParser } from '../../../lib/ingest/parser';
+import { SmoothIngestParser } from '../../../lib/ingest/smooth';
 import { ismv } from '../../helpers/ismv';
 
 function io(tty = false): { out: string[]; err: string[]; io: Parameters<typeof main>[1] } {

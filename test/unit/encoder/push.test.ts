@@ -9,7 +9,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { SimulatedEncoder, formatStatus } from '../../../lib/encoder/push';
-import { IngestEvent, SmoothIngestParser } from '../../../lib/ingest/parser';
+import { SmoothIngestParser } from '../../../lib/ingest/smooth';
+import type { IngestEvent } from '../../../lib/ingest/types';
 import { ismv } from '../../helpers/ismv';
 
 /** One POST as the server saw it. */

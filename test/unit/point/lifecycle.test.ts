@@ -5,12 +5,13 @@
  * fragment, end of stream, source lost, encoder reconnect), settings that wait for Idle, Error, and the
  * order of the `state` events.
  */
-import { SettingsOverrides, resolveSettings } from '../../lib/definition';
-import { SmoothError } from '../../lib/errors';
-import { SmoothIngestParser } from '../../lib/ingest/parser';
-import { LiveSmoothOptions, resolveOptions } from '../../lib/options';
-import { IngestConnection, PointCommand, PointState, PublishingPoint } from '../../lib/point';
-import { box, fixture, parseManifest } from '../helpers/raw-ingest';
+import { SettingsOverrides, resolveSettings } from '../../../lib/definition';
+import { SmoothError } from '../../../lib/errors';
+import { SmoothIngestParser } from '../../../lib/ingest/smooth';
+import { LiveSmoothOptions, resolveOptions } from '../../../lib/options';
+import { PointCommand, PointState, PublishingPoint } from '../../../lib/point';
+import type { IngestSession } from '../../../lib/point/session';
+import { box, fixture, parseManifest } from '../../helpers/raw-ingest';
 
 const F = fixture();
 /** Fragment start times of the fixture per track name, as published (audio's -213333 starts at 0). */
@@ -43,7 +44,7 @@ function harness(settings: SettingsOverrides = {}, options: LiveSmoothOptions = 
 
 /** An encoder POST attached to `p`; records whether the point killed it. */
 interface Encoder {
-  conn: IngestConnection;
+  conn: IngestSession;
   killed: boolean;
 }
 

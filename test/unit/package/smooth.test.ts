@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseMovieFragment } from '../../../lib/ingest/fragment';
-import { SmoothIngestParser } from '../../../lib/ingest/parser';
+import { SmoothIngestParser } from '../../../lib/ingest/smooth';
 import {
   TFHD,
   TRUN,
@@ -15,10 +15,33 @@ import {
   parseTrun,
 } from '../../../lib/mp4/boxes';
 import { Box, BoxReader, childrenOf } from '../../../lib/mp4/reader';
-import { FragmentSource, writeFragment } from '../../../lib/mp4/writer';
+import { FragmentSource as PackSource, packFragment } from '../../../lib/media';
+import type { FragmentTime } from '../../../lib/model';
+import { smoothFragment } from '../../../lib/package/smooth';
 import { NON_SYNC, SYNC, box, payload, uuidBox } from '../../helpers/fmp4';
 
 const FIXTURE = readFileSync(path.join(__dirname, '../../fixtures/ffmpeg-push-all.bin'));
+
+/** A fragment as ingest hands it over: samples, passthrough boxes, sample bytes in pieces, an ingested tfdt. */
+type FragmentSource = PackSource & { samples: PackSource['samples'] & Array<{ duration: number; size: number; flags: number; compositionOffset: number }>; decodeTime: bigint | undefined };
+
+/**
+ * The whole Smooth response for `src`, as a client receives it: the fragment is stored (its one copy),
+ * then packaged with `time`/`duration` in its tfxd and `lookahead` in its tfrf; header and sample
+ * bytes concatenated.
+ */
+function writeFragment(src: FragmentSource, time: bigint, duration: bigint, lookahead: FragmentTime[] | undefined): { data: Buffer; moofSize: number } {
+  const stored = packFragment(src, {
+    time,
+    duration,
+    presentationTime: time,
+    decodeTime: src.decodeTime ?? 0n,
+    decodeTimeSent: src.decodeTime !== undefined,
+    storedAt: 0,
+  });
+  const { head, moofSize } = smoothFragment(stored, lookahead);
+  return { data: Buffer.concat([head, stored.data]), moofSize };
+}
 
 function source(over: Partial<FragmentSource> = {}): FragmentSource {
   const data = [payload(300, 1), payload(50, 2), payload(75, 3)];
@@ -70,7 +93,7 @@ function reparse(out: { data: Buffer; moofSize: number }) {
   };
 }
 
-describe('writeFragment', () => {
+describe('smoothFragment (a stored fragment as a Smooth response)', () => {
   const time = 17_640_000_000_000_001n;
   const lookahead = [
     { time: 17_640_000_001_200_002n, duration: 1_200_001n },

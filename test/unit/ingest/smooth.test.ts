@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { SmoothError } from '../../../lib/errors';
-import { IngestEvent, SmoothIngestParser, smoothIngest } from '../../../lib/ingest/parser';
+import { SmoothIngestParser, smoothIngest } from '../../../lib/ingest/smooth';
+import type { IngestEvent } from '../../../lib/ingest/types';
 import {
   TrackSpec,
   box,

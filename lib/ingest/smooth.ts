@@ -1,6 +1,7 @@
 /**
  * The default ingest module: an incremental parser for a Smooth Streaming live ingest body
  * (`ftyp`, Live Server Manifest box, `moov`, then `moof`+`mdat` pairs, optionally ended by `mfra`).
+ * Each track's header carries an init segment built from the ingest `moov`.
  */
 import { SmoothError } from '../errors';
 import {
@@ -9,33 +10,12 @@ import {
   liveServerManifestText,
   parseMoov,
 } from '../mp4/boxes';
+import { initSegment } from '../mp4/init';
 import { Box, BoxReader, printable } from '../mp4/reader';
-import { ParsedFragment, parseMovieFragment } from './fragment';
-import { IngestTrack, describeTracks } from './header';
-
-/** What an ingest parser reports, in stream order. */
-export type IngestEvent =
-  /** The header boxes were read: the stream's tracks, and the raw header boxes (own copies). */
-  | { type: 'header'; tracks: IngestTrack[]; boxes: Buffer }
-  /** One track's fragment. */
-  | { type: 'fragment'; fragment: ParsedFragment }
-  /** End of stream: a top-level `mfra` arrived. */
-  | { type: 'end' };
-
-/**
- * The ingest module contract. A parser receives the body of one ingest POST in arbitrary chunks and
- * reports {@link IngestEvent}s; any split of the same bytes must give the same events.
- * Errors are thrown as {@link SmoothError}; after one, the parser is not used again.
- */
-export interface IngestParser {
-  /** Consumes one chunk and returns the events it completed. */
-  push(chunk: Buffer): IngestEvent[];
-  /** The body ended; returns final events or throws `ERR_TRUNCATED`. */
-  end(): IngestEvent[];
-}
-
-/** Creates an {@link IngestParser} for one POST; passed as the `ingest` option to replace the default. */
-export type IngestParserFactory = (options: { maxBoxSize: number }) => IngestParser;
+import { trackKey } from '../model';
+import { parseMovieFragment } from './fragment';
+import { describeTracks } from './header';
+import type { IngestEvent, IngestParser, IngestParserFactory, IngestTrack } from './types';
 
 type Phase = 'ftyp' | 'header' | 'fragments' | 'ended';
 
@@ -91,7 +71,11 @@ export class SmoothIngestParser implements IngestParser {
           throw new SmoothError('ERR_BAD_HEADER', 'moov arrived before the Live Server Manifest box');
         }
         this.#header.push(Buffer.from(box.data));
-        const tracks = describeTracks(this.#lsm, parseMoov(box));
+        const tracks: IngestTrack[] = describeTracks(this.#lsm, parseMoov(box)).map((t) => ({
+          ...t,
+          key: trackKey(t.info),
+          init: initSegment(box, t.trackId),
+        }));
         for (const t of tracks) this.#tracks.set(t.trackId, t);
         this.#phase = 'fragments';
         events.push({ type: 'header', tracks, boxes: Buffer.concat(this.#header) });

@@ -1,0 +1,85 @@
+/**
+ * Events of publishing points and the origin, and the emitter that delivers them: every listener is
+ * called in its own `try`, so a listener that throws (or returns a Promise that rejects) is reported
+ * and never reaches the socket or timer callback that caused the event.
+ */
+import { EventEmitter } from 'node:events';
+import type { MediaFragment, TrackHeader } from '../media';
+
+/**
+ * Publishing point states (protocol doc §5.3). Stopping and ShuttingDown are transient: the point passes
+ * through them (and reports them) on its way to Stopped and Idle.
+ */
+export type PointState = 'Idle' | 'Starting' | 'Started' | 'Stopping' | 'Stopped' | 'ShuttingDown' | 'Error';
+
+/** What went wrong outside the media path: a listener or the store failed. */
+export type FailureSource = 'listener' | 'store';
+
+/** Events of a publishing point (and, naming the point, of the origin). */
+export interface PointEvents {
+  /** The point changed state. */
+  state: [{ point: string; state: PointState; reason?: string }];
+  /** A track appeared in the point: its description and init segment. Comes before its first `fragment`. */
+  trackHeader: [{ point: string; track: TrackHeader }];
+  /** A fragment was stored: its track key and the format-neutral fragment, in ingest order per track. */
+  fragment: [{ point: string; track: string; fragment: MediaFragment }];
+  streamStarted: [{ point: string; streamId: string; remoteAddress: string | undefined; reconnect: boolean }];
+  streamEnded: [{ point: string; streamId: string; reason: 'eos' | 'disconnected' | 'error' }];
+  /** A fragment left the point (DVR window, byte budget, reset, failed store write). */
+  fragmentTrimmed: [{ point: string; track: string; time: bigint; reason: string }];
+  inputRejected: [{ point: string; streamId: string; code: string; message: string }];
+  /** A listener or the store failed; ingest and delivery went on. Counted in the point's statistics. */
+  failure: [{ point: string; source: FailureSource; event?: string; message: string; error: unknown }];
+}
+
+/** Called with what a listener threw, and the arguments of the event it was given. */
+export type ListenerFailure = (event: string, error: unknown, args: readonly unknown[]) => void;
+
+/**
+ * An `EventEmitter` whose `emit` isolates listeners: each one runs in its own `try`; what it throws, and
+ * what a Promise it returns rejects with, goes to `onFailure` instead of up the caller's stack. The
+ * other listeners still run, in order.
+ */
+// `any[]`: the constraint of EventEmitter's own type parameter.
+export class SafeEmitter<T extends Record<keyof T, any[]>> extends EventEmitter<T> {
+  readonly #onFailure: ListenerFailure;
+
+  constructor(onFailure: ListenerFailure) {
+    super();
+    this.#onFailure = onFailure;
+  }
+
+  // `any`: the base class types names and arguments from T; the isolation does not depend on them.
+  override emit(name: any, ...args: any[]): boolean {
+    const listeners = (this as EventEmitter).rawListeners(name) as Array<(...a: unknown[]) => unknown>;
+    for (const listener of listeners) {
+      try {
+        const result = listener.apply(this, args);
+        if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+          (result as PromiseLike<unknown>).then(undefined, (err: unknown) => this.#fail(name, err, args));
+        }
+      } catch (err) {
+        this.#fail(name, err, args);
+      }
+    }
+    return listeners.length > 0;
+  }
+
+  #fail(name: string | symbol, err: unknown, args: readonly unknown[]): void {
+    try {
+      this.#onFailure(String(name), err, args);
+    } catch {
+      // The failure handler is ours and must not throw; if it does, there is nowhere left to report.
+    }
+  }
+}
+
+/** A short, printable description of something thrown. */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) return err.message || err.name;
+  try {
+    return String(err);
+  } catch {
+    return 'unprintable error';
+  }
+}

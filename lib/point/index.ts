@@ -1,0 +1,711 @@
+/**
+ * A publishing point (one `.isml`): the façade that wires its parts together. The lifecycle table
+ * decides states (`lifecycle.ts`), ingest sessions turn connections into fragments (`session.ts`), the
+ * registry groups tracks (`tracks.ts`), their timelines hold fragments back and list them
+ * (`timeline.ts`), the store keeps the bytes and the packagers build what clients receive.
+ *
+ * Events are emitted synchronously, as things happen, each listener isolated (`events.ts`). A listener
+ * may run commands: during a transition the transient states (Stopping, ShuttingDown) refuse them, and
+ * an ingest session stops taking input once the point has closed it.
+ */
+import { randomBytes } from 'node:crypto';
+import createDebug from 'debug';
+import type { PointSettings } from '../definition';
+import { SmoothError } from '../errors';
+import type { IngestParser, IngestTrack } from '../ingest/types';
+import type { MediaFragment, TrackHeader } from '../media';
+import type { ManifestSnapshot, StreamSnapshot } from '../manifest/types';
+import type { FragmentTime, TrackInfo } from '../model';
+import type { MoofHead } from '../mp4/writer';
+import type { ResolvedOptions } from '../options';
+import { PackageCache } from '../package/cache';
+import { cmafSegment } from '../package/cmaf';
+import { smoothFragment } from '../package/smooth';
+import type { Awaitable, EvictReason, FragmentStore, StoredFragment } from '../store/types';
+import { FailureSource, PointEvents, PointState, SafeEmitter, describeError } from './events';
+import { Effect, PointCommand, PointEvent, refusedCommand, refusedEncoder, step } from './lifecycle';
+import { IngestSession, SessionEnd, SessionHost } from './session';
+import type { FailureCounts, StreamStats, TrackStats } from './stats';
+import { listGroup, trimBound } from './timeline';
+import { Track, TrackRegistry } from './tracks';
+
+export type { PointState } from './events';
+export type { PointCommand } from './lifecycle';
+
+const debug = createDebug('live-smooth:point');
+
+/** A rendered manifest, cached until the timeline changes. */
+export interface RenderedManifest {
+  body: Buffer;
+  contentType: string;
+  etag: string;
+  lastModified: number;
+  /** Seconds a client or cache may keep it: at most half the shortest fragment duration. */
+  maxAge: number;
+}
+
+/** Result of a fragment lookup. */
+export type FragmentLookup =
+  | { status: 'ok'; track: TrackInfo; key: string; time: bigint; etag: string }
+  | { status: 'not-yet' }
+  | { status: 'not-found'; reason: string };
+
+/** A fragment packaged for a client: its header, then the stored sample bytes (a view or a stream). */
+export interface PackagedFragment extends MoofHead {
+  data: Buffer | StoredFragment['data'];
+  dataSize: number;
+  storedAt: number;
+}
+
+interface Stream {
+  id: string;
+  connections: number;
+  ended: boolean;
+  remoteAddress: string | undefined;
+}
+
+const ROOT_TIMESCALE = 10_000_000;
+/** Stream ids one session takes (a bound on what encoders can make a point hold besides fragments). */
+const MAX_STREAMS = 256;
+/** Bytes of packaged fragment headers kept per point. */
+const PACKAGE_CACHE_BYTES = 4 * 2 ** 20;
+
+const isThenable = <T>(v: Awaitable<T>): v is PromiseLike<T> =>
+  v !== null && typeof v === 'object' && typeof (v as PromiseLike<T>).then === 'function';
+
+/** One publishing point (one `.isml`). */
+export class PublishingPoint extends SafeEmitter<PointEvents> {
+  /** Path of the `.isml` relative to the root, with `/` separators, e.g. `events/game1.isml`. */
+  readonly path: string;
+  #settings: PointSettings;
+  /** Settings that arrived while the point was not Idle; applied when it returns to Idle. */
+  #pendingSettings: PointSettings | undefined;
+  #state: PointState = 'Idle';
+  #error: string | undefined;
+  /** The definition is malformed: the point stays in Error until the file is fixed. */
+  #broken = false;
+  #sourceLost: NodeJS.Timeout | undefined;
+  readonly #options: ResolvedOptions;
+  #store: FragmentStore;
+  /** Incremented with every new store: evictions reported by an older one no longer touch the timelines. */
+  #generation = 0;
+  readonly #tracks = new TrackRegistry();
+  readonly #streams = new Map<string, Stream>();
+  readonly #sessions = new Set<IngestSession>();
+  readonly #packaged = new PackageCache(PACKAGE_CACHE_BYTES);
+  readonly #failures: FailureCounts = { listener: 0, store: 0 };
+  /** What ingest sessions may call: nothing else of the point is theirs. */
+  readonly #host: SessionHost = {
+    attach: (session, tracks) => this.#attach(session, tracks),
+    fragment: (track, fragment) => this.#fragment(track, fragment),
+    endOfStream: (session) => this.#endOfStream(session),
+    closed: (session, reason, err) => this.#closed(session, reason, err),
+    now: () => this.#options.clock.now(),
+  };
+  /**
+   * Random session tag, part of every ETag: a restarted session (or process) that reuses fragment times
+   * never matches an ETag a client or cache holds from before.
+   */
+  #tag = randomBytes(4).toString('hex');
+  #version = 0;
+  #changedAt = 0;
+  #manifest: RenderedManifest | undefined;
+
+  /** @internal use `Origin.resolve` */
+  constructor(path: string, settings: PointSettings, options: ResolvedOptions) {
+    super((event, err) => this.#failed('listener', err, event));
+    this.path = path;
+    this.#settings = settings;
+    this.#options = options;
+    this.#store = this.#newStore();
+    this.#changedAt = options.clock.now();
+  }
+
+  /** Current state. */
+  get state(): PointState {
+    return this.#state;
+  }
+
+  /** Why the point is in `Error`, if it is. */
+  get error(): string | undefined {
+    return this.#error;
+  }
+
+  /** Current settings. */
+  get settings(): Readonly<PointSettings> {
+    return this.#settings;
+  }
+
+  /** Bytes the store holds for this point. */
+  get bytes(): number {
+    return this.#store.bytes;
+  }
+
+  /** Descriptions of the point's tracks, grouped as the manifest shows them. */
+  get tracks(): TrackInfo[] {
+    return [...this.#tracks].map((t) => t.info);
+  }
+
+  /** The header of every track (description and init segment), in manifest order. */
+  get headers(): TrackHeader[] {
+    return [...this.#tracks].map((t) => t.header);
+  }
+
+  /** Ingest streams of this session. */
+  get streams(): StreamStats[] {
+    return [...this.#streams.values()].map((s) => ({
+      id: s.id,
+      state: s.ended ? 'ended' : s.connections > 0 ? 'connected' : 'disconnected',
+      remoteAddress: s.remoteAddress,
+      connections: s.connections,
+    }));
+  }
+
+  /** Per-track statistics, in manifest order. */
+  get trackStats(): TrackStats[] {
+    return [...this.#tracks].map((t) => {
+      const last = t.timeline.lastDuration;
+      return {
+        key: t.key,
+        info: t.info,
+        incomingBitrate: t.live > 0 ? t.stats.incomingBitrate(last ? Number(last) / t.info.timescale : 0) : 0,
+        lastFragmentTime: t.timeline.newest,
+        lastFragmentDuration: last,
+        fragments: t.stats.fragments,
+        bytes: t.stats.bytes,
+        requests: t.stats.requests,
+        notFound: t.stats.notFound,
+        notYetAvailable: t.stats.notYet,
+      };
+    });
+  }
+
+  /** Listener and store failures since the point was created (each also raised a `failure` event). */
+  get failures(): Readonly<FailureCounts> {
+    return { ...this.#failures };
+  }
+
+  /** Settings read from the definition while the point was busy, waiting for Idle. */
+  get pendingSettings(): Readonly<PointSettings> | undefined {
+    return this.#pendingSettings;
+  }
+
+  /** True while clients are served (Started, and the DVR window of a Stopping or Stopped point). */
+  get serving(): boolean {
+    return this.#state === 'Started' || this.#state === 'Stopping' || this.#state === 'Stopped';
+  }
+
+  /**
+   * New settings from the definition. They apply at once in Idle (and end an `Error` caused by the
+   * definition); otherwise they wait until the point is Idle again, as IIS only changes settings then.
+   */
+  configure(settings: PointSettings): void {
+    if (this.#state === 'Error') {
+      this.#broken = false;
+      this.#run('shutdown', 'definition fixed');
+    }
+    if (this.#state === 'Idle') {
+      this.#settings = settings;
+      this.#pendingSettings = undefined;
+      this.#touch();
+    } else {
+      this.#pendingSettings = settings;
+    }
+  }
+
+  /**
+   * Puts the point in `Error` (its definition is malformed or contradictory): encoders are disconnected
+   * and clients get 500 with the reason until the definition is fixed (a shutdown drops the window but
+   * keeps the Error).
+   */
+  fail(reason: string): void {
+    this.#error = reason;
+    this.#broken = true;
+    this.#kill();
+    this.#setState('Error', reason);
+  }
+
+  /**
+   * Runs a management command.
+   * - `start`: Idle → Starting (waits for encoders).
+   * - `stop`: Starting/Started → Stopping → Stopped: disconnects encoders, publishes held-back fragments;
+   *   the DVR window stays available.
+   * - `shutdown`: Starting/Started/Stopped/Error → ShuttingDown → Idle: drops the live window (back to
+   *   Error while the definition is still malformed).
+   * @throws SmoothError ERR_POINT_STATE (409) when the command is not allowed in the current state
+   */
+  command(command: PointCommand): void {
+    const s = this.#step(command);
+    if ('refuse' in s) throw new SmoothError('ERR_POINT_STATE', refusedCommand(command, this.#state, s.refuse));
+    if ('effect' in s) this.#run(s.effect, `${command} command`);
+  }
+
+  /** Restores a state remembered across a process restart: a point that was started waits for encoders again. */
+  restore(state: PointState): void {
+    if (this.#state === 'Idle' && (state === 'Starting' || state === 'Started')) this.#run('start', 'restored after restart');
+  }
+
+  /**
+   * A client asked for the manifest or a fragment: an Idle point with `startOnFirstRequest` starts
+   * (it still answers 404 until an encoder delivers, as IIS does while Starting).
+   */
+  clientRequest(): void {
+    this.#on('request', 'first client request');
+  }
+
+  /**
+   * Checks whether an encoder may push now, without attaching one (the empty probe POST).
+   * @throws SmoothError ERR_POINT_STATE with the reason when it may not
+   */
+  checkIngest(): void {
+    const s = this.#step('encoder');
+    if ('refuse' in s) throw new SmoothError('ERR_POINT_STATE', refusedEncoder(this.#state, s.refuse));
+  }
+
+  /**
+   * Attaches an ingest POST. Once its header is accepted, an Idle point with `startOnFirstRequest`
+   * starts, and a Stopped point with `restartOnEncoderReconnect` shuts down (dropping its window) and
+   * starts a fresh session; garbage from a stray client changes nothing.
+   * @throws SmoothError ERR_POINT_STATE when the point refuses encoders
+   */
+  openIngest(streamId: string, remoteAddress: string | undefined, parser: IngestParser): IngestSession {
+    this.checkIngest();
+    const session = new IngestSession(this.#host, parser, streamId, remoteAddress);
+    this.#sessions.add(session);
+    return session;
+  }
+
+  /** Closes every ingest connection and releases the fragments (the point is going away). */
+  close(): void {
+    this.#kill();
+    this.#clear();
+    clearTimeout(this.#sourceLost);
+    this.removeAllListeners();
+  }
+
+  // ---- what ingest sessions call (through #host) ----
+
+  #attach(session: IngestSession, headers: readonly IngestTrack[]): void {
+    this.checkIngest(); // the state may have changed since the POST arrived
+    // Only the old session's encoders go: this one, and siblings whose headers are still on their way
+    // (one POST per track), join the new session.
+    const s = this.#step('encoder');
+    if ('effect' in s && s.effect === 'restart') this.#shutdownNow('encoder reconnected (restartOnEncoderReconnect)', (c) => c.tracks === undefined);
+    // Validate everything before changing anything: a rejected header leaves the point untouched.
+    this.#tracks.check(headers, session.streamId);
+    if (!this.#streams.has(session.streamId) && this.#streams.size >= MAX_STREAMS) {
+      throw new SmoothError('ERR_BAD_HEADER', `a publishing point takes at most ${MAX_STREAMS} stream ids per session`);
+    }
+    const map = new Map<number, Track>();
+    const created: TrackHeader[] = [];
+    for (const h of headers) {
+      const added = this.#tracks.add(h);
+      if (added.created) created.push(added.track.header);
+      added.track.live++;
+      map.set(h.trackId, added.track);
+    }
+    session.bind(map);
+    let stream = this.#streams.get(session.streamId);
+    const reconnect = stream !== undefined;
+    if (!stream) {
+      stream = { id: session.streamId, connections: 0, ended: false, remoteAddress: session.remoteAddress };
+      this.#streams.set(session.streamId, stream);
+    }
+    stream.connections++;
+    stream.ended = false;
+    stream.remoteAddress = session.remoteAddress;
+    clearTimeout(this.#sourceLost);
+    this.#touch();
+    debug('%s: stream %s attached (%d tracks%s)', this.path, session.streamId, headers.length, reconnect ? ', reconnect' : '');
+    // Every change is made: listeners (which may run commands) see a consistent point.
+    this.#on('encoder', `encoder ${session.streamId}`);
+    for (const track of created) this.#emit('trackHeader', { point: this.path, track });
+    this.#emit('streamStarted', { point: this.path, streamId: session.streamId, remoteAddress: session.remoteAddress, reconnect });
+  }
+
+  #fragment(track: Track, fragment: MediaFragment): void {
+    track.timeline.add(fragment);
+    track.stats.arrived(this.#options.clock.now(), fragment.dataSize);
+    if (!this.#put(track, fragment)) return;
+    this.#publish(track, track.timeline.publishReady(this.#settings.lookaheadChunks));
+    this.#emit('fragment', { point: this.path, track: track.key, fragment });
+    this.#on('fragment', 'first fragment');
+  }
+
+  #endOfStream(session: IngestSession): void {
+    // Nothing follows the held-back tail of a track nobody feeds any more: publish it with whatever
+    // lookahead exists.
+    for (const t of this.#release(session)) if (t.live === 0) this.#publish(t, t.timeline.publishAll());
+    const stream = this.#streams.get(session.streamId);
+    const others = [...this.#sessions].some((c) => c !== session && c.streamId === session.streamId && !c.eos);
+    if (stream && !others) stream.ended = true;
+    this.#touch();
+    if ([...this.#streams.values()].every((s) => s.ended)) this.#on('endOfStream', 'end of stream');
+  }
+
+  #closed(session: IngestSession, reason: SessionEnd, err?: SmoothError): void {
+    if (!session.close()) return;
+    this.#sessions.delete(session);
+    const attached = session.tracks !== undefined;
+    if (attached) {
+      const stream = this.#streams.get(session.streamId);
+      if (stream) stream.connections--;
+      this.#release(session);
+      this.#touch();
+    }
+    if (err) {
+      debug('%s: stream %s rejected: %s', this.path, session.streamId, err.message);
+      this.#emit('inputRejected', { point: this.path, streamId: session.streamId, code: err.code, message: err.message });
+    }
+    if (!attached) return; // never got past the header
+    debug('%s: stream %s %s', this.path, session.streamId, reason);
+    this.#emit('streamEnded', { point: this.path, streamId: session.streamId, reason });
+    this.#armSourceLost();
+  }
+
+  // ---- lifecycle ----
+
+  #step(input: PointCommand | PointEvent): ReturnType<typeof step> {
+    return step(this.#state, input, {
+      startOnFirstRequest: this.#settings.startOnFirstRequest,
+      restartOnEncoderReconnect: this.#settings.restartOnEncoderReconnect,
+      error: this.#error,
+    });
+  }
+
+  /** Applies an event the table may act on (refusals of events are not errors: nothing happens). */
+  #on(input: PointEvent, reason: string): void {
+    const s = this.#step(input);
+    if ('effect' in s) this.#run(s.effect, reason);
+  }
+
+  #run(effect: Effect, reason: string): void {
+    if (effect === 'start') this.#setState('Starting', reason);
+    else if (effect === 'started') this.#setState('Started', reason);
+    else if (effect === 'stop') this.#stopNow(reason);
+    else if (effect === 'shutdown') this.#shutdownNow(reason);
+    else {
+      this.#shutdownNow(reason);
+      this.#setState('Starting', reason);
+    }
+  }
+
+  /** Started/Starting → Stopping → Stopped: encoders go, the held-back tail is published. */
+  #stopNow(reason: string): void {
+    clearTimeout(this.#sourceLost);
+    this.#setState('Stopping', reason);
+    this.#kill();
+    for (const t of this.#tracks) this.#publish(t, t.timeline.publishAll());
+    for (const st of this.#streams.values()) st.ended = true;
+    this.#setState('Stopped', reason);
+    this.#touch();
+  }
+
+  /**
+   * → ShuttingDown → Idle: drops the live window and applies settings that waited for Idle. A point whose
+   * definition is still malformed goes back to Error instead.
+   */
+  #shutdownNow(reason: string, keep?: (c: IngestSession) => boolean): void {
+    clearTimeout(this.#sourceLost);
+    this.#setState('ShuttingDown', reason);
+    this.#kill(keep);
+    this.#clear();
+    if (this.#pendingSettings) {
+      this.#settings = this.#pendingSettings;
+      this.#pendingSettings = undefined;
+    }
+    this.#touch();
+    if (this.#broken) {
+      this.#setState('Error', this.#error);
+      return;
+    }
+    this.#error = undefined;
+    this.#setState('Idle', reason);
+  }
+
+  /**
+   * Disconnects every encoder, except those that already sent end-of-stream: their POST is finishing
+   * and must still get its 200.
+   */
+  #kill(keep?: (c: IngestSession) => boolean): void {
+    for (const c of this.#sessions) {
+      if (c.eos || keep?.(c)) continue;
+      c.close();
+      this.#sessions.delete(c);
+      const stream = this.#streams.get(c.streamId);
+      if (stream && c.tracks) stream.connections--;
+      this.#release(c);
+      c.onKill?.();
+    }
+  }
+
+  /** The session no longer feeds its tracks; returns them. */
+  #release(session: IngestSession): Track[] {
+    const tracks = [...(session.release()?.values() ?? [])];
+    for (const t of tracks) t.live--;
+    return tracks;
+  }
+
+  /**
+   * Every encoder disconnected without end-of-stream: wait `sourceLostTimeout` for a reconnect (which
+   * continues the timeline), then stop as IIS does when its source is lost.
+   */
+  #armSourceLost(): void {
+    const timeout = this.#options.sourceLostTimeout;
+    if (timeout === 0 || this.#sessions.size > 0 || (this.#state !== 'Started' && this.#state !== 'Starting')) return;
+    clearTimeout(this.#sourceLost);
+    this.#sourceLost = setTimeout(() => {
+      if (this.#sessions.size === 0) this.#on('sourceLost', 'source lost');
+    }, timeout).unref();
+  }
+
+  #setState(state: PointState, reason?: string): void {
+    if (this.#state === state) return;
+    this.#state = state;
+    debug('%s: %s%s', this.path, state, reason ? ` (${reason})` : '');
+    this.#emit('state', { point: this.path, state, reason });
+  }
+
+  // ---- media: store, timelines, packaging ----
+
+  /** Hands a fragment to the store. @returns false when the store refused or failed it at once */
+  #put(track: Track, fragment: MediaFragment): boolean {
+    const store = this.#store;
+    let result: Awaitable<boolean>;
+    try {
+      result = store.put(track.key, fragment);
+    } catch (err) {
+      this.#failed('store', err);
+      this.#lost(track, fragment.time);
+      return false;
+    }
+    if (isThenable(result)) {
+      result.then(
+        (kept) => {
+          if (!kept && store === this.#store) this.#lost(track, fragment.time);
+        },
+        (err: unknown) => {
+          this.#failed('store', err);
+          if (store === this.#store) this.#lost(track, fragment.time);
+        },
+      );
+      return true;
+    }
+    if (!result) this.#lost(track, fragment.time);
+    return result;
+  }
+
+  /** A fragment the timeline has is not in the store: it is skipped from now on. */
+  #lost(track: Track, time: bigint): void {
+    if (!track.timeline.drop(time)) return;
+    // Headers already built may announce it in their tfrf.
+    this.#packaged.clear();
+    this.#emit('fragmentTrimmed', { point: this.path, track: track.key, time, reason: 'error' });
+    this.#touch();
+  }
+
+  /** Newly published fragments of `track`: the window moves and the manifest changes. */
+  #publish(track: Track, published: FragmentTime[]): void {
+    if (published.length === 0) return;
+    const window = this.#settings.manifestWindowLength;
+    const bound = trimBound(track.group.tracks, window, track.group.timescale);
+    if (bound !== undefined) {
+      for (const t of track.group.tracks) {
+        for (const f of t.timeline.trim(bound)) this.#packaged.delete(fragmentKey(t.key, f.time));
+        this.#storeCall(() => this.#store.trim(t.key, bound));
+      }
+    }
+    this.#touch();
+  }
+
+  #newStore(): FragmentStore {
+    const generation = ++this.#generation;
+    return this.#options.store({
+      point: this.path,
+      maxBytes: this.#options.maxBytesPerPoint,
+      onEvict: (key, f, reason) => this.#evicted(generation, key, f, reason),
+    });
+  }
+
+  /** The store let a fragment go. */
+  #evicted(generation: number, key: string, f: FragmentTime, reason: EvictReason): void {
+    if (generation === this.#generation) {
+      const track = this.#tracks.get(key);
+      if (track) {
+        if (reason === 'error') track.timeline.drop(f.time);
+        else track.timeline.removeThrough(f.time);
+      }
+      this.#packaged.delete(fragmentKey(key, f.time));
+    }
+    this.#emit('fragmentTrimmed', { point: this.path, track: key, time: f.time, reason });
+    this.#touch();
+  }
+
+  #clear(): void {
+    const old = this.#store;
+    this.#store = this.#newStore();
+    this.#storeCall(() => old.clear());
+    this.#packaged.clear();
+    this.#tracks.clear();
+    this.#streams.clear();
+    this.#tag = randomBytes(4).toString('hex');
+  }
+
+  /** Runs a store call whose result only matters if it fails. */
+  #storeCall(call: () => Awaitable<unknown>): void {
+    try {
+      const r = call();
+      if (isThenable(r)) r.then(undefined, (err: unknown) => this.#failed('store', err));
+    } catch (err) {
+      this.#failed('store', err);
+    }
+  }
+
+  /** What the manifest lists now. */
+  snapshot(): ManifestSnapshot {
+    const s = this.#settings;
+    const streams: StreamSnapshot[] = this.#tracks.groups.map((g) => ({
+      type: g.type,
+      name: g.name,
+      subtype: g.subtype,
+      timescale: g.timescale,
+      language: g.language,
+      qualityLevels: g.tracks.map((t) => t.info),
+      fragments: listGroup(g.tracks, s.lookaheadChunks, s.manifestWindowLength, g.timescale),
+    }));
+    return {
+      isLive: true,
+      timeScale: ROOT_TIMESCALE,
+      duration: BigInt(s.estimatedTime) * BigInt(ROOT_TIMESCALE),
+      lookahead: s.lookaheadChunks,
+      dvrWindowLength: BigInt(s.manifestWindowLength) * BigInt(ROOT_TIMESCALE),
+      streams,
+    };
+  }
+
+  /** The client manifest, rendered once per change of the timeline. */
+  manifest(): RenderedManifest {
+    if (this.#manifest) return this.#manifest;
+    const snapshot = this.snapshot();
+    const formatter = this.#options.manifest;
+    let shortest: number | undefined;
+    for (const st of snapshot.streams) {
+      const last = st.fragments[st.fragments.length - 1];
+      if (!last) continue;
+      const seconds = Number(last.duration) / st.timescale;
+      if (shortest === undefined || seconds < shortest) shortest = seconds;
+    }
+    this.#manifest = {
+      body: Buffer.from(formatter.render(snapshot), 'utf8'),
+      contentType: formatter.contentType,
+      etag: `"m${this.#tag}.${this.#version}"`,
+      lastModified: this.#changedAt,
+      maxAge: shortest === undefined ? 0 : Math.floor(shortest / 2),
+    };
+    return this.#manifest;
+  }
+
+  /**
+   * Finds a fragment for `QualityLevels(bitrate[,attrs])/Fragments(name=time)`.
+   * 412 semantics (`not-yet`) for times past the newest available fragment while the stream can still
+   * deliver them; `not-found` for unknown tracks, trimmed times and times that start no fragment.
+   */
+  lookup(name: string, bitrate: number, attributes: ReadonlyArray<readonly [string, string]>, time: bigint): FragmentLookup {
+    const track = this.#tracks.find(name, bitrate, attributes);
+    if ('reason' in track) return { status: 'not-found', reason: track.reason };
+    track.stats.requests++;
+    const hit = track.timeline.find(time);
+    if (hit?.published) return { status: 'ok', track: track.info, key: track.key, time, etag: `"f${this.#tag}.${time}"` };
+    const newest = track.timeline.newestPublished();
+    const more = this.#state === 'Started' || track.timeline.held > 0;
+    if (more && (newest === undefined || time > newest.time)) {
+      track.stats.notYet++;
+      return { status: 'not-yet' };
+    }
+    track.stats.notFound++;
+    return { status: 'not-found', reason: `no fragment of ${name} at ${time} (outside the window or not a fragment start)` };
+  }
+
+  /**
+   * The Smooth fragment response for a fragment {@link lookup} found: the `moof` (built once per number
+   * of tfrf entries) and the stored sample bytes.
+   * @returns `undefined` when the fragment left the point meanwhile
+   * @throws SmoothError ERR_STORE when the store fails (the failure is reported as a `failure` event)
+   */
+  smoothFragment(found: Extract<FragmentLookup, { status: 'ok' }>): Awaitable<PackagedFragment | undefined> {
+    const track = this.#tracks.get(found.key);
+    if (!track) return undefined;
+    const lookahead = this.#settings.lookaheadChunks;
+    const next = lookahead > 0 ? track.timeline.successors(found.time, lookahead) : undefined;
+    return this.#read(track, found.time, (f) =>
+      this.#packaged.get(fragmentKey(track.key, found.time), `smooth:${next?.length ?? -1}`, () => smoothFragment(f, next)),
+    );
+  }
+
+  /**
+   * A CMAF media segment (for DASH and HLS) of a fragment {@link lookup} found, built from the stored
+   * fragment without going through Smooth: `tfdt`, no uuid boxes, the track_ID of the track's init
+   * segment ({@link headers}); built once per variant, samples as the stored view.
+   * @param options.decodeTimeOffset - added to every decode time (the output's shift that keeps `tfdt` ≥ 0)
+   * @returns `undefined` when the fragment left the point meanwhile
+   * @throws SmoothError ERR_STORE when the store fails; RangeError when the offset leaves `tfdt` negative
+   */
+  cmafSegment(
+    found: Extract<FragmentLookup, { status: 'ok' }>,
+    options: { decodeTimeOffset?: bigint; sequenceNumber?: number } = {},
+  ): Awaitable<PackagedFragment | undefined> {
+    const track = this.#tracks.get(found.key);
+    if (!track) return undefined;
+    const { decodeTimeOffset = 0n, sequenceNumber } = options;
+    return this.#read(track, found.time, (f) =>
+      this.#packaged.get(fragmentKey(track.key, found.time), `cmaf:${decodeTimeOffset}:${sequenceNumber ?? ''}`, () =>
+        cmafSegment(f, { trackId: track.header.trackId, decodeTimeOffset, sequenceNumber }),
+      ),
+    );
+  }
+
+  /** Reads a fragment from the store and packages it; a synchronous store gives a synchronous answer. */
+  #read(track: Track, time: bigint, pack: (f: StoredFragment) => MoofHead): Awaitable<PackagedFragment | undefined> {
+    const done = (f: StoredFragment | undefined): PackagedFragment | undefined => {
+      if (!f) return undefined;
+      const { head, moofSize } = pack(f);
+      return { head, moofSize, data: f.data, dataSize: f.dataSize, storedAt: f.storedAt };
+    };
+    const fail = (err: unknown): never => {
+      this.#failed('store', err);
+      throw new SmoothError('ERR_STORE', 'the fragment store failed to read the fragment');
+    };
+    let got: Awaitable<StoredFragment | undefined>;
+    try {
+      got = this.#store.get(track.key, time);
+    } catch (err) {
+      return fail(err);
+    }
+    return isThenable(got) ? Promise.resolve(got).then(done, fail) : done(got);
+  }
+
+  // ---- events ----
+
+  #touch(): void {
+    this.#version++;
+    this.#changedAt = this.#options.clock.now();
+    this.#manifest = undefined;
+  }
+
+  #emit<K extends keyof PointEvents>(name: K, payload: PointEvents[K][0]): void {
+    (this.emit as (name: K, payload: PointEvents[K][0]) => boolean)(name, payload);
+  }
+
+  /** Reports a failure outside the media path: counted, logged, and raised as a `failure` event. */
+  #failed(source: FailureSource, error: unknown, event?: string): void {
+    this.#failures[source]++;
+    const message = describeError(error);
+    debug('%s: %s failed%s: %s', this.path, source, event ? ` (${event} listener)` : '', message);
+    // A failing `failure` listener is counted and logged, not reported again (that would never end).
+    if (event !== 'failure') this.#emit('failure', { point: this.path, source, event, message, error });
+  }
+}
+
+function fragmentKey(track: string, time: bigint): string {
+  return `${track}\n${time}`;
+}

@@ -1,0 +1,77 @@
+/**
+ * Statistics of a publishing point for the management API: per-track counters and the incoming
+ * bitrate measured from arrival times, per-stream connection state.
+ */
+import type { TrackInfo } from '../model';
+
+/** Statistics of one track (management API). */
+export interface TrackStats {
+  key: string;
+  info: TrackInfo;
+  /** Measured arrival rate of this track's sample bytes, bits per second, over the last fragments; 0 without an encoder. */
+  incomingBitrate: number;
+  /** Newest fragment received (held back or published). */
+  lastFragmentTime: bigint | undefined;
+  lastFragmentDuration: bigint | undefined;
+  /** Fragments and sample bytes received, including those still held back for the lookahead. */
+  fragments: number;
+  bytes: number;
+  requests: number;
+  notFound: number;
+  notYetAvailable: number;
+}
+
+/** Statistics of one ingest stream (management API). */
+export interface StreamStats {
+  id: string;
+  state: 'connected' | 'disconnected' | 'ended';
+  remoteAddress: string | undefined;
+  connections: number;
+}
+
+/** Fragments remembered for the incoming bitrate. */
+const ARRIVALS = 8;
+
+/** Counters of one track. */
+export class TrackCounters {
+  fragments = 0;
+  bytes = 0;
+  requests = 0;
+  notFound = 0;
+  notYet = 0;
+  /** Arrival times (ms) and sizes of the last fragments. */
+  readonly #arrivals: Array<[number, number]> = [];
+
+  /** A fragment of `bytes` sample bytes arrived at `now` (ms). */
+  arrived(now: number, bytes: number): void {
+    this.fragments++;
+    this.bytes += bytes;
+    this.#arrivals.push([now, bytes]);
+    if (this.#arrivals.length > ARRIVALS) this.#arrivals.shift();
+  }
+
+  /**
+   * Arrival rate of the sample bytes: the bytes that arrived after the first remembered fragment, over
+   * the time since it arrived; with one fragment so far, its bytes over its media duration.
+   * @param lastSeconds - media duration of the newest fragment, seconds
+   */
+  incomingBitrate(lastSeconds: number): number {
+    const first = this.#arrivals[0];
+    const last = this.#arrivals[this.#arrivals.length - 1];
+    if (!first || !last) return 0;
+    if (this.#arrivals.length === 1 || last[0] === first[0]) {
+      return lastSeconds > 0 ? Math.round((first[1] * 8) / lastSeconds) : 0;
+    }
+    let bytes = 0;
+    for (let i = 1; i < this.#arrivals.length; i++) bytes += this.#arrivals[i]![1];
+    return Math.round((bytes * 8000) / (last[0] - first[0]));
+  }
+}
+
+/** Failures outside the media path, counted per point (management API). */
+export interface FailureCounts {
+  /** Listeners of the point's or the origin's events that threw or rejected. */
+  listener: number;
+  /** Store calls that threw or rejected. */
+  store: number;
+}

@@ -1,0 +1,613 @@
+/**
+ * A store on disk, for DVR windows (hours of HD) that do not fit in memory. Each track appends its
+ * fragments to files of its own; memory holds only a small index entry per fragment, plus the
+ * fragments still waiting in a track's write queue.
+ *
+ * Layout: `<folder>/<16 hex of sha256(point)>-<8 random hex>/` per store, holding `owner` (the pid of
+ * the process that made it) and `<trackIndex>-<segment>.frag` files. A record is
+ * `encodeFragmentMeta(fragment)` followed by the sample bytes. Names are made of numbers only: the
+ * point path and the track keys come from the network, and never reach the file system.
+ *
+ * The files are never read back by another process: the serialised description is in machine byte
+ * order and the index lives in memory, so a folder whose owner is gone is only garbage, which the next
+ * {@link diskStore} call on the same folder removes.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { accessSync, constants, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { access, mkdir, open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import createDebug from 'debug';
+import { SmoothError } from '../errors';
+import { decodeFragmentMeta, encodeFragmentMeta, metaLength, type MediaFragment } from '../media';
+import type { EvictReason, FragmentStore, FragmentStoreFactory, FragmentStoreOptions, StoredFragment } from './types';
+
+const debug = createDebug('live-smooth:store');
+
+/** Options of {@link diskStore}. */
+export interface DiskStoreOptions {
+  /**
+   * A folder given to live-smooth: each store makes a folder of its own in it. Created when missing.
+   * Only folders named like a store's are ever removed from it, and only when their process is gone.
+   */
+  folder: string;
+  /** Byte budget on disk per publishing point. Default: the `maxBytes` the point passes to the factory. */
+  maxBytes?: number;
+  /**
+   * Bytes of fragments a store may hold in memory while they wait to be written; a put beyond it is
+   * refused, so a disk slower than the ingest costs fragments, not unbounded memory. Default: 64 MiB.
+   */
+  maxPendingBytes?: number;
+  /** Size at which a track's current file is closed and a new one started. Default: 64 MiB. */
+  segmentBytes?: number;
+}
+
+const MIB = 1024 * 1024;
+/** A per-store folder (`final`) or one being made (`tmp`, renamed once its `owner` file is written). */
+const STORE_FOLDER = /^[0-9a-f]{16}-[0-9a-f]{8}(\.tmp)?$/;
+const OWNER = 'owner';
+
+interface ResolvedDiskOptions {
+  folder: string;
+  maxBytes: number | undefined;
+  maxPendingBytes: number;
+  segmentBytes: number;
+}
+
+function invalid(message: string): SmoothError {
+  return new SmoothError('ERR_INVALID_OPTION', message);
+}
+
+function positive(value: unknown, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw invalid(`options.${name} must be a positive finite number`);
+  }
+  return value;
+}
+
+function resolveOptions(options: DiskStoreOptions): ResolvedDiskOptions {
+  if (typeof options !== 'object' || options === null) throw invalid('options.folder must be given: options must be an object');
+  const { folder } = options;
+  if (typeof folder !== 'string' || folder === '' || folder.includes('\0')) {
+    throw invalid('options.folder must be a non-empty path');
+  }
+  return {
+    // Resolved once: a later process.chdir() must not move the store's files.
+    folder: resolve(folder),
+    maxBytes: positive(options.maxBytes, 'maxBytes'),
+    maxPendingBytes: positive(options.maxPendingBytes, 'maxPendingBytes') ?? 64 * MIB,
+    segmentBytes: positive(options.segmentBytes, 'segmentBytes') ?? 64 * MIB,
+  };
+}
+
+function errorCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** The pid in a store folder's `owner` file; `undefined` when the file is missing or not a pid; `null` when it cannot be read. */
+function readOwner(dir: string): number | undefined | null {
+  let text: string;
+  try {
+    text = readFileSync(join(dir, OWNER), 'utf8');
+  } catch (err) {
+    return errorCode(err) === 'ENOENT' ? undefined : null;
+  }
+  if (!/^[1-9][0-9]{0,9}\n?$/.test(text)) return undefined;
+  const pid = Number.parseInt(text, 10);
+  return pid <= 0x7fffffff ? pid : undefined;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: the process exists but belongs to someone else.
+    return errorCode(err) !== 'ESRCH';
+  }
+}
+
+/** Removes the store folders in `folder` whose process is gone; a folder that cannot be judged is left. */
+function removeStaleFolders(folder: string): void {
+  for (const entry of readdirSync(folder, { withFileTypes: true })) {
+    const match = STORE_FOLDER.exec(entry.name);
+    if (!match || !entry.isDirectory()) continue;
+    const dir = join(folder, entry.name);
+    const pid = readOwner(dir);
+    if (pid === null) continue;
+    // A `.tmp` folder without an owner may be one another process is making right now.
+    const stale = pid === undefined ? match[1] === undefined : !isAlive(pid);
+    if (!stale) continue;
+    try {
+      rmSync(dir, { recursive: true, force: true });
+      debug('removed stale store folder %s (owner %s)', dir, pid ?? 'missing');
+    } catch (err) {
+      debug('cannot remove stale store folder %s: %O', dir, err);
+    }
+  }
+}
+
+/**
+ * A store factory keeping the fragments of each publishing point on disk, in `options.folder`.
+ *
+ * The call validates the options, creates the folder when missing, and removes the store folders in
+ * it that a process no longer running left behind (synchronously, once: it is meant for setup).
+ * @throws SmoothError `ERR_INVALID_OPTION` naming the option that is invalid, or when the folder
+ *   cannot be created or written
+ */
+export function diskStore(options: DiskStoreOptions): FragmentStoreFactory {
+  const resolved = resolveOptions(options);
+  try {
+    mkdirSync(resolved.folder, { recursive: true });
+    if (!statSync(resolved.folder).isDirectory()) throw new Error('not a directory');
+    accessSync(resolved.folder, constants.R_OK | constants.W_OK | constants.X_OK);
+  } catch (err) {
+    throw invalid(`options.folder must be a folder live-smooth can create and write (${(err as Error).message})`);
+  }
+  try {
+    removeStaleFolders(resolved.folder);
+  } catch (err) {
+    debug('cannot look for stale store folders in %s: %O', resolved.folder, err);
+  }
+  return (storeOptions) => new DiskFragmentStore(storeOptions, resolved);
+}
+
+/** One file of a track. */
+interface Segment {
+  readonly path: string;
+  /** The store folder it is in: when that is replaced, the track moves to a file in the new one. */
+  readonly folder: Promise<string>;
+  handle: FileHandle | undefined;
+  /** Bytes written to the file: the offset of its next record. */
+  size: number;
+  /** Records of the file that the index still holds; at 0 the file is garbage. */
+  live: number;
+  /** A write failed: the file's end is unknown, so no record is appended to it any more. */
+  broken: boolean;
+  closing: Promise<void> | undefined;
+  deleted: boolean;
+}
+
+/** The index entry of one fragment; shared by the track's deque, its time map and the byte-budget queue. */
+interface Entry {
+  readonly track: string;
+  readonly owner: Track;
+  readonly time: bigint;
+  readonly duration: bigint;
+  readonly metaLength: number;
+  readonly dataSize: number;
+  /** The fragment until it is written; then the bytes are only on disk. */
+  pending: MediaFragment | undefined;
+  segment: Segment | undefined;
+  offset: number;
+  removed: boolean;
+}
+
+interface Track {
+  /** Names the track's files instead of its key. */
+  readonly index: number;
+  /** Time order, which is insertion order; removed entries are skipped and dropped lazily. */
+  list: Entry[];
+  head: number;
+  readonly byTime: Map<bigint, Entry>;
+  current: Segment | undefined;
+  nextSegment: number;
+  /** Tail of the track's write queue; never rejects. */
+  queue: Promise<unknown>;
+  /** Set by clear(): queued writes of this track are dropped, and it opens no file any more. */
+  closed: boolean;
+}
+
+/**
+ * {@link FragmentStore} on disk. `put` answers a Promise resolving once the fragment is written (or has
+ * left the store before it needed to be); `get` answers the sample bytes as a stream for a written
+ * fragment and as a Buffer while it waits to be written. `bytes` counts whole records (description and
+ * sample bytes), written or waiting.
+ *
+ * Usually made through {@link diskStore}, which also removes the folders of dead processes.
+ */
+export class DiskFragmentStore implements FragmentStore {
+  readonly #root: string;
+  /** sha256 of the point: names the store folder without letting the point's text into a path. */
+  readonly #prefix: string;
+  readonly #maxBytes: number;
+  readonly #maxPendingBytes: number;
+  readonly #segmentBytes: number;
+  readonly #onEvict: FragmentStoreOptions['onEvict'];
+  #tracks = new Map<string, Track>();
+  #nextTrackIndex = 0;
+  /** Insertion order across tracks, for the byte budget; removed entries are skipped and dropped. */
+  #order: Array<Entry | undefined> = [];
+  #orderHead = 0;
+  #count = 0;
+  #bytes = 0;
+  #pendingBytes = 0;
+  /** The store folder, made on the first write after construction, clear() or its disappearance. */
+  #folder: Promise<string> | undefined;
+  /** The last clear()'s clean-up; a new folder waits for it, so files are never mixed across sessions. */
+  #clearing: Promise<void> = Promise.resolve();
+
+  /**
+   * @param options - what the publishing point passes to every store
+   * @param disk - where and how to keep the files; validated like {@link diskStore}'s
+   * @throws SmoothError `ERR_INVALID_OPTION` for an invalid option
+   */
+  constructor(options: FragmentStoreOptions, disk: DiskStoreOptions) {
+    const resolved = resolveOptions(disk);
+    const maxBytes = resolved.maxBytes ?? options.maxBytes;
+    if (typeof maxBytes !== 'number' || !Number.isFinite(maxBytes) || maxBytes <= 0) {
+      throw invalid('options.maxBytes must be a positive finite number');
+    }
+    if (typeof options.point !== 'string') throw invalid('options.point must be a string');
+    this.#root = resolved.folder;
+    this.#prefix = createHash('sha256').update(options.point).digest('hex').slice(0, 16);
+    this.#maxBytes = maxBytes;
+    this.#maxPendingBytes = resolved.maxPendingBytes;
+    this.#segmentBytes = resolved.segmentBytes;
+    this.#onEvict = options.onEvict;
+  }
+
+  /** Bytes of the records held, on disk and waiting to be written. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /**
+   * Queues the fragment for writing. Refused (`false`, synchronously) when the track already holds
+   * its time or a newer one, or when the write queue already holds more than `maxPendingBytes`.
+   * @returns a Promise resolving `true` once written, `false` when the write failed (then `onEvict`
+   *   was called with `error`); it never rejects
+   */
+  put(track: string, fragment: MediaFragment): boolean | Promise<boolean> {
+    const existing = this.#tracks.get(track);
+    if (existing) {
+      if (existing.byTime.has(fragment.time)) return false;
+      const newest = this.#newest(existing);
+      if (newest && fragment.time <= newest.time) return false;
+    }
+    if (this.#pendingBytes > this.#maxPendingBytes) {
+      debug('write queue full (%d bytes): fragment %s@%s refused', this.#pendingBytes, track, fragment.time);
+      return false;
+    }
+    const t = existing ?? this.#addTrack(track);
+    const entry: Entry = {
+      track,
+      owner: t,
+      time: fragment.time,
+      duration: fragment.duration,
+      metaLength: metaLength(fragment),
+      dataSize: fragment.dataSize,
+      pending: fragment,
+      segment: undefined,
+      offset: 0,
+      removed: false,
+    };
+    const size = entry.metaLength + entry.dataSize;
+    t.list.push(entry);
+    t.byTime.set(entry.time, entry);
+    this.#order.push(entry);
+    this.#count++;
+    this.#bytes += size;
+    this.#pendingBytes += size;
+    const written = t.queue.then(() => this.#write(t, entry, fragment)).catch((err: unknown) => {
+      // #write handles its own errors; this only keeps a bug from becoming an unhandled rejection.
+      debug('write of %s@%s failed: %O', track, entry.time, err);
+      return false;
+    });
+    t.queue = written;
+    while (this.#bytes > this.#maxBytes && this.#orderHead < this.#order.length) {
+      const victim = this.#order[this.#orderHead]!;
+      this.#order[this.#orderHead++] = undefined;
+      if (!victim.removed) this.#remove(victim.owner, victim, 'bytes');
+    }
+    this.#compactOrder();
+    return written;
+  }
+
+  /**
+   * The fragment of `track` at exactly `time`: the fragment itself while it waits to be written, else
+   * its description read from disk and its sample bytes as a stream over the file.
+   * @returns `undefined` as well when the fragment leaves the store while it is being read, or when its
+   *   file is gone (deleted under the store): then the store drops it, reporting `error`
+   */
+  get(track: string, time: bigint): StoredFragment | undefined | Promise<StoredFragment | undefined> {
+    const entry = this.#tracks.get(track)?.byTime.get(time);
+    if (!entry) return undefined;
+    if (entry.pending) return entry.pending;
+    const segment = entry.segment;
+    if (!segment) return undefined;
+    return this.#read(entry, segment);
+  }
+
+  /** Removes the fragments of `track` ending at or before `end`, oldest first; their files go once empty. */
+  trim(track: string, end: bigint): void {
+    const t = this.#tracks.get(track);
+    if (!t) return;
+    // #remove keeps the deque's head on a fragment the track holds.
+    while (t.head < t.list.length) {
+      const e = t.list[t.head]!;
+      if (e.time + e.duration > end) break;
+      this.#remove(t, e, 'window');
+    }
+  }
+
+  /**
+   * Removes every fragment (reporting each with `clear`), then, once the queued writes are done, closes
+   * the files and deletes the store folder. The store can be used again at once; it makes a new folder
+   * when it next writes.
+   * @returns a Promise resolving when the folder is gone; it never rejects
+   */
+  clear(): Promise<void> {
+    const tracks = [...this.#tracks.values()];
+    for (const t of tracks) {
+      t.closed = true;
+      // A copy: #remove advances and compacts the deque.
+      for (const e of t.list.slice(t.head)) if (!e.removed) this.#remove(t, e, 'clear');
+    }
+    this.#tracks = new Map();
+    this.#nextTrackIndex = 0;
+    this.#order = [];
+    this.#orderHead = 0;
+    const folder = this.#folder;
+    this.#folder = undefined;
+    const previous = this.#clearing;
+    const done = (async () => {
+      await previous;
+      // Writes already started must end before their files can be closed; queued ones are skipped.
+      await Promise.all(tracks.map((t) => t.queue));
+      await Promise.all(tracks.map((t) => (t.current ? this.#close(t.current) : undefined)));
+      const dir = folder && (await folder.catch(() => undefined));
+      if (dir) await rm(dir, { recursive: true, force: true });
+    })().catch((err: unknown) => debug('cannot remove store folder: %O', err));
+    this.#clearing = done;
+    return done;
+  }
+
+  /** The newest fragment the track holds, dropping entries that failed to write from the deque's end. */
+  #newest(t: Track): Entry | undefined {
+    while (t.list.length > t.head && t.list[t.list.length - 1]!.removed) t.list.pop();
+    return t.list.length > t.head ? t.list[t.list.length - 1] : undefined;
+  }
+
+  #addTrack(key: string): Track {
+    const t: Track = {
+      index: this.#nextTrackIndex++,
+      list: [],
+      head: 0,
+      byTime: new Map(),
+      current: undefined,
+      nextSegment: 0,
+      queue: Promise.resolve(),
+      closed: false,
+    };
+    this.#tracks.set(key, t);
+    return t;
+  }
+
+  /**
+   * Takes a fragment out of the index and reports it. The deque's head moves past removed entries at
+   * once (a track evicted only by the byte budget is never trimmed); one removed after a failed write
+   * behind the head is dropped when the head reaches it.
+   */
+  #remove(t: Track, e: Entry, reason: EvictReason): void {
+    e.removed = true;
+    // A queued write checks `removed` and skips; the fragment's memory goes with the queue's reference.
+    e.pending = undefined;
+    t.byTime.delete(e.time);
+    while (t.head < t.list.length && t.list[t.head]!.removed) t.list[t.head++] = undefined as unknown as Entry;
+    if (t.head > 64 && t.head * 2 > t.list.length) {
+      t.list = t.list.slice(t.head);
+      t.head = 0;
+    }
+    this.#count--;
+    this.#bytes -= e.metaLength + e.dataSize;
+    const segment = e.segment;
+    if (segment) {
+      segment.live--;
+      if (segment.live === 0 && segment !== t.current) this.#delete(segment);
+    }
+    this.#onEvict?.(e.track, { time: e.time, duration: e.duration }, reason);
+  }
+
+  /** Appends a fragment's record to its track's current file; runs in the track's write queue. */
+  async #write(t: Track, e: Entry, fragment: MediaFragment): Promise<boolean> {
+    const size = e.metaLength + e.dataSize;
+    try {
+      if (e.removed) return true;
+      const meta = encodeFragmentMeta(fragment);
+      if (meta.length !== e.metaLength) throw new Error('fragment description changed while queued');
+      const segment = await this.#segmentFor(t, size);
+      if (e.removed) return true;
+      const offset = segment.size;
+      let written: number;
+      try {
+        if (!segment.handle) throw new Error('file already closed');
+        ({ bytesWritten: written } = await segment.handle.writev([meta, fragment.data]));
+      } catch (err) {
+        segment.broken = true;
+        throw err;
+      }
+      if (written !== size) {
+        segment.broken = true;
+        throw new Error(`short write: ${written} of ${size} bytes`);
+      }
+      segment.size += size;
+      if (e.removed) return true;
+      e.segment = segment;
+      e.offset = offset;
+      e.pending = undefined;
+      segment.live++;
+      return true;
+    } catch (err) {
+      if (e.removed) return true;
+      debug('write of %s@%s failed: %O', e.track, e.time, err);
+      this.#remove(t, e, 'error');
+      return false;
+    } finally {
+      this.#pendingBytes -= size;
+    }
+  }
+
+  /** The file the next record of `size` bytes goes to: the current one, or a new one when it is full. */
+  async #segmentFor(t: Track, size: number): Promise<Segment> {
+    const current = t.current;
+    if (
+      current &&
+      !current.broken &&
+      current.folder === this.#folder &&
+      (current.size === 0 || current.size + size <= this.#segmentBytes)
+    ) {
+      return current;
+    }
+    if (current) {
+      t.current = undefined;
+      if (current.live === 0) this.#delete(current);
+      else await this.#close(current);
+    }
+    const name = `${t.index}-${t.nextSegment++}.frag`;
+    let folder = this.#folderFor(t);
+    let handle: FileHandle;
+    let path = join(await folder, name);
+    try {
+      handle = await open(path, 'a');
+    } catch (err) {
+      if (errorCode(err) !== 'ENOENT') throw err;
+      // The folder went away under the store (a clean-up by hand, a tmp reaper): make a new one, once
+      // for all the tracks that find it gone.
+      if (this.#folder === folder) this.#folder = undefined;
+      folder = this.#folderFor(t);
+      path = join(await folder, name);
+      handle = await open(path, 'a');
+    }
+    const segment: Segment = { path, folder, handle, size: 0, live: 0, broken: false, closing: undefined, deleted: false };
+    if (t.closed) {
+      // clear() ran while the file was opening: it only closes what it found, so close this one here.
+      void this.#close(segment);
+      throw new Error('store cleared');
+    }
+    t.current = segment;
+    return segment;
+  }
+
+  /** The store folder, made when missing. */
+  #folderFor(t: Track): Promise<string> {
+    // clear() waits for this track's queue before removing folders: a new folder made on behalf of a
+    // cleared track would wait for that clear() in turn.
+    if (t.closed) return Promise.reject(new Error('store cleared'));
+    let folder = this.#folder;
+    if (!folder) {
+      folder = this.#makeFolder();
+      this.#folder = folder;
+      const made = folder;
+      // Forget a failed attempt, so the next write tries again.
+      made.catch(() => {
+        if (this.#folder === made) this.#folder = undefined;
+      });
+    }
+    return folder;
+  }
+
+  async #makeFolder(): Promise<string> {
+    await this.#clearing;
+    const name = `${this.#prefix}-${randomBytes(4).toString('hex')}`;
+    const dir = join(this.#root, name);
+    const tmp = `${dir}.tmp`;
+    await mkdir(this.#root, { recursive: true });
+    // Made under another name and renamed once `owner` is in it: a folder with the final name always
+    // says whose it is, so another process's stale-folder sweep never takes a live one for garbage.
+    await mkdir(tmp);
+    try {
+      await writeFile(join(tmp, OWNER), `${process.pid}\n`);
+      await rename(tmp, dir);
+    } catch (err) {
+      await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+      throw err;
+    }
+    debug('store folder %s', dir);
+    return dir;
+  }
+
+  async #read(entry: Entry, segment: Segment): Promise<StoredFragment | undefined> {
+    const { path } = segment;
+    const { offset, metaLength: length, dataSize, time } = entry;
+    let handle: FileHandle;
+    try {
+      handle = await open(path, 'r');
+    } catch (err) {
+      if (errorCode(err) !== 'ENOENT') throw err;
+      // Unless it was trimmed and its file deleted since the look-up, the file went away under the
+      // store: drop what cannot be served, so manifests stop listing it, and append elsewhere.
+      if (!entry.removed) {
+        debug('%s is gone: %s@%s dropped', path, entry.track, time);
+        segment.broken = true;
+        this.#remove(entry.owner, entry, 'error');
+        // The whole folder gone: the other tracks' open files are unlinked too, so all move on.
+        const folderGone = await access(dirname(path)).then(
+          () => false,
+          () => true,
+        );
+        if (folderGone && this.#folder === segment.folder) this.#folder = undefined;
+      }
+      return undefined;
+    }
+    try {
+      // Not pooled: the description's views keep this buffer alive as long as the response holds them.
+      const bytes = Buffer.allocUnsafeSlow(length);
+      const { bytesRead } = await handle.read(bytes, 0, length, offset);
+      if (bytesRead !== length) throw new Error(`${path}: record at ${offset} is truncated`);
+      const meta = decodeFragmentMeta(bytes, dataSize);
+      if (meta.time !== time) throw new Error(`${path}: record at ${offset} is not the fragment at ${time}`);
+      if (dataSize === 0) {
+        await handle.close();
+        return { ...meta, data: Buffer.alloc(0) };
+      }
+      const start = offset + length;
+      // The stream owns the handle from here and closes it when it ends or is destroyed. Once open,
+      // the file stays readable even if a trim deletes it meanwhile.
+      return { ...meta, data: handle.createReadStream({ start, end: start + dataSize - 1 }) };
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Closes a file's append handle once; never rejects. */
+  #close(segment: Segment): Promise<void> {
+    segment.closing ??= (async () => {
+      const handle = segment.handle;
+      segment.handle = undefined;
+      try {
+        await handle?.close();
+      } catch (err) {
+        debug('cannot close %s: %O', segment.path, err);
+      }
+    })();
+    return segment.closing;
+  }
+
+  /** Closes and deletes a file none of whose records the store holds any more, in the background. */
+  #delete(segment: Segment): void {
+    if (segment.deleted) return;
+    segment.deleted = true;
+    void this.#close(segment)
+      .then(() => rm(segment.path, { force: true }))
+      .catch((err: unknown) => debug('cannot delete %s: %O', segment.path, err));
+  }
+
+  #compactOrder(): void {
+    while (this.#orderHead < this.#order.length && this.#order[this.#orderHead]!.removed) {
+      this.#order[this.#orderHead++] = undefined;
+    }
+    if (this.#orderHead > 64 && this.#orderHead * 2 > this.#order.length) {
+      this.#order = this.#order.slice(this.#orderHead);
+      this.#orderHead = 0;
+    }
+    // Removed entries behind a live head (a track that stopped while others are trimmed) are small,
+    // but must not pile up without bound either.
+    if (this.#order.length - this.#orderHead > 2 * this.#count + 64) {
+      this.#order = this.#order.slice(this.#orderHead).filter((e) => !e!.removed);
+      this.#orderHead = 0;
+    }
+  }
+}
