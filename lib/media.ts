@@ -81,18 +81,22 @@ export class SampleTable {
     return new SampleTable(words);
   }
 
+  /** Duration of sample `i`, track timescale. */
   duration(i: number): number {
     return this.#words[i * 4]!;
   }
 
+  /** Bytes of sample `i`. */
   size(i: number): number {
     return this.#words[i * 4 + 1]!;
   }
 
+  /** ISO 14496-12 sample flags of sample `i`. */
   flags(i: number): number {
     return this.#words[i * 4 + 2]!;
   }
 
+  /** Composition offset of sample `i` (signed). */
   compositionOffset(i: number): number {
     return this.#words[i * 4 + 3]! | 0;
   }
@@ -206,8 +210,14 @@ export function packFragment(src: FragmentSource, times: FragmentTimes): MediaFr
   }
   if (p - dataStart !== src.dataSize) throw new RangeError('fragment data does not add up to dataSize');
   const table = new SampleTable(words);
+  // Fields listed one by one: an object spread here cost several µs per fragment (benchmarked).
   return {
-    ...times,
+    time: times.time,
+    duration: times.duration,
+    presentationTime: times.presentationTime,
+    decodeTime: times.decodeTime,
+    decodeTimeSent: times.decodeTimeSent,
+    storedAt: times.storedAt,
     trackId: src.trackId,
     sequenceNumber: src.sequenceNumber,
     sampleDescriptionIndex: src.sampleDescriptionIndex,

@@ -1,5 +1,5 @@
 /**
- * The management API (the IIS Manager's role) and the live dashboard: `liveSmooth.admin(root)` returns
+ * The management API (the IIS Manager's role) and the live dashboard: `liveSmooth.admin(origin)` returns
  * a separate handler the host mounts where, and behind whatever auth, it wants. Nothing is exposed
  * unless it is mounted. JSON in and out; commands need `POST` with `Content-Type: application/json`,
  * which a plain HTML form cannot send cross-site (no CSRF by form).

@@ -1,8 +1,8 @@
 /**
- * The HTTP edge: `liveSmooth(root, options)` returns a `(req, res, next)` handler for Express 5,
- * `express.Router` or a plain `node:http` server. It answers only URLs below `<name>.isml/` whose
- * definition file exists under `root`, and passes everything else to `next()`. It needs no session,
- * cookie or body parser and changes none.
+ * The HTTP edge: `liveSmooth(origin)` returns a `(req, res, next)` handler for Express 5,
+ * `express.Router` or a plain `node:http` server that serves the origin's publishing points. It answers
+ * only URLs below `<name>.isml/` whose definition file exists under the origin's root, and passes
+ * everything else to `next()`. It needs no session, cookie or body parser and changes none.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream';

@@ -1,19 +1,23 @@
 /**
  * Packaged fragment headers, built once per fragment and variant (format, number of tfrf entries) and
- * reused by every request for them. Bounded in bytes, least recently used first out.
+ * reused by every request for them. Bounded in bytes; the oldest fragments' headers leave first.
  */
 import type { MoofHead } from '../mp4/writer';
 
 interface Entry {
-  variants: Map<string, MoofHead>;
+  variants: Map<string | number, MoofHead>;
   bytes: number;
 }
 
-/** An LRU of packaged headers, grouped per fragment so a fragment's variants leave together. */
-export class PackageCache {
+/**
+ * The headers of fragments, keyed by the object that stands for the fragment (its timeline entry:
+ * identity, no string to build per request), grouped so a fragment's variants leave together.
+ * Eviction is first in, first out: live viewers ask for the newest fragments, which are the last in.
+ */
+export class PackageCache<K extends object> {
   readonly #maxBytes: number;
-  /** Fragment key → its variants; Map order is recency (oldest first). */
-  readonly #entries = new Map<string, Entry>();
+  /** Fragment → its variants, in insertion order. */
+  readonly #entries = new Map<K, Entry>();
   #bytes = 0;
 
   /** @param maxBytes - bytes of headers kept, all fragments together */
@@ -27,15 +31,10 @@ export class PackageCache {
   }
 
   /** The header of `fragment` in `variant`, built with `build` the first time. */
-  get(fragment: string, variant: string, build: () => MoofHead): MoofHead {
+  get(fragment: K, variant: string | number, build: () => MoofHead): MoofHead {
     let entry = this.#entries.get(fragment);
-    if (entry) {
-      // Most recent last.
-      this.#entries.delete(fragment);
-      this.#entries.set(fragment, entry);
-      const hit = entry.variants.get(variant);
-      if (hit) return hit;
-    }
+    const hit = entry?.variants.get(variant);
+    if (hit) return hit;
     const head = build();
     if (head.head.length > this.#maxBytes) return head;
     if (!entry) {
@@ -54,13 +53,14 @@ export class PackageCache {
   }
 
   /** Forgets every variant of a fragment (it left the point). */
-  delete(fragment: string): void {
+  delete(fragment: K): void {
     const entry = this.#entries.get(fragment);
     if (!entry) return;
     this.#entries.delete(fragment);
     this.#bytes -= entry.bytes;
   }
 
+  /** Forgets everything (a new session reuses fragment times). */
   clear(): void {
     this.#entries.clear();
     this.#bytes = 0;

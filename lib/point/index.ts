@@ -1,61 +1,33 @@
 /**
  * A publishing point (one `.isml`): the façade that wires its parts together. The lifecycle table
- * decides states (`lifecycle.ts`), ingest sessions turn connections into fragments (`session.ts`), the
- * registry groups tracks (`tracks.ts`), their timelines hold fragments back and list them
- * (`timeline.ts`), the store keeps the bytes and the packagers build what clients receive.
+ * decides states (`lifecycle.ts`), ingest sessions turn connections into fragments (`session.ts`), and
+ * the content (`content.ts`) keeps tracks, timelines and the store, and answers clients.
  *
  * Events are emitted synchronously, as things happen, each listener isolated (`events.ts`). A listener
  * may run commands: during a transition the transient states (Stopping, ShuttingDown) refuse them, and
  * an ingest session stops taking input once the point has closed it.
  */
-import { randomBytes } from 'node:crypto';
 import createDebug from 'debug';
 import type { PointSettings } from '../definition';
 import { SmoothError } from '../errors';
 import type { IngestParser, IngestTrack } from '../ingest/types';
 import type { MediaFragment, TrackHeader } from '../media';
-import type { ManifestSnapshot, StreamSnapshot } from '../manifest/types';
-import type { FragmentTime, TrackInfo } from '../model';
-import type { MoofHead } from '../mp4/writer';
+import type { ManifestSnapshot } from '../manifest/types';
+import type { TrackInfo } from '../model';
 import type { ResolvedOptions } from '../options';
-import { PackageCache } from '../package/cache';
-import { cmafSegment } from '../package/cmaf';
-import { smoothFragment } from '../package/smooth';
-import type { Awaitable, EvictReason, FragmentStore, StoredFragment } from '../store/types';
+import type { Awaitable } from '../store/types';
+import { FragmentLookup, PackagedFragment, PointContent, RenderedManifest } from './content';
 import { FailureSource, PointEvents, PointState, SafeEmitter, describeError } from './events';
 import { Effect, PointCommand, PointEvent, refusedCommand, refusedEncoder, step } from './lifecycle';
 import { IngestSession, SessionEnd, SessionHost } from './session';
 import type { FailureCounts, StreamStats, TrackStats } from './stats';
-import { listGroup, trimBound } from './timeline';
-import { Track, TrackRegistry } from './tracks';
+import { Track, trackStats } from './tracks';
 
 export type { PointState } from './events';
 export type { PointCommand } from './lifecycle';
+export type { FragmentLookup, PackagedFragment, RenderedManifest } from './content';
 
 const debug = createDebug('live-smooth:point');
-
-/** A rendered manifest, cached until the timeline changes. */
-export interface RenderedManifest {
-  body: Buffer;
-  contentType: string;
-  etag: string;
-  lastModified: number;
-  /** Seconds a client or cache may keep it: at most half the shortest fragment duration. */
-  maxAge: number;
-}
-
-/** Result of a fragment lookup. */
-export type FragmentLookup =
-  | { status: 'ok'; track: TrackInfo; key: string; time: bigint; etag: string }
-  | { status: 'not-yet' }
-  | { status: 'not-found'; reason: string };
-
-/** A fragment packaged for a client: its header, then the stored sample bytes (a view or a stream). */
-export interface PackagedFragment extends MoofHead {
-  data: Buffer | StoredFragment['data'];
-  dataSize: number;
-  storedAt: number;
-}
 
 interface Stream {
   id: string;
@@ -64,14 +36,8 @@ interface Stream {
   remoteAddress: string | undefined;
 }
 
-const ROOT_TIMESCALE = 10_000_000;
 /** Stream ids one session takes (a bound on what encoders can make a point hold besides fragments). */
 const MAX_STREAMS = 256;
-/** Bytes of packaged fragment headers kept per point. */
-const PACKAGE_CACHE_BYTES = 4 * 2 ** 20;
-
-const isThenable = <T>(v: Awaitable<T>): v is PromiseLike<T> =>
-  v !== null && typeof v === 'object' && typeof (v as PromiseLike<T>).then === 'function';
 
 /** One publishing point (one `.isml`). */
 export class PublishingPoint extends SafeEmitter<PointEvents> {
@@ -86,13 +52,9 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
   #broken = false;
   #sourceLost: NodeJS.Timeout | undefined;
   readonly #options: ResolvedOptions;
-  #store: FragmentStore;
-  /** Incremented with every new store: evictions reported by an older one no longer touch the timelines. */
-  #generation = 0;
-  readonly #tracks = new TrackRegistry();
+  readonly #content: PointContent;
   readonly #streams = new Map<string, Stream>();
   readonly #sessions = new Set<IngestSession>();
-  readonly #packaged = new PackageCache(PACKAGE_CACHE_BYTES);
   readonly #failures: FailureCounts = { listener: 0, store: 0 };
   /** What ingest sessions may call: nothing else of the point is theirs. */
   readonly #host: SessionHost = {
@@ -102,14 +64,6 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
     closed: (session, reason, err) => this.#closed(session, reason, err),
     now: () => this.#options.clock.now(),
   };
-  /**
-   * Random session tag, part of every ETag: a restarted session (or process) that reuses fragment times
-   * never matches an ETag a client or cache holds from before.
-   */
-  #tag = randomBytes(4).toString('hex');
-  #version = 0;
-  #changedAt = 0;
-  #manifest: RenderedManifest | undefined;
 
   /** @internal use `Origin.resolve` */
   constructor(path: string, settings: PointSettings, options: ResolvedOptions) {
@@ -117,8 +71,13 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
     this.path = path;
     this.#settings = settings;
     this.#options = options;
-    this.#store = this.#newStore();
-    this.#changedAt = options.clock.now();
+    this.#content = new PointContent({
+      path,
+      options,
+      settings: () => this.#settings,
+      emit: (name, payload) => this.#emit(name, payload),
+      failed: (source, error) => this.#failed(source, error),
+    });
   }
 
   /** Current state. */
@@ -138,17 +97,17 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
 
   /** Bytes the store holds for this point. */
   get bytes(): number {
-    return this.#store.bytes;
+    return this.#content.bytes;
   }
 
   /** Descriptions of the point's tracks, grouped as the manifest shows them. */
   get tracks(): TrackInfo[] {
-    return [...this.#tracks].map((t) => t.info);
+    return [...this.#content.tracks].map((t) => t.info);
   }
 
   /** The header of every track (description and init segment), in manifest order. */
   get headers(): TrackHeader[] {
-    return [...this.#tracks].map((t) => t.header);
+    return [...this.#content.tracks].map((t) => t.header);
   }
 
   /** Ingest streams of this session. */
@@ -163,21 +122,7 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
 
   /** Per-track statistics, in manifest order. */
   get trackStats(): TrackStats[] {
-    return [...this.#tracks].map((t) => {
-      const last = t.timeline.lastDuration;
-      return {
-        key: t.key,
-        info: t.info,
-        incomingBitrate: t.live > 0 ? t.stats.incomingBitrate(last ? Number(last) / t.info.timescale : 0) : 0,
-        lastFragmentTime: t.timeline.newest,
-        lastFragmentDuration: last,
-        fragments: t.stats.fragments,
-        bytes: t.stats.bytes,
-        requests: t.stats.requests,
-        notFound: t.stats.notFound,
-        notYetAvailable: t.stats.notYet,
-      };
-    });
+    return [...this.#content.tracks].map(trackStats);
   }
 
   /** Listener and store failures since the point was created (each also raised a `failure` event). */
@@ -207,7 +152,7 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
     if (this.#state === 'Idle') {
       this.#settings = settings;
       this.#pendingSettings = undefined;
-      this.#touch();
+      this.#content.touch();
     } else {
       this.#pendingSettings = settings;
     }
@@ -278,7 +223,8 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
   /** Closes every ingest connection and releases the fragments (the point is going away). */
   close(): void {
     this.#kill();
-    this.#clear();
+    this.#content.clear();
+    this.#streams.clear();
     clearTimeout(this.#sourceLost);
     this.removeAllListeners();
   }
@@ -292,14 +238,14 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
     const s = this.#step('encoder');
     if ('effect' in s && s.effect === 'restart') this.#shutdownNow('encoder reconnected (restartOnEncoderReconnect)', (c) => c.tracks === undefined);
     // Validate everything before changing anything: a rejected header leaves the point untouched.
-    this.#tracks.check(headers, session.streamId);
+    this.#content.tracks.check(headers, session.streamId);
     if (!this.#streams.has(session.streamId) && this.#streams.size >= MAX_STREAMS) {
       throw new SmoothError('ERR_BAD_HEADER', `a publishing point takes at most ${MAX_STREAMS} stream ids per session`);
     }
     const map = new Map<number, Track>();
     const created: TrackHeader[] = [];
     for (const h of headers) {
-      const added = this.#tracks.add(h);
+      const added = this.#content.tracks.add(h);
       if (added.created) created.push(added.track.header);
       added.track.live++;
       map.set(h.trackId, added.track);
@@ -315,7 +261,7 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
     stream.ended = false;
     stream.remoteAddress = session.remoteAddress;
     clearTimeout(this.#sourceLost);
-    this.#touch();
+    this.#content.touch();
     debug('%s: stream %s attached (%d tracks%s)', this.path, session.streamId, headers.length, reconnect ? ', reconnect' : '');
     // Every change is made: listeners (which may run commands) see a consistent point.
     this.#on('encoder', `encoder ${session.streamId}`);
@@ -324,10 +270,7 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
   }
 
   #fragment(track: Track, fragment: MediaFragment): void {
-    track.timeline.add(fragment);
-    track.stats.arrived(this.#options.clock.now(), fragment.dataSize);
-    if (!this.#put(track, fragment)) return;
-    this.#publish(track, track.timeline.publishReady(this.#settings.lookaheadChunks));
+    if (!this.#content.add(track, fragment)) return;
     this.#emit('fragment', { point: this.path, track: track.key, fragment });
     this.#on('fragment', 'first fragment');
   }
@@ -335,11 +278,11 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
   #endOfStream(session: IngestSession): void {
     // Nothing follows the held-back tail of a track nobody feeds any more: publish it with whatever
     // lookahead exists.
-    for (const t of this.#release(session)) if (t.live === 0) this.#publish(t, t.timeline.publishAll());
+    for (const t of this.#release(session)) if (t.live === 0) this.#content.publishAll(t);
     const stream = this.#streams.get(session.streamId);
     const others = [...this.#sessions].some((c) => c !== session && c.streamId === session.streamId && !c.eos);
     if (stream && !others) stream.ended = true;
-    this.#touch();
+    this.#content.touch();
     if ([...this.#streams.values()].every((s) => s.ended)) this.#on('endOfStream', 'end of stream');
   }
 
@@ -351,7 +294,7 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
       const stream = this.#streams.get(session.streamId);
       if (stream) stream.connections--;
       this.#release(session);
-      this.#touch();
+      this.#content.touch();
     }
     if (err) {
       debug('%s: stream %s rejected: %s', this.path, session.streamId, err.message);
@@ -395,10 +338,10 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
     clearTimeout(this.#sourceLost);
     this.#setState('Stopping', reason);
     this.#kill();
-    for (const t of this.#tracks) this.#publish(t, t.timeline.publishAll());
+    for (const t of this.#content.tracks) this.#content.publishAll(t);
     for (const st of this.#streams.values()) st.ended = true;
     this.#setState('Stopped', reason);
-    this.#touch();
+    this.#content.touch();
   }
 
   /**
@@ -409,12 +352,13 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
     clearTimeout(this.#sourceLost);
     this.#setState('ShuttingDown', reason);
     this.#kill(keep);
-    this.#clear();
+    this.#content.clear();
+    this.#streams.clear();
     if (this.#pendingSettings) {
       this.#settings = this.#pendingSettings;
       this.#pendingSettings = undefined;
     }
-    this.#touch();
+    this.#content.touch();
     if (this.#broken) {
       this.#setState('Error', this.#error);
       return;
@@ -468,141 +412,14 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
 
   // ---- media: store, timelines, packaging ----
 
-  /** Hands a fragment to the store. @returns false when the store refused or failed it at once */
-  #put(track: Track, fragment: MediaFragment): boolean {
-    const store = this.#store;
-    let result: Awaitable<boolean>;
-    try {
-      result = store.put(track.key, fragment);
-    } catch (err) {
-      this.#failed('store', err);
-      this.#lost(track, fragment.time);
-      return false;
-    }
-    if (isThenable(result)) {
-      result.then(
-        (kept) => {
-          if (!kept && store === this.#store) this.#lost(track, fragment.time);
-        },
-        (err: unknown) => {
-          this.#failed('store', err);
-          if (store === this.#store) this.#lost(track, fragment.time);
-        },
-      );
-      return true;
-    }
-    if (!result) this.#lost(track, fragment.time);
-    return result;
-  }
-
-  /** A fragment the timeline has is not in the store: it is skipped from now on. */
-  #lost(track: Track, time: bigint): void {
-    if (!track.timeline.drop(time)) return;
-    // Headers already built may announce it in their tfrf.
-    this.#packaged.clear();
-    this.#emit('fragmentTrimmed', { point: this.path, track: track.key, time, reason: 'error' });
-    this.#touch();
-  }
-
-  /** Newly published fragments of `track`: the window moves and the manifest changes. */
-  #publish(track: Track, published: FragmentTime[]): void {
-    if (published.length === 0) return;
-    const window = this.#settings.manifestWindowLength;
-    const bound = trimBound(track.group.tracks, window, track.group.timescale);
-    if (bound !== undefined) {
-      for (const t of track.group.tracks) {
-        for (const f of t.timeline.trim(bound)) this.#packaged.delete(fragmentKey(t.key, f.time));
-        this.#storeCall(() => this.#store.trim(t.key, bound));
-      }
-    }
-    this.#touch();
-  }
-
-  #newStore(): FragmentStore {
-    const generation = ++this.#generation;
-    return this.#options.store({
-      point: this.path,
-      maxBytes: this.#options.maxBytesPerPoint,
-      onEvict: (key, f, reason) => this.#evicted(generation, key, f, reason),
-    });
-  }
-
-  /** The store let a fragment go. */
-  #evicted(generation: number, key: string, f: FragmentTime, reason: EvictReason): void {
-    if (generation === this.#generation) {
-      const track = this.#tracks.get(key);
-      if (track) {
-        if (reason === 'error') track.timeline.drop(f.time);
-        else track.timeline.removeThrough(f.time);
-      }
-      this.#packaged.delete(fragmentKey(key, f.time));
-    }
-    this.#emit('fragmentTrimmed', { point: this.path, track: key, time: f.time, reason });
-    this.#touch();
-  }
-
-  #clear(): void {
-    const old = this.#store;
-    this.#store = this.#newStore();
-    this.#storeCall(() => old.clear());
-    this.#packaged.clear();
-    this.#tracks.clear();
-    this.#streams.clear();
-    this.#tag = randomBytes(4).toString('hex');
-  }
-
-  /** Runs a store call whose result only matters if it fails. */
-  #storeCall(call: () => Awaitable<unknown>): void {
-    try {
-      const r = call();
-      if (isThenable(r)) r.then(undefined, (err: unknown) => this.#failed('store', err));
-    } catch (err) {
-      this.#failed('store', err);
-    }
-  }
-
   /** What the manifest lists now. */
   snapshot(): ManifestSnapshot {
-    const s = this.#settings;
-    const streams: StreamSnapshot[] = this.#tracks.groups.map((g) => ({
-      type: g.type,
-      name: g.name,
-      subtype: g.subtype,
-      timescale: g.timescale,
-      language: g.language,
-      qualityLevels: g.tracks.map((t) => t.info),
-      fragments: listGroup(g.tracks, s.lookaheadChunks, s.manifestWindowLength, g.timescale),
-    }));
-    return {
-      isLive: true,
-      timeScale: ROOT_TIMESCALE,
-      duration: BigInt(s.estimatedTime) * BigInt(ROOT_TIMESCALE),
-      lookahead: s.lookaheadChunks,
-      dvrWindowLength: BigInt(s.manifestWindowLength) * BigInt(ROOT_TIMESCALE),
-      streams,
-    };
+    return this.#content.snapshot();
   }
 
   /** The client manifest, rendered once per change of the timeline. */
   manifest(): RenderedManifest {
-    if (this.#manifest) return this.#manifest;
-    const snapshot = this.snapshot();
-    const formatter = this.#options.manifest;
-    let shortest: number | undefined;
-    for (const st of snapshot.streams) {
-      const last = st.fragments[st.fragments.length - 1];
-      if (!last) continue;
-      const seconds = Number(last.duration) / st.timescale;
-      if (shortest === undefined || seconds < shortest) shortest = seconds;
-    }
-    this.#manifest = {
-      body: Buffer.from(formatter.render(snapshot), 'utf8'),
-      contentType: formatter.contentType,
-      etag: `"m${this.#tag}.${this.#version}"`,
-      lastModified: this.#changedAt,
-      maxAge: shortest === undefined ? 0 : Math.floor(shortest / 2),
-    };
-    return this.#manifest;
+    return this.#content.manifest();
   }
 
   /**
@@ -611,19 +428,7 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
    * deliver them; `not-found` for unknown tracks, trimmed times and times that start no fragment.
    */
   lookup(name: string, bitrate: number, attributes: ReadonlyArray<readonly [string, string]>, time: bigint): FragmentLookup {
-    const track = this.#tracks.find(name, bitrate, attributes);
-    if ('reason' in track) return { status: 'not-found', reason: track.reason };
-    track.stats.requests++;
-    const hit = track.timeline.find(time);
-    if (hit?.published) return { status: 'ok', track: track.info, key: track.key, time, etag: `"f${this.#tag}.${time}"` };
-    const newest = track.timeline.newestPublished();
-    const more = this.#state === 'Started' || track.timeline.held > 0;
-    if (more && (newest === undefined || time > newest.time)) {
-      track.stats.notYet++;
-      return { status: 'not-yet' };
-    }
-    track.stats.notFound++;
-    return { status: 'not-found', reason: `no fragment of ${name} at ${time} (outside the window or not a fragment start)` };
+    return this.#content.lookup(name, bitrate, attributes, time, this.#state === 'Started');
   }
 
   /**
@@ -633,13 +438,7 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
    * @throws SmoothError ERR_STORE when the store fails (the failure is reported as a `failure` event)
    */
   smoothFragment(found: Extract<FragmentLookup, { status: 'ok' }>): Awaitable<PackagedFragment | undefined> {
-    const track = this.#tracks.get(found.key);
-    if (!track) return undefined;
-    const lookahead = this.#settings.lookaheadChunks;
-    const next = lookahead > 0 ? track.timeline.successors(found.time, lookahead) : undefined;
-    return this.#read(track, found.time, (f) =>
-      this.#packaged.get(fragmentKey(track.key, found.time), `smooth:${next?.length ?? -1}`, () => smoothFragment(f, next)),
-    );
+    return this.#content.smoothFragment(found);
   }
 
   /**
@@ -654,43 +453,10 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
     found: Extract<FragmentLookup, { status: 'ok' }>,
     options: { decodeTimeOffset?: bigint; sequenceNumber?: number } = {},
   ): Awaitable<PackagedFragment | undefined> {
-    const track = this.#tracks.get(found.key);
-    if (!track) return undefined;
-    const { decodeTimeOffset = 0n, sequenceNumber } = options;
-    return this.#read(track, found.time, (f) =>
-      this.#packaged.get(fragmentKey(track.key, found.time), `cmaf:${decodeTimeOffset}:${sequenceNumber ?? ''}`, () =>
-        cmafSegment(f, { trackId: track.header.trackId, decodeTimeOffset, sequenceNumber }),
-      ),
-    );
-  }
-
-  /** Reads a fragment from the store and packages it; a synchronous store gives a synchronous answer. */
-  #read(track: Track, time: bigint, pack: (f: StoredFragment) => MoofHead): Awaitable<PackagedFragment | undefined> {
-    const done = (f: StoredFragment | undefined): PackagedFragment | undefined => {
-      if (!f) return undefined;
-      const { head, moofSize } = pack(f);
-      return { head, moofSize, data: f.data, dataSize: f.dataSize, storedAt: f.storedAt };
-    };
-    const fail = (err: unknown): never => {
-      this.#failed('store', err);
-      throw new SmoothError('ERR_STORE', 'the fragment store failed to read the fragment');
-    };
-    let got: Awaitable<StoredFragment | undefined>;
-    try {
-      got = this.#store.get(track.key, time);
-    } catch (err) {
-      return fail(err);
-    }
-    return isThenable(got) ? Promise.resolve(got).then(done, fail) : done(got);
+    return this.#content.cmafSegment(found, options);
   }
 
   // ---- events ----
-
-  #touch(): void {
-    this.#version++;
-    this.#changedAt = this.#options.clock.now();
-    this.#manifest = undefined;
-  }
 
   #emit<K extends keyof PointEvents>(name: K, payload: PointEvents[K][0]): void {
     (this.emit as (name: K, payload: PointEvents[K][0]) => boolean)(name, payload);
@@ -706,6 +472,3 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
   }
 }
 
-function fragmentKey(track: string, time: bigint): string {
-  return `${track}\n${time}`;
-}

@@ -82,22 +82,32 @@ export class TrackTimeline {
     return out;
   }
 
-  /** The fragment starting exactly at `time`, and whether it is published. */
+  /**
+   * The fragment starting exactly at `time`, and whether it is published. The entry stands for the
+   * fragment as long as it is in the timeline (its identity keys packaged headers).
+   */
   find(time: bigint): { fragment: FragmentTime; published: boolean } | undefined {
     const e = this.#byTime.get(time);
     return e ? { fragment: e, published: e.seq < this.#publishedUpTo } : undefined;
   }
 
-  /** Up to `n` fragments that follow the one starting at `time` (published or held). */
-  successors(time: bigint, n: number): FragmentTime[] {
-    const e = this.#byTime.get(time);
+  /** Up to `n` fragments that follow `fragment` (an entry {@link find} gave; published or held). */
+  successors(fragment: FragmentTime, n: number): FragmentTime[] {
     const out: FragmentTime[] = [];
-    if (!e) return out;
-    for (let i = e.seq + 1 - this.#base; i < this.#list.length && out.length < n; i++) {
+    for (let i = (fragment as Entry).seq + 1 - this.#base; i < this.#list.length && out.length < n; i++) {
       const next = this.#list[i]!;
       if (!next.dropped) out.push(next);
     }
     return out;
+  }
+
+  /** How many fragments {@link successors} would give, without making the list. */
+  successorCount(fragment: FragmentTime, n: number): number {
+    let count = 0;
+    for (let i = (fragment as Entry).seq + 1 - this.#base; i < this.#list.length && count < n; i++) {
+      if (!this.#list[i]!.dropped) count++;
+    }
+    return count;
   }
 
   /** The newest published fragment. */
@@ -144,13 +154,16 @@ export class TrackTimeline {
     return out;
   }
 
-  /** The store lost the fragment at `time` (not at the head): it is skipped from now on. */
-  drop(time: bigint): boolean {
+  /**
+   * The store lost the fragment at `time` (not necessarily at the head): it is skipped from now on.
+   * @returns its entry, or nothing when the timeline no longer had it
+   */
+  drop(time: bigint): FragmentTime | undefined {
     const e = this.#byTime.get(time);
-    if (!e || e.dropped) return false;
+    if (!e || e.dropped) return undefined;
     e.dropped = true;
     this.#byTime.delete(time);
-    return true;
+    return e;
   }
 
   #removeHead(out: FragmentTime[]): void {

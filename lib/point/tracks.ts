@@ -6,7 +6,7 @@
 import { SmoothError } from '../errors';
 import type { TrackHeader } from '../media';
 import type { TrackInfo, TrackType } from '../model';
-import { TrackCounters } from './stats';
+import { TrackCounters, TrackStats } from './stats';
 import { TrackTimeline } from './timeline';
 
 /** Bounds on what encoders can make a point hold besides fragments. */
@@ -67,6 +67,7 @@ export class TrackRegistry {
     return this.#groups;
   }
 
+  /** Number of tracks. */
   get size(): number {
     return this.#tracks.size;
   }
@@ -76,6 +77,7 @@ export class TrackRegistry {
     for (const g of this.#groups) yield* g.tracks;
   }
 
+  /** The track with this identity (its `trackKey`). */
   get(key: string): Track | undefined {
     return this.#tracks.get(key);
   }
@@ -153,4 +155,21 @@ export class TrackRegistry {
   #group(info: TrackInfo): Group | undefined {
     return this.#groups.find((g) => g.type === info.type && g.name === info.name);
   }
+}
+
+/** The statistics of one track. */
+export function trackStats(t: Track): TrackStats {
+  const last = t.timeline.lastDuration;
+  return {
+    key: t.key,
+    info: t.info,
+    incomingBitrate: t.live > 0 ? t.stats.incomingBitrate(last ? Number(last) / t.info.timescale : 0) : 0,
+    lastFragmentTime: t.timeline.newest,
+    lastFragmentDuration: last,
+    fragments: t.stats.fragments,
+    bytes: t.stats.bytes,
+    requests: t.stats.requests,
+    notFound: t.stats.notFound,
+    notYetAvailable: t.stats.notYet,
+  };
 }

@@ -4,7 +4,7 @@
  * `node:assert`, so a store written elsewhere can run it unchanged:
  *
  * ```ts
- * import { storeConformance } from 'live-smooth';
+ * import { storeConformance } from 'live-smooth/store-conformance';
  * storeConformance('MyStore', (options) => new MyStore(options));
  * ```
  *

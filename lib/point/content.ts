@@ -1,0 +1,318 @@
+/**
+ * What a publishing point holds and serves: its tracks and their timelines, the store with their
+ * bytes, the manifest built from the timelines, and fragments packaged for clients. The point's
+ * lifecycle and its ingest sessions live in the façade (`index.ts`); this part answers "what is there,
+ * and what does a client get for it".
+ */
+import { randomBytes } from 'node:crypto';
+import type { PointSettings } from '../definition';
+import { SmoothError } from '../errors';
+import type { MediaFragment } from '../media';
+import type { ManifestSnapshot, StreamSnapshot } from '../manifest/types';
+import type { FragmentTime, TrackInfo } from '../model';
+import type { MoofHead } from '../mp4/writer';
+import type { ResolvedOptions } from '../options';
+import { PackageCache } from '../package/cache';
+import { cmafSegment } from '../package/cmaf';
+import { smoothFragment } from '../package/smooth';
+import type { Awaitable, EvictReason, FragmentStore, StoredFragment } from '../store/types';
+import type { FailureSource, PointEvents } from './events';
+import { listGroup, trimBound } from './timeline';
+import { Track, TrackRegistry } from './tracks';
+
+/** A rendered manifest, cached until the timeline changes. */
+export interface RenderedManifest {
+  body: Buffer;
+  contentType: string;
+  etag: string;
+  lastModified: number;
+  /** Seconds a client or cache may keep it: at most half the shortest fragment duration. */
+  maxAge: number;
+}
+
+/** Result of a fragment lookup; `fragment` is the point's own entry for it (start and duration). */
+export type FragmentLookup =
+  | { status: 'ok'; track: TrackInfo; key: string; time: bigint; fragment: FragmentTime; etag: string }
+  | { status: 'not-yet' }
+  | { status: 'not-found'; reason: string };
+
+/** A fragment packaged for a client: its header, then the stored sample bytes (a view or a stream). */
+export interface PackagedFragment extends MoofHead {
+  data: StoredFragment['data'];
+  dataSize: number;
+  storedAt: number;
+}
+
+/** What the content needs of its point. */
+export interface ContentHost {
+  readonly path: string;
+  readonly options: ResolvedOptions;
+  settings(): PointSettings;
+  emit<K extends 'fragmentTrimmed'>(name: K, payload: PointEvents[K][0]): void;
+  failed(source: FailureSource, error: unknown): void;
+}
+
+const ROOT_TIMESCALE = 10_000_000;
+/** Bytes of packaged fragment headers kept per point. */
+const PACKAGE_CACHE_BYTES = 4 * 2 ** 20;
+
+const isThenable = <T>(v: Awaitable<T>): v is PromiseLike<T> =>
+  v !== null && typeof v === 'object' && typeof (v as PromiseLike<T>).then === 'function';
+
+/** The tracks, timelines, store, manifest and packaged fragments of one point's session. */
+export class PointContent {
+  readonly #host: ContentHost;
+  readonly tracks = new TrackRegistry();
+  #store: FragmentStore;
+  /** Incremented with every new store: evictions reported by an older one no longer touch the timelines. */
+  #generation = 0;
+  readonly #packaged = new PackageCache<FragmentTime>(PACKAGE_CACHE_BYTES);
+  /**
+   * Random session tag, part of every ETag: a restarted session (or process) that reuses fragment times
+   * never matches an ETag a client or cache holds from before.
+   */
+  #tag = randomBytes(4).toString('hex');
+  #version = 0;
+  #changedAt: number;
+  #manifest: RenderedManifest | undefined;
+
+  constructor(host: ContentHost) {
+    this.#host = host;
+    this.#store = this.#newStore();
+    this.#changedAt = host.options.clock.now();
+  }
+
+  /** Bytes the store holds. */
+  get bytes(): number {
+    return this.#store.bytes;
+  }
+
+  /**
+   * Stores a new fragment of `track` and publishes what its lookahead now allows.
+   * @returns false when the store refused or failed it at once
+   */
+  add(track: Track, fragment: MediaFragment): boolean {
+    track.timeline.add(fragment);
+    track.stats.arrived(this.#host.options.clock.now(), fragment.dataSize);
+    if (!this.#put(track, fragment)) return false;
+    this.#publish(track, track.timeline.publishReady(this.#host.settings().lookaheadChunks));
+    return true;
+  }
+
+  /** Publishes the held-back tail of `track` (nothing more will follow it). */
+  publishAll(track: Track): void {
+    this.#publish(track, track.timeline.publishAll());
+  }
+
+  /** The manifest and its ETag change (a fragment, a stream or a setting). */
+  touch(): void {
+    this.#version++;
+    this.#changedAt = this.#host.options.clock.now();
+    this.#manifest = undefined;
+  }
+
+  /** Drops everything: a new session, with a new store and a new ETag tag. */
+  clear(): void {
+    const old = this.#store;
+    this.#store = this.#newStore();
+    this.#storeCall(() => old.clear());
+    this.#packaged.clear();
+    this.tracks.clear();
+    this.#tag = randomBytes(4).toString('hex');
+  }
+
+  /** What the manifest lists now. */
+  snapshot(): ManifestSnapshot {
+    const s = this.#host.settings();
+    const streams: StreamSnapshot[] = this.tracks.groups.map((g) => ({
+      type: g.type,
+      name: g.name,
+      subtype: g.subtype,
+      timescale: g.timescale,
+      language: g.language,
+      qualityLevels: g.tracks.map((t) => t.info),
+      fragments: listGroup(g.tracks, s.lookaheadChunks, s.manifestWindowLength, g.timescale),
+    }));
+    return {
+      isLive: true,
+      timeScale: ROOT_TIMESCALE,
+      duration: BigInt(s.estimatedTime) * BigInt(ROOT_TIMESCALE),
+      lookahead: s.lookaheadChunks,
+      dvrWindowLength: BigInt(s.manifestWindowLength) * BigInt(ROOT_TIMESCALE),
+      streams,
+    };
+  }
+
+  /** The client manifest, rendered once per change of the timeline. */
+  manifest(): RenderedManifest {
+    if (this.#manifest) return this.#manifest;
+    const snapshot = this.snapshot();
+    const formatter = this.#host.options.manifest;
+    let shortest: number | undefined;
+    for (const st of snapshot.streams) {
+      const last = st.fragments[st.fragments.length - 1];
+      if (!last) continue;
+      const seconds = Number(last.duration) / st.timescale;
+      if (shortest === undefined || seconds < shortest) shortest = seconds;
+    }
+    this.#manifest = {
+      body: Buffer.from(formatter.render(snapshot), 'utf8'),
+      contentType: formatter.contentType,
+      etag: `"m${this.#tag}.${this.#version}"`,
+      lastModified: this.#changedAt,
+      maxAge: shortest === undefined ? 0 : Math.floor(shortest / 2),
+    };
+    return this.#manifest;
+  }
+
+  /**
+   * Finds a fragment for `QualityLevels(bitrate[,attrs])/Fragments(name=time)`.
+   * @param live - the stream can still deliver newer fragments (the point is Started)
+   */
+  lookup(name: string, bitrate: number, attributes: ReadonlyArray<readonly [string, string]>, time: bigint, live: boolean): FragmentLookup {
+    const track = this.tracks.find(name, bitrate, attributes);
+    if ('reason' in track) return { status: 'not-found', reason: track.reason };
+    track.stats.requests++;
+    const hit = track.timeline.find(time);
+    if (hit?.published) return { status: 'ok', track: track.info, key: track.key, time, fragment: hit.fragment, etag: `"f${this.#tag}.${time}"` };
+    const newest = track.timeline.newestPublished();
+    if ((live || track.timeline.held > 0) && (newest === undefined || time > newest.time)) {
+      track.stats.notYet++;
+      return { status: 'not-yet' };
+    }
+    track.stats.notFound++;
+    return { status: 'not-found', reason: `no fragment of ${name} at ${time} (outside the window or not a fragment start)` };
+  }
+
+  /** The Smooth fragment response for a found fragment: tfxd, and a tfrf of what follows it now. */
+  smoothFragment(found: Extract<FragmentLookup, { status: 'ok' }>): Awaitable<PackagedFragment | undefined> {
+    const track = this.tracks.get(found.key);
+    if (!track) return undefined;
+    const lookahead = this.#host.settings().lookaheadChunks;
+    // The variant is the number of tfrf entries (−1: no tfrf), counted without building the list.
+    const variant = lookahead > 0 ? track.timeline.successorCount(found.fragment, lookahead) : -1;
+    return this.#read(track, found.time, (f) =>
+      this.#packaged.get(found.fragment, variant, () =>
+        smoothFragment(f, lookahead > 0 ? track.timeline.successors(found.fragment, lookahead) : undefined),
+      ),
+    );
+  }
+
+  /** The CMAF media segment of a found fragment, with the track_ID of its track's init segment. */
+  cmafSegment(
+    found: Extract<FragmentLookup, { status: 'ok' }>,
+    options: { decodeTimeOffset?: bigint; sequenceNumber?: number },
+  ): Awaitable<PackagedFragment | undefined> {
+    const track = this.tracks.get(found.key);
+    if (!track) return undefined;
+    const { decodeTimeOffset = 0n, sequenceNumber } = options;
+    return this.#read(track, found.time, (f) =>
+      this.#packaged.get(found.fragment, `cmaf:${decodeTimeOffset}:${sequenceNumber ?? ''}`, () =>
+        cmafSegment(f, { trackId: track.header.trackId, decodeTimeOffset, sequenceNumber }),
+      ),
+    );
+  }
+
+  /** Reads a fragment from the store and packages it; a synchronous store gives a synchronous answer. */
+  #read(track: Track, time: bigint, pack: (f: StoredFragment) => MoofHead): Awaitable<PackagedFragment | undefined> {
+    const done = (f: StoredFragment | undefined): PackagedFragment | undefined => {
+      if (!f) return undefined;
+      const { head, moofSize } = pack(f);
+      return { head, moofSize, data: f.data, dataSize: f.dataSize, storedAt: f.storedAt };
+    };
+    const fail = (err: unknown): never => {
+      this.#host.failed('store', err);
+      throw new SmoothError('ERR_STORE', 'the fragment store failed to read the fragment');
+    };
+    let got: Awaitable<StoredFragment | undefined>;
+    try {
+      got = this.#store.get(track.key, time);
+    } catch (err) {
+      return fail(err);
+    }
+    return isThenable(got) ? Promise.resolve(got).then(done, fail) : done(got);
+  }
+
+  /** Hands a fragment to the store. @returns false when the store refused or failed it at once */
+  #put(track: Track, fragment: MediaFragment): boolean {
+    const store = this.#store;
+    let result: Awaitable<boolean>;
+    try {
+      result = store.put(track.key, fragment);
+    } catch (err) {
+      this.#host.failed('store', err);
+      this.#lost(track, fragment.time);
+      return false;
+    }
+    if (isThenable(result)) {
+      result.then(
+        (kept) => {
+          if (!kept && store === this.#store) this.#lost(track, fragment.time);
+        },
+        (err: unknown) => {
+          this.#host.failed('store', err);
+          if (store === this.#store) this.#lost(track, fragment.time);
+        },
+      );
+      return true;
+    }
+    if (!result) this.#lost(track, fragment.time);
+    return result;
+  }
+
+  /** A fragment the timeline has is not in the store: it is skipped from now on. */
+  #lost(track: Track, time: bigint): void {
+    if (!track.timeline.drop(time)) return;
+    // Headers already built may announce it in their tfrf.
+    this.#packaged.clear();
+    this.touch();
+    this.#host.emit('fragmentTrimmed', { point: this.#host.path, track: track.key, time, reason: 'error' });
+  }
+
+  /** Newly published fragments of `track`: the window moves and the manifest changes. */
+  #publish(track: Track, published: FragmentTime[]): void {
+    if (published.length === 0) return;
+    const bound = trimBound(track.group.tracks, this.#host.settings().manifestWindowLength, track.group.timescale);
+    if (bound !== undefined) {
+      for (const t of track.group.tracks) {
+        for (const f of t.timeline.trim(bound)) this.#packaged.delete(f);
+        this.#storeCall(() => this.#store.trim(t.key, bound));
+      }
+    }
+    this.touch();
+  }
+
+  #newStore(): FragmentStore {
+    const generation = ++this.#generation;
+    return this.#host.options.store({
+      point: this.#host.path,
+      maxBytes: this.#host.options.maxBytesPerPoint,
+      onEvict: (key, f, reason) => this.#evicted(generation, key, f, reason),
+    });
+  }
+
+  /** The store let a fragment go: the timeline follows, and so do the manifest and its ETag. */
+  #evicted(generation: number, key: string, f: FragmentTime, reason: EvictReason): void {
+    if (generation === this.#generation) {
+      const timeline = this.tracks.get(key)?.timeline;
+      if (reason === 'error') {
+        // Not at the head: headers already built may announce it in their tfrf.
+        if (timeline?.drop(f.time)) this.#packaged.clear();
+      } else if (timeline) {
+        for (const entry of timeline.removeThrough(f.time)) this.#packaged.delete(entry);
+      }
+    }
+    this.touch();
+    this.#host.emit('fragmentTrimmed', { point: this.#host.path, track: key, time: f.time, reason });
+  }
+
+  /** Runs a store call whose result only matters if it fails. */
+  #storeCall(call: () => Awaitable<unknown>): void {
+    try {
+      const r = call();
+      if (isThenable(r)) r.then(undefined, (err: unknown) => this.#host.failed('store', err));
+    } catch (err) {
+      this.#host.failed('store', err);
+    }
+  }
+}
