@@ -30,13 +30,15 @@ export class PackageCache<K extends object> {
     return this.#bytes;
   }
 
-  /** The header of `fragment` in `variant`, built with `build` the first time. */
-  get(fragment: K, variant: string | number, build: () => MoofHead): MoofHead {
+  /** The header of `fragment` in `variant`, if it was built. */
+  get(fragment: K, variant: string | number): MoofHead | undefined {
+    return this.#entries.get(fragment)?.variants.get(variant);
+  }
+
+  /** Keeps the header of `fragment` in `variant` (just built); the oldest fragments go past the budget. */
+  set(fragment: K, variant: string | number, head: MoofHead): void {
+    if (head.head.length > this.#maxBytes) return;
     let entry = this.#entries.get(fragment);
-    const hit = entry?.variants.get(variant);
-    if (hit) return hit;
-    const head = build();
-    if (head.head.length > this.#maxBytes) return head;
     if (!entry) {
       entry = { variants: new Map(), bytes: 0 };
       this.#entries.set(fragment, entry);
@@ -49,7 +51,6 @@ export class PackageCache<K extends object> {
       this.#entries.delete(key);
       this.#bytes -= old.bytes;
     }
-    return head;
   }
 
   /** Forgets every variant of a fragment (it left the point). */

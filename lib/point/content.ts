@@ -59,6 +59,11 @@ const PACKAGE_CACHE_BYTES = 4 * 2 ** 20;
 const isThenable = <T>(v: Awaitable<T>): v is PromiseLike<T> =>
   v !== null && typeof v === 'object' && typeof (v as PromiseLike<T>).then === 'function';
 
+/** A packaged header with the stored fragment's sample bytes. */
+function packaged(head: MoofHead, f: StoredFragment): PackagedFragment {
+  return { head: head.head, moofSize: head.moofSize, data: f.data, dataSize: f.dataSize, storedAt: f.storedAt };
+}
+
 /** The tracks, timelines, store, manifest and packaged fragments of one point's session. */
 export class PointContent {
   readonly #host: ContentHost;
@@ -174,7 +179,7 @@ export class PointContent {
     if ('reason' in track) return { status: 'not-found', reason: track.reason };
     track.stats.requests++;
     const hit = track.timeline.find(time);
-    if (hit?.published) return { status: 'ok', track: track.info, key: track.key, time, fragment: hit.fragment, etag: `"f${this.#tag}.${time}"` };
+    if (hit && track.timeline.isPublished(hit)) return { status: 'ok', track: track.info, key: track.key, time, fragment: hit, etag: `"f${this.#tag}.${time}"` };
     const newest = track.timeline.newestPublished();
     if ((live || track.timeline.held > 0) && (newest === undefined || time > newest.time)) {
       track.stats.notYet++;
@@ -188,14 +193,22 @@ export class PointContent {
   smoothFragment(found: Extract<FragmentLookup, { status: 'ok' }>): Awaitable<PackagedFragment | undefined> {
     const track = this.tracks.get(found.key);
     if (!track) return undefined;
-    const lookahead = this.#host.settings().lookaheadChunks;
     // The variant is the number of tfrf entries (−1: no tfrf), counted without building the list.
+    const lookahead = this.#host.settings().lookaheadChunks;
     const variant = lookahead > 0 ? track.timeline.successorCount(found.fragment, lookahead) : -1;
-    return this.#read(track, found.time, (f) =>
-      this.#packaged.get(found.fragment, variant, () =>
-        smoothFragment(f, lookahead > 0 ? track.timeline.successors(found.fragment, lookahead) : undefined),
-      ),
-    );
+    const got = this.#get(track, found.time);
+    // This runs for every fragment request: no closure and no Promise when the store answers at once.
+    if (isThenable(got)) return got.then((f) => f && this.#smooth(track, found.fragment, variant, lookahead, f));
+    return got && this.#smooth(track, found.fragment, variant, lookahead, got);
+  }
+
+  #smooth(track: Track, entry: FragmentTime, variant: number, lookahead: number, f: StoredFragment): PackagedFragment {
+    let head = this.#packaged.get(entry, variant);
+    if (!head) {
+      head = smoothFragment(f, variant >= 0 ? track.timeline.successors(entry, lookahead) : undefined);
+      this.#packaged.set(entry, variant, head);
+    }
+    return packaged(head, f);
   }
 
   /** The CMAF media segment of a found fragment, with the track_ID of its track's init segment. */
@@ -206,31 +219,37 @@ export class PointContent {
     const track = this.tracks.get(found.key);
     if (!track) return undefined;
     const { decodeTimeOffset = 0n, sequenceNumber } = options;
-    return this.#read(track, found.time, (f) =>
-      this.#packaged.get(found.fragment, `cmaf:${decodeTimeOffset}:${sequenceNumber ?? ''}`, () =>
-        cmafSegment(f, { trackId: track.header.trackId, decodeTimeOffset, sequenceNumber }),
-      ),
-    );
+    const variant = `cmaf:${decodeTimeOffset}:${sequenceNumber ?? ''}`;
+    const pack = (f: StoredFragment | undefined): PackagedFragment | undefined => {
+      if (!f) return undefined;
+      let head = this.#packaged.get(found.fragment, variant);
+      if (!head) {
+        head = cmafSegment(f, { trackId: track.header.trackId, decodeTimeOffset, sequenceNumber });
+        this.#packaged.set(found.fragment, variant, head);
+      }
+      return packaged(head, f);
+    };
+    const got = this.#get(track, found.time);
+    return isThenable(got) ? got.then(pack) : pack(got);
   }
 
-  /** Reads a fragment from the store and packages it; a synchronous store gives a synchronous answer. */
-  #read(track: Track, time: bigint, pack: (f: StoredFragment) => MoofHead): Awaitable<PackagedFragment | undefined> {
-    const done = (f: StoredFragment | undefined): PackagedFragment | undefined => {
-      if (!f) return undefined;
-      const { head, moofSize } = pack(f);
-      return { head, moofSize, data: f.data, dataSize: f.dataSize, storedAt: f.storedAt };
-    };
-    const fail = (err: unknown): never => {
-      this.#host.failed('store', err);
-      throw new SmoothError('ERR_STORE', 'the fragment store failed to read the fragment');
-    };
+  /**
+   * Reads a fragment from the store; a synchronous store gives a synchronous answer. A failure is
+   * reported and becomes ERR_STORE.
+   */
+  #get(track: Track, time: bigint): Awaitable<StoredFragment | undefined> {
     let got: Awaitable<StoredFragment | undefined>;
     try {
       got = this.#store.get(track.key, time);
     } catch (err) {
-      return fail(err);
+      return this.#storeReadFailed(err);
     }
-    return isThenable(got) ? Promise.resolve(got).then(done, fail) : done(got);
+    return isThenable(got) ? Promise.resolve(got).then(undefined, (err: unknown) => this.#storeReadFailed(err)) : got;
+  }
+
+  #storeReadFailed(err: unknown): never {
+    this.#host.failed('store', err);
+    throw new SmoothError('ERR_STORE', 'the fragment store failed to read the fragment');
   }
 
   /** Hands a fragment to the store. @returns false when the store refused or failed it at once */

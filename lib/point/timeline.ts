@@ -83,12 +83,16 @@ export class TrackTimeline {
   }
 
   /**
-   * The fragment starting exactly at `time`, and whether it is published. The entry stands for the
-   * fragment as long as it is in the timeline (its identity keys packaged headers).
+   * The fragment starting exactly at `time`. The entry stands for the fragment as long as it is in the
+   * timeline (its identity keys packaged headers).
    */
-  find(time: bigint): { fragment: FragmentTime; published: boolean } | undefined {
-    const e = this.#byTime.get(time);
-    return e ? { fragment: e, published: e.seq < this.#publishedUpTo } : undefined;
+  find(time: bigint): FragmentTime | undefined {
+    return this.#byTime.get(time);
+  }
+
+  /** Whether a fragment {@link find} gave is published (served and listed). */
+  isPublished(fragment: FragmentTime): boolean {
+    return (fragment as Entry).seq < this.#publishedUpTo;
   }
 
   /** Up to `n` fragments that follow `fragment` (an entry {@link find} gave; published or held). */
