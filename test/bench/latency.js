@@ -108,7 +108,7 @@ async function run(log) {
           })(),
         ]);
         await push.write(audio);
-        // When the server published the held 300k fragment (its fragmentAdded event), on the same clock.
+        // When the server published the held 300k fragment (stored the fragment completing its lookahead), on the same clock.
         const log = await server.call('takePublishes');
         const own = log.find((e) => e[1] === `video/video/${bottom}` && e[2] === String(heldTime));
         if (k >= 5) {

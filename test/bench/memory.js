@@ -5,6 +5,9 @@
  * sampled every simulated minute against the bytes the point holds; the ratio is (RSS − base) / held,
  * where base is the RSS of the same server before any ingest. Steady state is the part after the
  * window is full: RSS there should stay flat.
+ *
+ * Then the same push into a point whose store is on disk, with a window that keeps every fragment, past
+ * 2 GB held: RSS must stay flat while the bytes on disk grow.
  */
 const fs = require('node:fs');
 const path = require('node:path');
@@ -13,13 +16,29 @@ const t = require('./lib/tools');
 
 const MEDIA_SECONDS = Number(process.env.BENCH_MEMORY_SECONDS || 3600);
 const WINDOW = 1200;
+/** Media pushed into the store on disk: 100 min of 3.09 Mbit/s is about 2.3 GB. */
+const DISK_SECONDS = Number(process.env.BENCH_DISK_SECONDS || 6000);
+/**
+ * Pace of the push into the store on disk, × real time: 100× is ~40 MB/s, what 100 such channels would
+ * write. Unpaced (~1000×) the writes fall behind and the store refuses fragments past its write-queue
+ * bound, as it should: that bound, not the disk, would then be measured.
+ */
+const DISK_SPEED = 100;
 
 async function run(log) {
+  const memory = await measure(log, { seconds: MEDIA_SECONDS, window: WINDOW });
+  const disk = await measure(log, { seconds: DISK_SECONDS, window: 0, disk: true });
+  return { ...memory, disk };
+}
+
+async function measure(log, { seconds: mediaSeconds, window, disk }) {
   const root = t.tmpDir('memory');
-  fs.writeFileSync(path.join(root, 'mem.isml'), t.isml({ manifestWindowLength: WINDOW }));
-  const server = await t.startServer('smooth', { root, options: { maxBytesPerPoint: 1024 * 1024 * 1024 } }, [
-    '--expose-gc',
-  ]);
+  fs.writeFileSync(path.join(root, 'mem.isml'), t.isml({ manifestWindowLength: window }));
+  const folder = disk ? t.tmpDir('disk-store') : undefined;
+  const config = disk
+    ? { root, disk: { folder, maxBytes: 4 * 1024 ** 3 }, options: { maxBytesPerPoint: 4 * 1024 ** 3 } }
+    : { root, options: { maxBytesPerPoint: 1024 * 1024 * 1024 } };
+  const server = await t.startServer('smooth', config, ['--expose-gc']);
   const stream = new Stream(LADDER_3M, 2);
   try {
     // Base: the server after loading and serving once, collected.
@@ -28,10 +47,14 @@ async function run(log) {
     const push = t.openPush(`${server.url}/live/mem.isml/Streams(mem)`);
     await push.write(stream.header);
     const samples = [];
-    const slots = MEDIA_SECONDS / stream.slotSeconds;
+    const slots = mediaSeconds / stream.slotSeconds;
     const every = 60 / stream.slotSeconds;
     const t0 = t.now();
     for (let i = 0; i < slots; i++) {
+      if (disk) {
+        const due = t0 + (i * stream.slotSeconds * 1000) / DISK_SPEED;
+        if (t.now() < due) await t.sleep(due - t.now());
+      }
       await push.write(stream.slot(i));
       if ((i + 1) % every === 0) {
         await t.waitPublished(server, 'mem.isml', (i - 1) * LADDER_3M.length);
@@ -50,13 +73,16 @@ async function run(log) {
     const last = samples[samples.length - 1];
     const afterGc = await server.call('gc');
     const final = await server.call('stats');
-    const steady = samples.filter((s) => s.minute >= WINDOW / 60 + 2);
+    // With a window, steady state begins once it is full; on disk (no window) RSS is judged throughout.
+    const steady = samples.filter((s) => s.minute >= (window ? window / 60 + 2 : 2));
     const rss = steady.map((s) => s.rss);
     const result = {
-      mediaMinutes: MEDIA_SECONDS / 60,
-      windowMinutes: WINDOW / 60,
+      store: disk ? 'disk' : 'memory',
+      mediaMinutes: mediaSeconds / 60,
+      windowMinutes: window / 60,
       feedSeconds: seconds,
-      speed: MEDIA_SECONDS / seconds,
+      speed: mediaSeconds / seconds,
+      lost: final.lost,
       base,
       held: last.held,
       rss: last.rss,
@@ -75,13 +101,15 @@ async function run(log) {
       samples,
     };
     log(
-      `  ${result.mediaMinutes} min of media in ${seconds.toFixed(1)} s: held ${(result.held / 1e6).toFixed(0)} MB, ` +
-        `RSS ${(result.rss / 1e6).toFixed(0)} MB over a ${(base / 1e6).toFixed(0)} MB base (${result.ratio.toFixed(3)}×)`,
+      `  ${result.store} store: ${result.mediaMinutes} min of media in ${seconds.toFixed(1)} s: held ${(result.held / 1e6).toFixed(0)} MB, ` +
+        `RSS ${(result.rss / 1e6).toFixed(0)} MB over a ${(base / 1e6).toFixed(0)} MB base (${result.ratio.toFixed(3)}×), ` +
+        `steady RSS ${(result.steady.min / 1e6).toFixed(0)}–${(result.steady.max / 1e6).toFixed(0)} MB, ${result.lost} fragments lost`,
     );
     return result;
   } finally {
     await server.stop();
     fs.rmSync(root, { recursive: true, force: true });
+    if (folder) fs.rmSync(folder, { recursive: true, force: true });
   }
 }
 

@@ -9,7 +9,8 @@
  * Options: `--only=fragments,manifest,ingest,latency,memory,viewers` runs a subset (results.md is
  * written only for a full run unless `--write`). Environment: BENCH_SECONDS (per load run, default 3),
  * BENCH_ROUNDS (default 3), BENCH_CONNECTIONS (default 32), BENCH_VIEWERS (default 2000),
- * BENCH_VIEWER_SECONDS (default 30), LIVE_SMOOTH_DIST (library to load, default dist/).
+ * BENCH_VIEWER_SECONDS (default 30), BENCH_MEMORY_SECONDS (default 3600), BENCH_DISK_SECONDS (default
+ * 6000), LIVE_SMOOTH_DIST (library to load, default dist/).
  */
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');

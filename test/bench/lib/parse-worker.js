@@ -1,9 +1,9 @@
 'use strict';
 /**
  * Parse-and-store throughput on one core: feeds a captured ffmpeg push (looped with shifted times into
- * ~48 MB) through an ingest connection of a real publishing point (the ingest parser, the served-fragment
- * writer and the memory store), in 64 KiB chunks as a socket delivers them. No HTTP: this is the cost
- * per byte of what the middleware does with an ingest body. Prints one JSON line.
+ * ~48 MB) through an ingest session of a real publishing point (the ingest parser, the one copy of the
+ * samples into the memory store, the timelines), in 64 KiB chunks as a socket delivers them. No HTTP:
+ * this is the cost per byte of what the middleware does with an ingest body. Prints one JSON line.
  * Usage: node parse-worker.js <dist> <capture file>
  */
 const fs = require('node:fs');
@@ -35,7 +35,7 @@ async function main() {
     fs.writeFileSync(path.join(root, name), '');
     const point = await handler.origin.resolve(name);
     let added = 0;
-    point.on('fragmentAdded', () => added++);
+    point.on('fragment', () => added++);
     const conn = point.openIngest('bench', '127.0.0.1', lib.smoothIngest({ maxBoxSize: 32 * 1024 * 1024 }));
     conn.write(capture.header);
     const t0 = performance.now();

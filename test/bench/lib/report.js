@@ -109,7 +109,7 @@ function ingest(s) {
   const out = [`### 3. Ingest\n`];
   out.push(
     'Parse-and-store: a captured ffmpeg push looped (times rewritten) to ~50 MB and fed in 64 KiB chunks through an ' +
-      'ingest connection of a real publishing point (parser, served-fragment writer, memory store) on one core, no HTTP; ' +
+      'ingest session of a real publishing point (parser, the one copy of the samples into the memory store, timelines) on one core, no HTTP; ' +
       'median of 15 rounds after 2 warm-up rounds.\n',
   );
   out.push(
@@ -163,7 +163,7 @@ function latency(s) {
     'From handing the last KiB of the fragment that completes the lookahead (lookahead 2, 3 Mbit/s ladder) to the ingest ' +
       'socket, until a `Fragments` GET of the held fragment answers 200 (served) and the manifest lists it (listed), both ' +
       'polled back to back over keep-alive HTTP from another process, so it includes at least one HTTP round trip. ' +
-      '"Published in the server" is when the server emitted `fragmentAdded` for it, on the same clock.\n',
+      '"Published in the server" is when the server stored the fragment that completes its lookahead (its `fragment` event), on the same clock.\n',
   );
   out.push(
     tableOf(
@@ -221,6 +221,30 @@ function memory(s) {
       ],
     ),
   );
+  const d = s.disk;
+  if (d) {
+    out.push(
+      `\nThe store on disk (\`diskStore\`): ${d.mediaMinutes} min of the same media pushed ${fix(d.speed, 0)}× faster than real time into a point ` +
+        `that keeps the whole event, so the bytes held on disk grow past 2 GB. RSS is sampled every simulated minute from minute ` +
+        `${d.steady.from}; flat means it does not follow the held bytes.\n`,
+    );
+    out.push(
+      tableOf(
+        ['held on disk MB', 'base MB', 'RSS MB at the end', 'RSS MB min – max', 'RSS trend MB per hour of media', 'held grew MB', 'fragments lost'],
+        [
+          [
+            mb(d.held),
+            mb(d.base),
+            mb(d.rss),
+            `${mb(d.steady.min)} – ${mb(d.steady.max)}`,
+            fix(d.steady.slope, 0),
+            mb(d.held - (d.samples[0] ? d.samples[0].held : 0)),
+            `${d.lost} ${d.lost === 0 ? '✓' : '✗'}`,
+          ],
+        ],
+      ),
+    );
+  }
   return out.join('\n');
 }
 

@@ -24,8 +24,11 @@ let handler;
 let app;
 if (kind === 'smooth') {
   const express = require('express');
-  const { liveSmooth } = require(config.dist);
-  handler = liveSmooth(config.root, config.options || {});
+  const lib = require(config.dist);
+  const options = { ...(config.options || {}) };
+  // The store on disk, when the benchmark asks for it (options travel as JSON, the factory cannot).
+  if (config.disk) options.store = lib.diskStore(config.disk);
+  handler = lib.liveSmooth(config.root, options);
   app = express();
   app.use('/live', handler);
 } else if (kind === 'static') {
@@ -68,24 +71,51 @@ const loop = monitorEventLoopDelay({ resolution: 5 });
 let published = 0;
 const publishedBy = {};
 let rejected = 0;
+/** Fragments a store refused or lost (reason `error`). */
+let lost = 0;
 let publishLog;
 const renders = [];
 let measureRenders;
 if (handler) {
-  handler.origin.on('fragmentAdded', (e) => {
+  // The origin reports each fragment when it is stored; it is published (served and listed) once the
+  // point's lookahead behind it exists, or when the stream ends. The same rule, followed here from the
+  // events, gives the moment each fragment is published.
+  const held = new Map();
+  const onPublished = (point, track, time) => {
     published++;
-    publishedBy[e.point] = (publishedBy[e.point] || 0) + 1;
-    if (publishLog) publishLog.push([e.point, e.track, String(e.time), now()]);
-    if (measureRenders && e.point === measureRenders) {
+    publishedBy[point] = (publishedBy[point] || 0) + 1;
+    if (publishLog) publishLog.push([point, track, String(time), now()]);
+    if (measureRenders && point === measureRenders) {
       // Cost of making the manifest current again after a new fragment: the first GET after a change
       // renders it (snapshot of the window + XML), later GETs reuse it.
-      const point = handler.origin.points().find((p) => p.path === e.point);
+      const p = handler.origin.points().find((x) => x.path === point);
       const t0 = performance.now();
-      point.manifest();
+      p.manifest();
       renders.push(performance.now() - t0);
+    }
+  };
+  handler.origin.on('fragment', (e) => {
+    const key = `${e.point}\n${e.track}`;
+    let queue = held.get(key);
+    if (!queue) held.set(key, (queue = []));
+    queue.push(e.fragment.time);
+    const lookahead = handler.origin.points().find((x) => x.path === e.point).settings.lookaheadChunks;
+    while (queue.length > lookahead) onPublished(e.point, e.track, queue.shift());
+  });
+  handler.origin.on('state', (e) => {
+    if (e.state !== 'Stopped' && e.state !== 'Idle') return;
+    for (const [key, queue] of held) {
+      const [point, track] = key.split('\n');
+      if (point !== e.point) continue;
+      // Stopped publishes the held tail; a shutdown drops it.
+      if (e.state === 'Stopped') while (queue.length > 0) onPublished(point, track, queue.shift());
+      held.delete(key);
     }
   });
   handler.origin.on('inputRejected', () => rejected++);
+  handler.origin.on('fragmentTrimmed', (e) => {
+    if (e.reason === 'error') lost++;
+  });
 }
 
 const commands = {
@@ -104,6 +134,7 @@ const commands = {
       published,
       publishedBy,
       rejected,
+      lost,
       loop: { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 },
     };
   },
