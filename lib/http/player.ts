@@ -1,7 +1,8 @@
 /**
- * `player()`: a request handler that serves the sample player page (`player/page.ts`) at its mount root and
- * the two dash.js bundles it needs from the `dashjs` package, so the page works offline and without a
- * CDN. Express (`app.use('/', player())`) or plain `node:http` (`http.createServer(player())`).
+ * The `live-smooth/player` entry. `player()`: a request handler that serves the sample player page
+ * (`player/page.ts`) at its mount root and the two dash.js bundles it needs from the `dashjs` package
+ * (an optional peer dependency, resolved when a handler is made), so the page works offline and
+ * without a CDN. Express (`app.use('/', player())`) or plain `node:http` (`http.createServer(player())`).
  */
 import { createReadStream, statSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -105,3 +106,5 @@ export function player(options: PlayerOptions = {}): PlayerHandler {
   };
 }
 
+export { playerPage } from '../player/page';
+export type { PlayerPageConfig } from '../player/page';

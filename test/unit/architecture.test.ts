@@ -112,7 +112,7 @@ describe('lib/ layout', () => {
       point: [...base, 'definition', 'ingest', 'manifest', 'options', 'package', 'store'],
       origin: [...base, 'definition', 'options', 'point'],
       http: [...base, 'definition', 'ingest', 'manifest', 'options', 'origin', 'package', 'player', 'point', 'store'],
-      player: ['errors', 'http'],
+      player: [],
       encoder: [...base, 'ingest', 'manifest', 'smil'],
       index: Object.keys(Object.fromEntries(SOURCES)).map(area),
     };

@@ -8,7 +8,7 @@ import * as http from 'node:http';
 import * as path from 'node:path';
 import express from 'express';
 import request from 'supertest';
-import { player } from '../../lib/player';
+import { player } from '../../lib/http/player';
 
 describe('player()', () => {
   const app = express();
