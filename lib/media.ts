@@ -36,7 +36,7 @@ export interface TrackHeader {
 }
 
 /** Bytes one sample takes in a {@link SampleTable}. */
-export const SAMPLE_BYTES = 16;
+const SAMPLE_BYTES = 16;
 
 /**
  * The samples of a fragment as four 32-bit words each (duration, size, flags, composition offset), in

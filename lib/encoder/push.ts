@@ -18,7 +18,7 @@ import { streamHeader } from './header';
 import { EncoderEvents, IngestPost, PostContext, Stopped } from './post';
 
 export type { EncoderEvents } from './post';
-import { Source, SourceTrack, openSource } from './source';
+import { Source, openSource } from './source';
 import { FragmentPlan, LoopTimeline, START_TIMESCALE } from './timeline';
 
 /** Options of the simulated encoder. */

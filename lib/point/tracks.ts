@@ -10,7 +10,7 @@ import { TrackCounters, TrackStats } from './stats';
 import { TrackTimeline } from './timeline';
 
 /** Bounds on what encoders can make a point hold besides fragments. */
-export const MAX_TRACKS = 64;
+const MAX_TRACKS = 64;
 
 /** Tracks of one type and name: one StreamIndex, one timescale. */
 export interface Group {
@@ -41,7 +41,7 @@ export interface Track {
 const TYPE_ORDER: Record<TrackType, number> = { video: 0, audio: 1, text: 2 };
 
 /** Custom attributes as the lookup key `k=v,k=v`. */
-export function attributesKey(attributes: ReadonlyArray<readonly [string, string]>): string {
+function attributesKey(attributes: ReadonlyArray<readonly [string, string]>): string {
   return attributes.map(([k, v]) => `${k}=${v}`).join(',');
 }
 
