@@ -3,8 +3,7 @@
  * fragments to files of its own; memory holds only a small index entry per fragment, plus the
  * fragments still waiting in a track's write queue.
  *
- * Layout: `<folder>/<16 hex of sha256(point)>-<8 random hex>/` per store, holding `owner` (the pid of
- * the process that made it) and `<trackIndex>-<segment>.frag` files. A record is
+ * Layout: a folder per store (`disk-setup.ts`), holding `<trackIndex>-<segment>.frag` files. A record is
  * `encodeFragmentMeta(fragment)` followed by the sample bytes. Names are made of numbers only: the
  * point path and the track keys come from the network, and never reach the file system.
  *
@@ -12,121 +11,19 @@
  * order and the index lives in memory, so a folder whose owner is gone is only garbage, which the next
  * {@link diskStore} call on the same folder removes.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { accessSync, constants, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { access, mkdir, open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { createHash } from 'node:crypto';
+import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
+import { access, open, rm, type FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import createDebug from 'debug';
-import { SmoothError } from '../errors';
 import { decodeFragmentMeta, encodeFragmentMeta, metaLength, type MediaFragment } from '../media';
+import { BudgetQueue } from './budget';
+import { DiskStoreOptions, errorCode, invalid, makeStoreFolder, removeStaleFolders, resolveDiskOptions } from './disk-setup';
 import type { EvictReason, FragmentStore, FragmentStoreFactory, FragmentStoreOptions, StoredFragment } from './types';
 
 const debug = createDebug('live-smooth:store');
 
-/** Options of {@link diskStore}. */
-export interface DiskStoreOptions {
-  /**
-   * A folder given to live-smooth: each store makes a folder of its own in it. Created when missing.
-   * Only folders named like a store's are ever removed from it, and only when their process is gone.
-   */
-  folder: string;
-  /** Byte budget on disk per publishing point. Default: the `maxBytes` the point passes to the factory. */
-  maxBytes?: number;
-  /**
-   * Bytes of fragments a store may hold in memory while they wait to be written; a put beyond it is
-   * refused, so a disk slower than the ingest costs fragments, not unbounded memory. Default: 64 MiB.
-   */
-  maxPendingBytes?: number;
-  /** Size at which a track's current file is closed and a new one started. Default: 64 MiB. */
-  segmentBytes?: number;
-}
-
-const MIB = 1024 * 1024;
-/** A per-store folder (`final`) or one being made (`tmp`, renamed once its `owner` file is written). */
-const STORE_FOLDER = /^[0-9a-f]{16}-[0-9a-f]{8}(\.tmp)?$/;
-const OWNER = 'owner';
-
-interface ResolvedDiskOptions {
-  folder: string;
-  maxBytes: number | undefined;
-  maxPendingBytes: number;
-  segmentBytes: number;
-}
-
-function invalid(message: string): SmoothError {
-  return new SmoothError('ERR_INVALID_OPTION', message);
-}
-
-function positive(value: unknown, name: string): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw invalid(`options.${name} must be a positive finite number`);
-  }
-  return value;
-}
-
-function resolveOptions(options: DiskStoreOptions): ResolvedDiskOptions {
-  if (typeof options !== 'object' || options === null) throw invalid('options.folder must be given: options must be an object');
-  const { folder } = options;
-  if (typeof folder !== 'string' || folder === '' || folder.includes('\0')) {
-    throw invalid('options.folder must be a non-empty path');
-  }
-  return {
-    // Resolved once: a later process.chdir() must not move the store's files.
-    folder: resolve(folder),
-    maxBytes: positive(options.maxBytes, 'maxBytes'),
-    maxPendingBytes: positive(options.maxPendingBytes, 'maxPendingBytes') ?? 64 * MIB,
-    segmentBytes: positive(options.segmentBytes, 'segmentBytes') ?? 64 * MIB,
-  };
-}
-
-function errorCode(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
-}
-
-/** The pid in a store folder's `owner` file; `undefined` when the file is missing or not a pid; `null` when it cannot be read. */
-function readOwner(dir: string): number | undefined | null {
-  let text: string;
-  try {
-    text = readFileSync(join(dir, OWNER), 'utf8');
-  } catch (err) {
-    return errorCode(err) === 'ENOENT' ? undefined : null;
-  }
-  if (!/^[1-9][0-9]{0,9}\n?$/.test(text)) return undefined;
-  const pid = Number.parseInt(text, 10);
-  return pid <= 0x7fffffff ? pid : undefined;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: the process exists but belongs to someone else.
-    return errorCode(err) !== 'ESRCH';
-  }
-}
-
-/** Removes the store folders in `folder` whose process is gone; a folder that cannot be judged is left. */
-function removeStaleFolders(folder: string): void {
-  for (const entry of readdirSync(folder, { withFileTypes: true })) {
-    const match = STORE_FOLDER.exec(entry.name);
-    if (!match || !entry.isDirectory()) continue;
-    const dir = join(folder, entry.name);
-    const pid = readOwner(dir);
-    if (pid === null) continue;
-    // A `.tmp` folder without an owner may be one another process is making right now.
-    const stale = pid === undefined ? match[1] === undefined : !isAlive(pid);
-    if (!stale) continue;
-    try {
-      rmSync(dir, { recursive: true, force: true });
-      debug('removed stale store folder %s (owner %s)', dir, pid ?? 'missing');
-    } catch (err) {
-      debug('cannot remove stale store folder %s: %O', dir, err);
-    }
-  }
-}
+export type { DiskStoreOptions } from './disk-setup';
 
 /**
  * A store factory keeping the fragments of each publishing point on disk, in `options.folder`.
@@ -137,7 +34,7 @@ function removeStaleFolders(folder: string): void {
  *   cannot be created or written
  */
 export function diskStore(options: DiskStoreOptions): FragmentStoreFactory {
-  const resolved = resolveOptions(options);
+  const resolved = resolveDiskOptions(options);
   try {
     mkdirSync(resolved.folder, { recursive: true });
     if (!statSync(resolved.folder).isDirectory()) throw new Error('not a directory');
@@ -145,11 +42,7 @@ export function diskStore(options: DiskStoreOptions): FragmentStoreFactory {
   } catch (err) {
     throw invalid(`options.folder must be a folder live-smooth can create and write (${(err as Error).message})`);
   }
-  try {
-    removeStaleFolders(resolved.folder);
-  } catch (err) {
-    debug('cannot look for stale store folders in %s: %O', resolved.folder, err);
-  }
+  removeStaleFolders(resolved.folder);
   return (storeOptions) => new DiskFragmentStore(storeOptions, resolved);
 }
 
@@ -218,9 +111,7 @@ export class DiskFragmentStore implements FragmentStore {
   #tracks = new Map<string, Track>();
   #nextTrackIndex = 0;
   /** Insertion order across tracks, for the byte budget; removed entries are skipped and dropped. */
-  #order: Array<Entry | undefined> = [];
-  #orderHead = 0;
-  #count = 0;
+  readonly #order = new BudgetQueue<Entry>((e) => e.removed);
   #bytes = 0;
   #pendingBytes = 0;
   /** The store folder, made on the first write after construction, clear() or its disappearance. */
@@ -234,7 +125,7 @@ export class DiskFragmentStore implements FragmentStore {
    * @throws SmoothError `ERR_INVALID_OPTION` for an invalid option
    */
   constructor(options: FragmentStoreOptions, disk: DiskStoreOptions) {
-    const resolved = resolveOptions(disk);
+    const resolved = resolveDiskOptions(disk);
     const maxBytes = resolved.maxBytes ?? options.maxBytes;
     if (typeof maxBytes !== 'number' || !Number.isFinite(maxBytes) || maxBytes <= 0) {
       throw invalid('options.maxBytes must be a positive finite number');
@@ -287,7 +178,6 @@ export class DiskFragmentStore implements FragmentStore {
     t.list.push(entry);
     t.byTime.set(entry.time, entry);
     this.#order.push(entry);
-    this.#count++;
     this.#bytes += size;
     this.#pendingBytes += size;
     const written = t.queue.then(() => this.#write(t, entry, fragment)).catch((err: unknown) => {
@@ -296,12 +186,12 @@ export class DiskFragmentStore implements FragmentStore {
       return false;
     });
     t.queue = written;
-    while (this.#bytes > this.#maxBytes && this.#orderHead < this.#order.length) {
-      const victim = this.#order[this.#orderHead]!;
-      this.#order[this.#orderHead++] = undefined;
-      if (!victim.removed) this.#remove(victim.owner, victim, 'bytes');
+    while (this.#bytes > this.#maxBytes) {
+      const victim = this.#order.oldest();
+      if (!victim) break;
+      this.#remove(victim.owner, victim, 'bytes');
     }
-    this.#compactOrder();
+    this.#order.compact();
     return written;
   }
 
@@ -347,8 +237,7 @@ export class DiskFragmentStore implements FragmentStore {
     }
     this.#tracks = new Map();
     this.#nextTrackIndex = 0;
-    this.#order = [];
-    this.#orderHead = 0;
+    this.#order.clear();
     const folder = this.#folder;
     this.#folder = undefined;
     const previous = this.#clearing;
@@ -400,7 +289,7 @@ export class DiskFragmentStore implements FragmentStore {
       t.list = t.list.slice(t.head);
       t.head = 0;
     }
-    this.#count--;
+    this.#order.left();
     this.#bytes -= e.metaLength + e.dataSize;
     const segment = e.segment;
     if (segment) {
@@ -510,22 +399,7 @@ export class DiskFragmentStore implements FragmentStore {
 
   async #makeFolder(): Promise<string> {
     await this.#clearing;
-    const name = `${this.#prefix}-${randomBytes(4).toString('hex')}`;
-    const dir = join(this.#root, name);
-    const tmp = `${dir}.tmp`;
-    await mkdir(this.#root, { recursive: true });
-    // Made under another name and renamed once `owner` is in it: a folder with the final name always
-    // says whose it is, so another process's stale-folder sweep never takes a live one for garbage.
-    await mkdir(tmp);
-    try {
-      await writeFile(join(tmp, OWNER), `${process.pid}\n`);
-      await rename(tmp, dir);
-    } catch (err) {
-      await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
-      throw err;
-    }
-    debug('store folder %s', dir);
-    return dir;
+    return makeStoreFolder(this.#root, this.#prefix);
   }
 
   async #read(entry: Entry, segment: Segment): Promise<StoredFragment | undefined> {
@@ -595,19 +469,4 @@ export class DiskFragmentStore implements FragmentStore {
       .catch((err: unknown) => debug('cannot delete %s: %O', segment.path, err));
   }
 
-  #compactOrder(): void {
-    while (this.#orderHead < this.#order.length && this.#order[this.#orderHead]!.removed) {
-      this.#order[this.#orderHead++] = undefined;
-    }
-    if (this.#orderHead > 64 && this.#orderHead * 2 > this.#order.length) {
-      this.#order = this.#order.slice(this.#orderHead);
-      this.#orderHead = 0;
-    }
-    // Removed entries behind a live head (a track that stopped while others are trimmed) are small,
-    // but must not pile up without bound either.
-    if (this.#order.length - this.#orderHead > 2 * this.#count + 64) {
-      this.#order = this.#order.slice(this.#orderHead).filter((e) => !e!.removed);
-      this.#orderHead = 0;
-    }
-  }
 }

@@ -3,6 +3,7 @@
  * insertion-ordered queue across tracks for the byte budget. Every method answers synchronously.
  */
 import type { MediaFragment } from '../media';
+import { BudgetQueue } from './budget';
 import type { EvictReason, FragmentStore, FragmentStoreOptions } from './types';
 
 /**
@@ -30,11 +31,8 @@ export class MemoryFragmentStore implements FragmentStore {
   readonly #maxBytes: number;
   readonly #onEvict: FragmentStoreOptions['onEvict'];
   readonly #tracks = new Map<string, TrackFragments>();
-  /** Insertion order across tracks; entries emptied by a window trim are skipped and dropped. */
-  #order: Array<Entry | undefined> = [];
-  #orderHead = 0;
-  /** Fragments held (non-empty entries in the queue). */
-  #count = 0;
+  /** Insertion order across tracks for the byte budget; an emptied entry is gone. */
+  readonly #order = new BudgetQueue<Entry>((e) => e.fragment === undefined);
   #bytes = 0;
 
   constructor(options: FragmentStoreOptions) {
@@ -62,14 +60,14 @@ export class MemoryFragmentStore implements FragmentStore {
     t.entries.push(entry);
     t.byTime.set(fragment.time, fragment);
     this.#order.push(entry);
-    this.#count++;
     this.#bytes += fragment.byteLength;
-    while (this.#bytes > this.#maxBytes && this.#orderHead < this.#order.length) {
-      const victim = this.#order[this.#orderHead]!;
-      this.#order[this.#orderHead++] = undefined;
-      if (victim.fragment) this.#removeHead(victim.track, this.#tracks.get(victim.track)!, 'bytes');
+    while (this.#bytes > this.#maxBytes) {
+      // The oldest across tracks is the oldest of its own track: its deque's head.
+      const victim = this.#order.oldest();
+      if (!victim) break;
+      this.#removeHead(victim.track, this.#tracks.get(victim.track)!, 'bytes');
     }
-    this.#compactOrder();
+    this.#order.compact();
     return true;
   }
 
@@ -90,8 +88,7 @@ export class MemoryFragmentStore implements FragmentStore {
   clear(): void {
     for (const [track, t] of this.#tracks) while (t.head < t.list.length) this.#removeHead(track, t, 'clear');
     this.#tracks.clear();
-    this.#order = [];
-    this.#orderHead = 0;
+    this.#order.clear();
   }
 
   /** Removes the oldest fragment of a track; the caller knows the track holds one. */
@@ -103,7 +100,7 @@ export class MemoryFragmentStore implements FragmentStore {
     t.entries[t.head] = undefined as unknown as Entry;
     t.head++;
     t.byTime.delete(f.time);
-    this.#count--;
+    this.#order.left();
     this.#bytes -= f.byteLength;
     if (t.head > 64 && t.head * 2 > t.list.length) {
       t.list = t.list.slice(t.head);
@@ -113,22 +110,6 @@ export class MemoryFragmentStore implements FragmentStore {
     this.#onEvict?.(track, { time: f.time, duration: f.duration }, reason);
   }
 
-  #compactOrder(): void {
-    // Drop emptied entries at the head, so the queue stays proportional to the store.
-    while (this.#orderHead < this.#order.length && !this.#order[this.#orderHead]!.fragment) {
-      this.#order[this.#orderHead++] = undefined;
-    }
-    if (this.#orderHead > 64 && this.#orderHead * 2 > this.#order.length) {
-      this.#order = this.#order.slice(this.#orderHead);
-      this.#orderHead = 0;
-    }
-    // Emptied entries behind a live head (a track that stopped while others go on being trimmed) are
-    // small, but must not pile up without bound either.
-    if (this.#order.length - this.#orderHead > 2 * this.#count + 64) {
-      this.#order = this.#order.slice(this.#orderHead).filter((e) => e!.fragment !== undefined);
-      this.#orderHead = 0;
-    }
-  }
 }
 
 /** The default store factory. */
