@@ -12,6 +12,7 @@ import type { LiveSmoothOptions } from '../options';
 import { Origin, createOrigin } from '../origin';
 import type { FragmentLookup, PackagedFragment, PublishingPoint } from '../point';
 import type { IngestSession } from '../point/session';
+import { isThenable } from '../store/types';
 import { PointRoute, Resource, parseRoute } from './routes';
 import { STATUS } from './status';
 
@@ -202,7 +203,7 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
     }
     const packaged = point.smoothFragment(found);
     // A store in memory answers at once: no Promise (and no extra turn of the event loop) per request.
-    if (packaged !== undefined && 'then' in packaged) {
+    if (isThenable(packaged)) {
       Promise.resolve(packaged).then(
         (p) => deliver(req, res, part, found, etag, p),
         (err: unknown) => reply(res, err),

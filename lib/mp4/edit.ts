@@ -1,5 +1,5 @@
 /**
- * Editing the boxes an encoder sends: tfxd and end-of-stream boxes, re-timing a movie fragment and
+ * Editing the boxes an encoder sends: the end-of-stream box, re-timing a movie fragment and
  * renumbering tracks. Every function returns fresh buffers and never writes into its input, which is
  * often a view into a file buffer or a buffer that another connection still resends.
  *
@@ -8,19 +8,8 @@
 import { SmoothError } from '../errors';
 import { TFHD, TRUN, UUID_TFRF, UUID_TFXD, parseTfdt, parseTfhd } from './boxes';
 import { Box, childrenOf, printable } from './reader';
-import { makeBox, makeFullBox } from './writer';
+import { makeBox, makeFullBox, tfxdBox } from './writer';
 
-const UUID_TFXD_BYTES = Buffer.from(UUID_TFXD, 'hex');
-
-/** A tfxd (version 1, 64-bit fields). `time` may be negative (AAC priming): it is written as two's complement. */
-export function tfxdBox(time: bigint, duration: bigint): Buffer {
-  const body = Buffer.alloc(16 + 4 + 16);
-  UUID_TFXD_BYTES.copy(body, 0);
-  body.writeUInt32BE(0x01000000, 16);
-  body.writeBigUInt64BE(BigInt.asUintN(64, time), 20);
-  body.writeBigUInt64BE(BigInt.asUintN(64, duration), 28);
-  return makeBox('uuid', body);
-}
 
 /** The empty `mfra` that ends a live ingest stream (MS-SSTR 3.3.4.2: no tfra entries, no mfro). */
 export function emptyMfra(): Buffer {

@@ -1,13 +1,16 @@
 /**
- * The one box writer: small boxes built by concatenation ({@link makeBox}, {@link makeFullBox}) and the
- * single-track movie fragment header that every output and the simulated encoder write
- * ({@link writeMoof}), sized in advance and written once into one allocation.
+ * The one box writer: small boxes built by concatenation ({@link makeBox}, {@link makeFullBox},
+ * {@link tfxdBox}) and the single-track movie fragment header that every output and the simulated
+ * encoder write ({@link writeMoof}), sized in advance and written once into one allocation.
  *
  * Layouts: ISO 14496-12 §8.8 (moof, mfhd, traf, tfhd, tfdt, trun), MS-SSTR 2.2.4.4/2.2.4.5 (tfxd, tfrf).
  */
 import type { SampleTable } from '../media';
 import type { FragmentTime } from '../model';
 import { TFHD, TRUN, UUID_TFRF, UUID_TFXD } from './boxes';
+
+const UUID_TFXD_BYTES = Buffer.from(UUID_TFXD, 'hex');
+const UUID_TFRF_BYTES = Buffer.from(UUID_TFRF, 'hex');
 
 /** A box with a 32-bit size: `size u32, type, payload…`. `type` is a four-character code. */
 export function makeBox(type: string, ...payload: Uint8Array[]): Buffer {
@@ -23,6 +26,16 @@ export function makeFullBox(type: string, version: number, flags: number, ...pay
   const vf = Buffer.alloc(4);
   vf.writeUInt32BE(((version << 24) | flags) >>> 0);
   return makeBox(type, vf, ...payload);
+}
+
+/** A tfxd (version 1, 64-bit fields). `time` may be negative (AAC priming): it is written as two's complement. */
+export function tfxdBox(time: bigint, duration: bigint): Buffer {
+  const body = Buffer.alloc(16 + 4 + 16);
+  UUID_TFXD_BYTES.copy(body, 0);
+  body.writeUInt32BE(0x01000000, 16);
+  body.writeBigUInt64BE(BigInt.asUintN(64, time), 20);
+  body.writeBigUInt64BE(BigInt.asUintN(64, duration), 28);
+  return makeBox('uuid', body);
 }
 
 /** What {@link writeMoof} writes: one `traf` and the header of the `mdat` that follows. */
@@ -54,8 +67,6 @@ export interface MoofHead {
   moofSize: number;
 }
 
-const UUID_TFXD_BYTES = Buffer.from(UUID_TFXD, 'hex');
-const UUID_TFRF_BYTES = Buffer.from(UUID_TFRF, 'hex');
 /** Box types as big-endian 32-bit values. */
 const fourcc = (type: string): number => Buffer.from(type, 'latin1').readUInt32BE(0);
 const MOOF = fourcc('moof');

@@ -25,11 +25,6 @@ export class PackageCache<K extends object> {
     this.#maxBytes = maxBytes;
   }
 
-  /** Bytes of headers held. */
-  get bytes(): number {
-    return this.#bytes;
-  }
-
   /** The header of `fragment` in `variant`, if it was built. */
   get(fragment: K, variant: string | number): MoofHead | undefined {
     return this.#entries.get(fragment)?.variants.get(variant);

@@ -15,7 +15,7 @@ import type { ResolvedOptions } from '../options';
 import { PackageCache } from '../package/cache';
 import { cmafSegment } from '../package/cmaf';
 import { smoothFragment } from '../package/smooth';
-import type { Awaitable, EvictReason, FragmentStore, StoredFragment } from '../store/types';
+import { Awaitable, EvictReason, FragmentStore, StoredFragment, isThenable } from '../store/types';
 import type { FailureSource, PointEvents } from './events';
 import { listGroup, trimBound } from './timeline';
 import { Track, TrackRegistry } from './tracks';
@@ -56,9 +56,6 @@ const ROOT_TIMESCALE = 10_000_000;
 /** Bytes of packaged fragment headers kept per point. */
 const PACKAGE_CACHE_BYTES = 4 * 2 ** 20;
 
-const isThenable = <T>(v: Awaitable<T>): v is PromiseLike<T> =>
-  v !== null && typeof v === 'object' && typeof (v as PromiseLike<T>).then === 'function';
-
 /** A packaged header with the stored fragment's sample bytes. */
 function packaged(head: MoofHead, f: StoredFragment): PackagedFragment {
   return { head: head.head, moofSize: head.moofSize, data: f.data, dataSize: f.dataSize, storedAt: f.storedAt };
@@ -69,7 +66,7 @@ export class PointContent {
   readonly #host: ContentHost;
   readonly tracks = new TrackRegistry();
   #store: FragmentStore;
-  /** Incremented with every new store: evictions reported by an older one no longer touch the timelines. */
+  /** Incremented with every new store: what an older one reports (evictions, failed puts) no longer touches the timelines. */
   #generation = 0;
   readonly #packaged = new PackageCache<FragmentTime>(PACKAGE_CACHE_BYTES);
   /**
@@ -254,10 +251,10 @@ export class PointContent {
 
   /** Hands a fragment to the store. @returns false when the store refused or failed it at once */
   #put(track: Track, fragment: MediaFragment): boolean {
-    const store = this.#store;
+    const generation = this.#generation;
     let result: Awaitable<boolean>;
     try {
-      result = store.put(track.key, fragment);
+      result = this.#store.put(track.key, fragment);
     } catch (err) {
       this.#host.failed('store', err);
       this.#lost(track, fragment.time);
@@ -266,11 +263,11 @@ export class PointContent {
     if (isThenable(result)) {
       result.then(
         (kept) => {
-          if (!kept && store === this.#store) this.#lost(track, fragment.time);
+          if (!kept && generation === this.#generation) this.#lost(track, fragment.time);
         },
         (err: unknown) => {
           this.#host.failed('store', err);
-          if (store === this.#store) this.#lost(track, fragment.time);
+          if (generation === this.#generation) this.#lost(track, fragment.time);
         },
       );
       return true;

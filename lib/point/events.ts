@@ -5,6 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { MediaFragment, TrackHeader } from '../media';
+import { isThenable } from '../store/types';
 
 /**
  * Publishing point states (protocol doc §5.3). Stopping and ShuttingDown are transient: the point passes
@@ -55,9 +56,7 @@ export class SafeEmitter<T extends Record<keyof T, any[]>> extends EventEmitter<
     for (const listener of listeners) {
       try {
         const result = listener.apply(this, args);
-        if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
-          (result as PromiseLike<unknown>).then(undefined, (err: unknown) => this.#fail(name, err, args));
-        }
+        if (isThenable(result)) result.then(undefined, (err: unknown) => this.#fail(name, err, args));
       } catch (err) {
         this.#fail(name, err, args);
       }

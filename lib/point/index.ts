@@ -287,15 +287,9 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
   }
 
   #closed(session: IngestSession, reason: SessionEnd, err?: SmoothError): void {
-    if (!session.close()) return;
-    this.#sessions.delete(session);
+    if (!this.#detach(session)) return;
     const attached = session.tracks !== undefined;
-    if (attached) {
-      const stream = this.#streams.get(session.streamId);
-      if (stream) stream.connections--;
-      this.#release(session);
-      this.#content.touch();
-    }
+    if (attached) this.#content.touch();
     if (err) {
       debug('%s: stream %s rejected: %s', this.path, session.streamId, err.message);
       this.#emit('inputRejected', { point: this.path, streamId: session.streamId, code: err.code, message: err.message });
@@ -374,13 +368,23 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
   #kill(keep?: (c: IngestSession) => boolean): void {
     for (const c of this.#sessions) {
       if (c.eos || keep?.(c)) continue;
-      c.close();
-      this.#sessions.delete(c);
-      const stream = this.#streams.get(c.streamId);
-      if (stream && c.tracks) stream.connections--;
-      this.#release(c);
+      this.#detach(c);
       c.onKill?.();
     }
+  }
+
+  /**
+   * Ends a session's part in the point: closed, no longer a connection of its stream, its tracks
+   * released.
+   * @returns false when it was already closed
+   */
+  #detach(session: IngestSession): boolean {
+    if (!session.close()) return false;
+    this.#sessions.delete(session);
+    const stream = this.#streams.get(session.streamId);
+    if (stream && session.tracks) stream.connections--;
+    this.#release(session);
+    return true;
   }
 
   /** The session no longer feeds its tracks; returns them. */

@@ -10,6 +10,11 @@ import type { FragmentTime } from '../model';
 /** A value, or a Promise of it. */
 export type Awaitable<T> = T | PromiseLike<T>;
 
+/** Whether an {@link Awaitable} (or anything a callback returned) is a Promise to wait for. */
+export function isThenable<T>(value: Awaitable<T> | unknown): value is PromiseLike<T> {
+  return value !== null && typeof value === 'object' && typeof (value as PromiseLike<T>).then === 'function';
+}
+
 /** A fragment as a store returns it: its description, and its sample bytes as a Buffer or a stream. */
 export interface StoredFragment extends FragmentMeta {
   /**

@@ -14,7 +14,7 @@ import {
   resolveSettings,
   writeDefinition,
 } from '../../lib/definition';
-import { SmoothError } from '../../lib/errors';
+import { smoothErrorOf as errorOf } from '../helpers/errors';
 
 /**
  * A definition as IIS writes it (XmlDocument.Save: UTF-8 BOM, CRLF, two-space indentation), with every
@@ -86,16 +86,6 @@ function isml(metas: Record<string, string>, ns = ''): string {
   return `<?xml version="1.0" encoding="utf-8"?>\n<${p}smil ${xmlns}="http://www.w3.org/2001/SMIL20/Language">\n  <${p}head>\n${head}  </${p}head>\n  <${p}body />\n</${p}smil>\n`;
 }
 
-/** The SmoothError code `fn` throws (failing the test if it throws anything else or nothing). */
-function errorOf(fn: () => unknown): SmoothError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(SmoothError);
-    return err as SmoothError;
-  }
-  throw new Error('did not throw');
-}
 
 /** Lines of `after` that differ from `before` (both split on LF; same line count required). */
 function changedLines(before: string, after: string): Array<[string, string]> {

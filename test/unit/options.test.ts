@@ -5,15 +5,10 @@ import { SmoothManifestFormatter } from '../../lib/manifest/smooth';
 import type { ManifestFormatter } from '../../lib/manifest/types';
 import { LiveSmoothOptions, Mapping, layersFor, resolveOptions } from '../../lib/options';
 import { memoryStore } from '../../lib/store/memory';
+import { smoothErrorOf } from '../helpers/errors';
 
 function invalid(options: unknown): SmoothError {
-  try {
-    resolveOptions(options as LiveSmoothOptions);
-  } catch (err) {
-    expect(err).toBeInstanceOf(SmoothError);
-    return err as SmoothError;
-  }
-  throw new Error(`accepted ${JSON.stringify(options)}`);
+  return smoothErrorOf(() => resolveOptions(options as LiveSmoothOptions));
 }
 
 /** A snapshot with one fragment run, to tell the manifest's minor version from its output. */

@@ -1,14 +1,8 @@
-import { SmoothError } from '../../../lib/errors';
 import { parseRoute } from '../../../lib/http/routes';
+import { codeOf } from '../../helpers/errors';
 
 function code(url: string): string | undefined {
-  try {
-    parseRoute(url);
-  } catch (err) {
-    expect(err).toBeInstanceOf(SmoothError);
-    return (err as SmoothError).code;
-  }
-  return undefined;
+  return codeOf(() => parseRoute(url));
 }
 
 describe('parseRoute', () => {

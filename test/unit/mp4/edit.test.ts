@@ -4,8 +4,8 @@
  */
 import { parseMovieFragment } from '../../../lib/ingest/fragment';
 import { UUID_TFXD, parseMfhd, parseTfdt, parseTfhd, parseTfxd } from '../../../lib/mp4/boxes';
-import { emptyMfra, renumberTrak, retimeMoof, tfxdBox, withTrackId } from '../../../lib/mp4/edit';
-import { makeBox } from '../../../lib/mp4/writer';
+import { emptyMfra, renumberTrak, retimeMoof, withTrackId } from '../../../lib/mp4/edit';
+import { makeBox, tfxdBox } from '../../../lib/mp4/writer';
 import { Box, children, childrenOf, findChild } from '../../../lib/mp4/reader';
 import {
   box,

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { createFile, MP4BoxBuffer, type Movie } from 'mp4box';
-import { SmoothError } from '../../../lib/errors';
 import { parseMoov } from '../../../lib/mp4/boxes';
 import { initSegment } from '../../../lib/mp4/init';
 import { Box, BoxReader, childrenOf, findChild } from '../../../lib/mp4/reader';
+import { codeOf as code } from '../../helpers/errors';
 import {
   box,
   defaultEntry,
@@ -310,16 +310,6 @@ describe('initSegment on other moovs', () => {
     expect(types(child(out, 'mvex'))).toEqual(['trex']);
     expect(payload(child(out, 'mvex', 'trex')).readUInt32BE(4)).toBe(9);
   });
-
-  const code = (fn: () => unknown): string | undefined => {
-    try {
-      fn();
-    } catch (err) {
-      expect(err).toBeInstanceOf(SmoothError);
-      return (err as SmoothError).code;
-    }
-    return undefined;
-  };
 
   it('throws ERR_BAD_HEADER for a track_ID the moov does not have', () => {
     expect(code(() => initSegment(INGEST_MOOV, 4))).toBe('ERR_BAD_HEADER');

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { SmoothError } from '../../../lib/errors';
 import { Box, BoxReader, children, childrenOf, findChild } from '../../../lib/mp4/reader';
+import { codeOf as code } from '../../helpers/errors';
 import { box, cat, fullUuidBox, largeBox, mdat, moof, str, toEndBox, u32, u64, uuidBox, UUID_TFXD } from '../../helpers/fmp4';
 
 const FIXTURE = readFileSync(path.join(__dirname, '../../fixtures/ffmpeg-push-all.bin'));
@@ -189,16 +189,6 @@ describe('BoxReader box forms', () => {
 });
 
 describe('BoxReader errors', () => {
-  function code(fn: () => unknown): string | undefined {
-    try {
-      fn();
-    } catch (err) {
-      expect(err).toBeInstanceOf(SmoothError);
-      return (err as SmoothError).code;
-    }
-    return undefined;
-  }
-
   it.each([2, 7])('rejects a box whose size (%i) is smaller than its 8-byte header', (size) => {
     expect(code(() => new BoxReader({ maxBoxSize: MAX }).push(cat(u32(size), str('free'))))).toBe('ERR_BAD_BOX');
   });

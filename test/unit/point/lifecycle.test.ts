@@ -11,6 +11,7 @@ import { SmoothIngestParser } from '../../../lib/ingest/smooth';
 import { LiveSmoothOptions, resolveOptions } from '../../../lib/options';
 import { PointCommand, PointState, PublishingPoint } from '../../../lib/point';
 import type { IngestSession } from '../../../lib/point/session';
+import { smoothErrorOf as thrown } from '../../helpers/errors';
 import { box, fixture, parseManifest } from '../../helpers/raw-ingest';
 
 const F = fixture();
@@ -59,17 +60,6 @@ function encoder(p: PublishingPoint, streamId = 'ch1', remoteAddress = '10.0.0.7
 function feed(e: Encoder, n: number, header = true): void {
   if (header) e.conn.write(F.header);
   for (const f of F.fragments.slice(0, n)) e.conn.write(f);
-}
-
-/** The error `fn` throws, which must be a SmoothError. */
-function thrown(fn: () => unknown): SmoothError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(SmoothError);
-    return err as SmoothError;
-  }
-  throw new Error('did not throw');
 }
 
 /** Which fragments of each quality level a lookup finds. */

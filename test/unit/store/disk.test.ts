@@ -6,11 +6,11 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { SmoothError } from '../../../lib/errors';
 import { metaLength, packFragment, type MediaFragment } from '../../../lib/media';
 import { storeConformance } from '../../../lib/store/conformance';
 import { DiskFragmentStore, diskStore, type DiskStoreOptions } from '../../../lib/store/disk';
 import type { EvictReason, FragmentStore, FragmentStoreOptions, StoredFragment } from '../../../lib/store/types';
+import { smoothErrorOf } from '../../helpers/errors';
 
 const root = mkdtempSync(join(tmpdir(), 'live-smooth-disk-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -88,15 +88,9 @@ function make(
 }
 
 function expectInvalid(fn: () => unknown, option: string): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(SmoothError);
-  expect((caught as SmoothError).code).toBe('ERR_INVALID_OPTION');
-  expect((caught as SmoothError).message).toContain(`options.${option}`);
+  const caught = smoothErrorOf(fn);
+  expect(caught.code).toBe('ERR_INVALID_OPTION');
+  expect(caught.message).toContain(`options.${option}`);
 }
 
 const unhandled: unknown[] = [];
