@@ -63,6 +63,13 @@ export interface LiveSmoothOptions {
   fragmentMaxAge?: number;
   /** Close an ingest POST that sends nothing for this many ms (0 = never). Default `60000`. */
   ingestIdleTimeout?: number;
+  /**
+   * Longest a request for the newest fragment of a live track waits for the next one, in ms, so that its
+   * tfrf announces it (VLC follows a live stream only through tfrf, and stops at an empty one). The wait
+   * also ends three fragment durations after the newest fragment arrived, and when the track ends;
+   * `0` answers at once. Default `10000`.
+   */
+  edgeWait?: number;
   /** How long a `.isml` lookup is trusted before the file is checked again, in ms. Default `1000`. */
   definitionCheckInterval?: number;
   /** Clock for availability and Last-Modified times. Default `Date`. */
@@ -88,6 +95,7 @@ export interface ResolvedOptions {
   readonly cors: string | false;
   readonly fragmentMaxAge: number;
   readonly ingestIdleTimeout: number;
+  readonly edgeWait: number;
   readonly definitionCheckInterval: number;
   readonly clock: Clock;
   readonly store: FragmentStoreFactory;
@@ -210,6 +218,7 @@ export function resolveOptions(o: LiveSmoothOptions = {}): ResolvedOptions {
     cors: o.cors ?? '*',
     fragmentMaxAge: integer('fragmentMaxAge', o.fragmentMaxAge, 0, 2 ** 31, 31536000),
     ingestIdleTimeout: integer('ingestIdleTimeout', o.ingestIdleTimeout, 0, 2 ** 31, 60000),
+    edgeWait: integer('edgeWait', o.edgeWait, 0, 60000, 10000),
     definitionCheckInterval: integer('definitionCheckInterval', o.definitionCheckInterval, 0, 2 ** 31, 1000),
     clock: o.clock ?? Date,
     store: o.store ?? memoryStore,

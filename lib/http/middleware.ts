@@ -182,22 +182,47 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
   };
 
   const fragmentCacheControl = `public, max-age=${resolved.fragmentMaxAge}, immutable`;
+  /**
+   * A fragment whose tfrf can still grow: kept at most half its duration (the manifest's rule), so a
+   * cache never holds a shorter tfrf for long.
+   */
+  const growingCacheControl = (found: Extract<FragmentLookup, { status: 'ok' }>): string => {
+    const half = Math.floor(Number(found.fragment.duration) / found.track.timescale / 2);
+    return half > 0 ? `public, max-age=${half}` : 'no-cache';
+  };
 
   const fragment = (
     req: IncomingMessage,
     res: ServerResponse,
     point: PublishingPoint,
     r: Extract<Resource, { kind: 'fragment' }>,
+    waited = false,
   ): void => {
     const part = r.part;
     if (part === 'KeyFrames') return send(res, 404, 'KeyFrames is not supported by this origin');
     const found = point.lookup(r.track, r.bitrate, r.attributes, r.time);
     if (found.status === 'not-yet') return send(res, 412, '');
     if (found.status === 'not-found') return send(res, 404, found.reason);
-    const etag = `"${found.etag.slice(1, -1)}.${part}"`;
+    // The newest fragment of a live track: answer once the next exists, so the tfrf announces it.
+    const wait = waited || part === 'RawFragments' ? undefined : point.awaitSuccessor(found);
+    if (wait) {
+      wait.then(() => {
+        if (res.destroyed) return;
+        try {
+          fragment(req, res, point, r, true);
+        } catch (err) {
+          reply(res, err);
+        }
+      });
+      return;
+    }
+    // Only the moof holds the tfrf: raw sample bytes never change.
+    const fixed = found.complete || part === 'RawFragments';
+    const etag = `"${found.etag.slice(1, -1)}${fixed ? '' : `.${found.tfrf}`}.${part}"`;
+    const cacheControl = fixed ? fragmentCacheControl : growingCacheControl(found);
     cors(res);
     if (matches(req.headers['if-none-match'], etag)) {
-      res.writeHead(304, { ETag: etag, 'Cache-Control': fragmentCacheControl });
+      res.writeHead(304, { ETag: etag, 'Cache-Control': cacheControl });
       res.end();
       return;
     }
@@ -205,11 +230,11 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
     // A store in memory answers at once: no Promise (and no extra turn of the event loop) per request.
     if (isThenable(packaged)) {
       Promise.resolve(packaged).then(
-        (p) => deliver(req, res, part, found, etag, p),
+        (p) => deliver(req, res, part, found, etag, cacheControl, p),
         (err: unknown) => reply(res, err),
       );
     } else {
-      deliver(req, res, part, found, etag, packaged);
+      deliver(req, res, part, found, etag, cacheControl, packaged);
     }
   };
 
@@ -220,6 +245,7 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
     part: 'Fragments' | 'FragmentInfo' | 'RawFragments',
     found: Extract<FragmentLookup, { status: 'ok' }>,
     etag: string,
+    cacheControl: string,
     p: PackagedFragment | undefined,
   ): void => {
     if (!p) return send(res, 404, `no fragment of ${found.track.name} at ${found.time} (it left the window)`);
@@ -229,7 +255,7 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
     res.writeHead(200, {
       'Content-Type': type === 'video' ? 'video/mp4' : type === 'audio' ? 'audio/mp4' : 'application/mp4',
       'Content-Length': String(length),
-      'Cache-Control': fragmentCacheControl,
+      'Cache-Control': cacheControl,
       ETag: etag,
       'Last-Modified': new Date(p.storedAt).toUTCString(),
     });

@@ -30,9 +30,27 @@ export interface RenderedManifest {
   maxAge: number;
 }
 
-/** Result of a fragment lookup; `fragment` is the point's own entry for it (start and duration). */
+/**
+ * Result of a fragment lookup; `fragment` is the point's own entry for it (start and duration), `time`
+ * its exact start (a request may name it by its double rounding).
+ */
 export type FragmentLookup =
-  | { status: 'ok'; track: TrackInfo; key: string; time: bigint; fragment: FragmentTime; etag: string }
+  | {
+      status: 'ok';
+      track: TrackInfo;
+      key: string;
+      time: bigint;
+      fragment: FragmentTime;
+      /** Entries the Smooth response's tfrf holds (the successors that exist now, at most L); −1: no tfrf. */
+      tfrf: number;
+      /**
+       * The response will not change any more: its tfrf is full, or the fragment is final (nothing
+       * follows it). Until then it is served with a short lifetime and an ETag that counts the entries.
+       */
+      complete: boolean;
+      /** Entity tag of the fragment's bytes in this session (the tfrf count is the edge's to add). */
+      etag: string;
+    }
   | { status: 'not-yet' }
   | { status: 'not-found'; reason: string };
 
@@ -53,8 +71,14 @@ export interface ContentHost {
 }
 
 const ROOT_TIMESCALE = 10_000_000;
+/** Integers up to here are exact as doubles. */
+const MAX_EXACT = BigInt(Number.MAX_SAFE_INTEGER);
 /** Bytes of packaged fragment headers kept per point. */
 const PACKAGE_CACHE_BYTES = 4 * 2 ** 20;
+/** Requests that may wait for a track's next fragment at once, per point (each holds a connection open). */
+const MAX_WAITING = 1024;
+/** A wait for the next fragment ends this many fragment durations after the newest one arrived. */
+const WAIT_FRAGMENTS = 3;
 
 /** A packaged header with the stored fragment's sample bytes. */
 function packaged(head: MoofHead, f: StoredFragment): PackagedFragment {
@@ -77,6 +101,9 @@ export class PointContent {
   #version = 0;
   #changedAt: number;
   #manifest: RenderedManifest | undefined;
+  /** Requests waiting for each track's next fragment (see {@link awaitSuccessor}). */
+  readonly #waiters = new Map<Track, Set<() => void>>();
+  #waiting = 0;
 
   constructor(host: ContentHost) {
     this.#host = host;
@@ -97,13 +124,59 @@ export class PointContent {
     track.timeline.add(fragment);
     track.stats.arrived(this.#host.options.clock.now(), fragment.dataSize);
     if (!this.#put(track, fragment)) return false;
-    this.#publish(track, track.timeline.publishReady(this.#host.settings().lookaheadChunks));
+    const published = track.timeline.publishReady(this.#host.settings().lookaheadChunks);
+    if (published.length > 0) this.#publish(track, published);
+    // A bitrate that has published nothing yet caps its StreamIndex's listed edge at its newest fragment.
+    else if (track.timeline.newestPublished() === undefined) this.touch();
+    this.#wake(track);
     return true;
   }
 
   /** Publishes the held-back tail of `track` (nothing more will follow it). */
   publishAll(track: Track): void {
     this.#publish(track, track.timeline.publishAll());
+    this.#wake(track);
+  }
+
+  /**
+   * A request found the newest fragment of a live track, whose tfrf would be empty: a player that
+   * follows tfrf (VLC) would have nowhere to go. The promise settles once the track has a fragment
+   * after it, the track ends or is dropped, or the wait runs out ({@link WAIT_FRAGMENTS} durations after
+   * the fragment arrived, at most `edgeWait`); then the request is looked up again.
+   * @returns `undefined` when there is nothing to wait for, or too many requests wait already
+   */
+  awaitSuccessor(found: Extract<FragmentLookup, { status: 'ok' }>, live: boolean): Promise<void> | undefined {
+    const max = this.#host.options.edgeWait;
+    if (!live || found.tfrf !== 0 || found.complete || max === 0 || this.#waiting >= MAX_WAITING) return undefined;
+    const track = this.tracks.get(found.key);
+    if (!track) return undefined;
+    const duration = (Number(found.fragment.duration) * 1000) / track.info.timescale;
+    const ms = Math.min(max, track.stats.lastArrival + WAIT_FRAGMENTS * duration - this.#host.options.clock.now());
+    if (!(ms > 0)) return undefined;
+    track.stats.requests--; // the request is counted when it is looked up again
+    return new Promise((resolve) => {
+      let waiters = this.#waiters.get(track);
+      if (!waiters) this.#waiters.set(track, (waiters = new Set()));
+      const set = waiters;
+      const done = (): void => {
+        clearTimeout(timer);
+        set.delete(done);
+        if (set.size === 0 && this.#waiters.get(track) === set) this.#waiters.delete(track);
+        this.#waiting--;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      set.add(done);
+      this.#waiting++;
+    });
+  }
+
+  /** Settles every wait for `track`'s next fragment. */
+  #wake(track: Track): void {
+    const waiters = this.#waiters.get(track);
+    if (!waiters) return;
+    this.#waiters.delete(track);
+    for (const done of [...waiters]) done();
   }
 
   /** The manifest and its ETag change (a fragment, a stream or a setting). */
@@ -119,6 +192,7 @@ export class PointContent {
     this.#store = this.#newStore();
     this.#storeCall(() => old.clear());
     this.#packaged.clear();
+    for (const track of [...this.#waiters.keys()]) this.#wake(track);
     this.tracks.clear();
     this.#tag = randomBytes(4).toString('hex');
   }
@@ -168,17 +242,27 @@ export class PointContent {
   }
 
   /**
-   * Finds a fragment for `QualityLevels(bitrate[,attrs])/Fragments(name=time)`.
+   * Finds a fragment for `QualityLevels(bitrate[,attrs])/Fragments(name=time)`. Every fragment the point
+   * has is served, listed or not: a tfrf may announce the newest ones before the manifest lists them.
    * @param live - the stream can still deliver newer fragments (the point is Started)
    */
   lookup(name: string, bitrate: number, attributes: ReadonlyArray<readonly [string, string]>, time: bigint, live: boolean): FragmentLookup {
     const track = this.tracks.find(name, bitrate, attributes);
     if ('reason' in track) return { status: 'not-found', reason: track.reason };
     track.stats.requests++;
-    const hit = track.timeline.find(time);
-    if (hit && track.timeline.isPublished(hit)) return { status: 'ok', track: track.info, key: track.key, time, fragment: hit, etag: `"f${this.#tag}.${time}"` };
-    const newest = track.timeline.newestPublished();
-    if ((live || track.timeline.held > 0) && (newest === undefined || time > newest.time)) {
+    const timeline = track.timeline;
+    // Players that hold times in doubles (dash.js) ask for a start above 2^53 by its rounding.
+    const hit = timeline.find(time) ?? (time > MAX_EXACT ? timeline.findRounded(time) : undefined);
+    if (hit) {
+      const lookahead = this.#host.settings().lookaheadChunks;
+      const tfrf = lookahead > 0 ? timeline.successorCount(hit, lookahead) : -1;
+      // Published with fewer than L successors means published at the end; only once the point stopped
+      // can nothing follow it any more (a stream that ended may come back while others keep it going).
+      const complete = tfrf === lookahead || tfrf < 0 || (!live && timeline.isPublished(hit));
+      return { status: 'ok', track: track.info, key: track.key, time: hit.time, fragment: hit, tfrf, complete, etag: `"f${this.#tag}.${hit.time}"` };
+    }
+    const newest = timeline.newest;
+    if (live && (newest === undefined || time > newest)) {
       track.stats.notYet++;
       return { status: 'not-yet' };
     }
@@ -186,24 +270,22 @@ export class PointContent {
     return { status: 'not-found', reason: `no fragment of ${name} at ${time} (outside the window or not a fragment start)` };
   }
 
-  /** The Smooth fragment response for a found fragment: tfxd, and a tfrf of what follows it now. */
+  /** The Smooth fragment response for a found fragment: tfxd, and the tfrf the lookup counted. */
   smoothFragment(found: Extract<FragmentLookup, { status: 'ok' }>): Awaitable<PackagedFragment | undefined> {
     const track = this.tracks.get(found.key);
     if (!track) return undefined;
-    // The variant is the number of tfrf entries (−1: no tfrf), counted without building the list.
-    const lookahead = this.#host.settings().lookaheadChunks;
-    const variant = lookahead > 0 ? track.timeline.successorCount(found.fragment, lookahead) : -1;
     const got = this.#get(track, found.time);
     // This runs for every fragment request: no closure and no Promise when the store answers at once.
-    if (isThenable(got)) return got.then((f) => f && this.#smooth(track, found.fragment, variant, lookahead, f));
-    return got && this.#smooth(track, found.fragment, variant, lookahead, got);
+    if (isThenable(got)) return got.then((f) => f && this.#smooth(track, found.fragment, found.tfrf, f));
+    return got && this.#smooth(track, found.fragment, found.tfrf, got);
   }
 
-  #smooth(track: Track, entry: FragmentTime, variant: number, lookahead: number, f: StoredFragment): PackagedFragment {
-    let head = this.#packaged.get(entry, variant);
+  /** Packages with `tfrf` entries (the variant; −1: no tfrf), so the body matches the lookup's ETag. */
+  #smooth(track: Track, entry: FragmentTime, tfrf: number, f: StoredFragment): PackagedFragment {
+    let head = this.#packaged.get(entry, tfrf);
     if (!head) {
-      head = smoothFragment(f, variant >= 0 ? track.timeline.successors(entry, lookahead) : undefined);
-      this.#packaged.set(entry, variant, head);
+      head = smoothFragment(f, tfrf >= 0 ? track.timeline.successors(entry, tfrf) : undefined);
+      this.#packaged.set(entry, tfrf, head);
     }
     return packaged(head, f);
   }

@@ -436,6 +436,15 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
   }
 
   /**
+   * For the newest fragment of a live track (its tfrf would be empty): settles once the track has a
+   * fragment after it, ends, or the wait (`edgeWait`) runs out; then look the fragment up again.
+   * @returns `undefined` when there is nothing to wait for
+   */
+  awaitSuccessor(found: Extract<FragmentLookup, { status: 'ok' }>): Promise<void> | undefined {
+    return this.#content.awaitSuccessor(found, this.#state === 'Started');
+  }
+
+  /**
    * The Smooth fragment response for a fragment {@link lookup} found: the `moof` (built once per number
    * of tfrf entries) and the stored sample bytes.
    * @returns `undefined` when the fragment left the point meanwhile

@@ -42,6 +42,11 @@ export class TrackCounters {
   /** Arrival times (ms) and sizes of the last fragments. */
   readonly #arrivals: Array<[number, number]> = [];
 
+  /** Wall-clock ms at which the newest fragment arrived; 0 before the first. */
+  get lastArrival(): number {
+    return this.#arrivals[this.#arrivals.length - 1]?.[0] ?? 0;
+  }
+
   /** A fragment of `bytes` sample bytes arrived at `now` (ms). */
   arrived(now: number, bytes: number): void {
     this.fragments++;
@@ -66,6 +71,16 @@ export class TrackCounters {
     for (let i = 1; i < this.#arrivals.length; i++) bytes += this.#arrivals[i]![1];
     return Math.round((bytes * 8000) / (last[0] - first[0]));
   }
+}
+
+/** How the point handled encoders that went back in time, counted per point (management API). */
+export interface EncoderCounts {
+  /** Encoders whose times went back beyond the resend window, whatever `encoderRestart` did with them. */
+  restarts: number;
+  /** Fragments dropped because the track already had that time or a later one (resends, redundant encoders). */
+  duplicatesDropped: number;
+  /** Encoders refused for going back in time (`encoderRestart=refuse`, or a redundant encoder that fell behind). */
+  refused: number;
 }
 
 /** Failures outside the media path, counted per point (management API). */

@@ -1,6 +1,6 @@
 /**
- * Track timelines: which fragments of a track exist, which of them are published (served and listed)
- * and which are still held back for the lookahead, and the listing of a StreamIndex built from the
+ * Track timelines: which fragments of a track exist (every one is served), which of them are published
+ * (listed in the manifest) and which are still held back for the lookahead, and the listing of a StreamIndex built from the
  * timelines of its bitrates. The store holds the bytes; this holds only start times and durations.
  */
 import type { FragmentTime } from '../model';
@@ -17,8 +17,9 @@ interface Entry extends FragmentTime {
 const COMPACT_AT = 64;
 
 /**
- * The fragments of one track in time order. New fragments are held back until `lookahead` successors
- * exist (or the track ends); then they are published: served and listed.
+ * The fragments of one track in time order. Every fragment is served as soon as it is complete; it is
+ * published (listed) once `lookahead` successors exist (or the track ends), so that a listed fragment's
+ * tfrf is always full.
  */
 export class TrackTimeline {
   #list: Entry[] = [];
@@ -90,7 +91,33 @@ export class TrackTimeline {
     return this.#byTime.get(time);
   }
 
-  /** Whether a fragment {@link find} gave is published (served and listed). */
+  /**
+   * The fragment whose start rounds to `time` as an IEEE-754 double, when exactly one does: players that
+   * keep times in doubles (dash.js) name starts above 2^53 by their rounding. Ambiguous: nothing.
+   */
+  findRounded(time: bigint): FragmentTime | undefined {
+    const target = Number(time);
+    if (BigInt(target) !== time) return undefined; // no double rounds to a value it cannot hold
+    // Doubles at this magnitude are at most time / 2^52 apart: only starts that close can round here.
+    const reach = (time >> 52n) + 1n;
+    let lo = this.#head;
+    let hi = this.#list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.#list[mid]!.time < time - reach) lo = mid + 1;
+      else hi = mid;
+    }
+    let found: Entry | undefined;
+    for (let i = lo; i < this.#list.length && this.#list[i]!.time <= time + reach; i++) {
+      const e = this.#list[i]!;
+      if (e.dropped || Number(e.time) !== target) continue;
+      if (found) return undefined;
+      found = e;
+    }
+    return found;
+  }
+
+  /** Whether a fragment {@link find} gave is published (listed). */
   isPublished(fragment: FragmentTime): boolean {
     return (fragment as Entry).seq < this.#publishedUpTo;
   }
@@ -204,8 +231,7 @@ export interface ListedTrack {
  */
 export function listGroup(tracks: readonly ListedTrack[], lookahead: number, window: number, timescale: number): FragmentTime[] {
   // Live tracks hold the edge back, except one that lags the leader by more than its hold-back plus
-  // two fragments (a stalled encoder that keeps its connection open must not freeze the manifest) or
-  // that has published nothing yet (a bitrate joining mid-event must not empty it).
+  // two fragments (a stalled encoder that keeps its connection open must not freeze the manifest).
   let lead: bigint | undefined;
   let step = 0n;
   for (const t of tracks) {
@@ -217,7 +243,9 @@ export function listGroup(tracks: readonly ListedTrack[], lookahead: number, win
   const allowance = BigInt(lookahead + 2) * step;
   let edge: bigint | undefined;
   for (const t of tracks) {
-    const n = t.timeline.newestPublished()?.time;
+    // A bitrate that joined and has published nothing yet caps the edge at its newest fragment: later
+    // listed times would answer 412 at that bitrate (VLC ends the stream on that).
+    const n = t.timeline.newestPublished()?.time ?? t.timeline.newest;
     if (n === undefined || t.live === 0 || lead === undefined || lead - t.timeline.newest! > allowance) continue;
     if (edge === undefined || n < edge) edge = n;
   }

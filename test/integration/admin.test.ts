@@ -466,17 +466,19 @@ describe('management API: live points', () => {
     });
     expect(p.state).toBe('Started');
     expect(p.streams).toEqual([{ id: 'ch1', state: 'connected', remoteAddress: '127.0.0.1', connections: 1 }]);
-    // 0, 1 and 2 s are published (lookahead 1); 3 s is held back (412); 5 is no fragment start (404).
+    // 0, 1 and 2 s are listed (lookahead 1); 3 s is held back from the manifest but served; 4 s is after
+    // the newest ingested fragment (412); 5 is no fragment start (404).
     const base = `${s.origin}/live/ch1.isml/QualityLevels(100000)`;
     expect((await get(`${base}/Fragments(video=10000000)`)).status).toBe(200);
     expect((await get(`${base}/FragmentInfo(video=10000000)`)).status).toBe(200);
-    expect((await get(`${base}/Fragments(video=30000000)`)).status).toBe(412);
+    expect((await get(`${base}/Fragments(video=30000000)`)).status).toBe(200);
+    expect((await get(`${base}/Fragments(video=40000000)`)).status).toBe(412);
     expect((await get(`${base}/Fragments(video=900000000)`)).status).toBe(412);
     expect((await get(`${base}/Fragments(video=5)`)).status).toBe(404);
     const stats = (await point(s, 'ch1.isml')).tracks;
     expect(stats.map((t) => t.key)).toEqual(['video/video/50000', 'video/video/100000', 'audio/audio/32000']);
     const v = stats.find((t) => t.key === 'video/video/100000')!;
-    expect(v).toMatchObject({ type: 'video', name: 'video', bitrate: 100000, timescale: 10_000_000, fragments: 4, requests: 5, notFound: 1, notYetAvailable: 2 });
+    expect(v).toMatchObject({ type: 'video', name: 'video', bitrate: 100000, timescale: 10_000_000, fragments: 4, requests: 6, notFound: 1, notYetAvailable: 2 });
     expect(v).toMatchObject({ lastFragmentTime: '30000000', lastFragmentDuration: '10000000' });
     for (const t of stats) {
       expect(t.incomingBitrate).toBeGreaterThan(0);

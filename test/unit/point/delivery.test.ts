@@ -60,3 +60,62 @@ describe('delivery of a stored fragment', () => {
     expect(shifted.length).toBe(plain.length);
   });
 });
+
+describe('a request for the newest fragment of a live track (awaitSuccessor)', () => {
+  afterEach(() => jest.useRealTimers());
+
+  /** A Started point fed the fixture's first `n` fragments at clock 1 000 000 ms. */
+  function live(n: number, edgeWait?: number): PublishingPoint {
+    const p = new PublishingPoint(
+      'ch1.isml',
+      resolveSettings([{ startOnFirstRequest: true }]),
+      resolveOptions({ stateFile: false, clock: { now: () => 1_000_000 }, ...(edgeWait === undefined ? {} : { edgeWait }) }),
+    );
+    const session = p.openIngest('ch1', undefined, new SmoothIngestParser({ maxBoxSize: 1 << 24 }));
+    session.write(F.header);
+    for (const f of F.fragments.slice(0, n)) session.write(f);
+    return p;
+  }
+
+  function newest(p: PublishingPoint, time: bigint): Extract<ReturnType<PublishingPoint['lookup']>, { status: 'ok' }> {
+    const found = p.lookup('video', 100000, [], time);
+    if (found.status !== 'ok') throw new Error(found.status);
+    return found;
+  }
+
+  it('waits at most three fragment durations after the fragment arrived (1 s fragments: 3 s)', async () => {
+    jest.useFakeTimers();
+    const p = live(6);
+    let settled = false;
+    void p.awaitSuccessor(newest(p, 10_000_000n))!.then(() => (settled = true));
+    jest.advanceTimersByTime(2999);
+    await Promise.resolve();
+    expect(settled).toBe(false);
+    jest.advanceTimersByTime(1);
+    await Promise.resolve();
+    expect(settled).toBe(true);
+  });
+
+  it('never waits longer than edgeWait, and not at all with 0, for a fragment with a successor, or once the point stops', () => {
+    jest.useFakeTimers();
+    expect(live(6, 0).awaitSuccessor(newest(live(6, 0), 10_000_000n))).toBeUndefined();
+    const p = live(6);
+    expect(p.awaitSuccessor(newest(p, 0n))).toBeUndefined();
+    p.command('stop');
+    expect(p.awaitSuccessor(newest(p, 10_000_000n))).toBeUndefined();
+    const short = live(6, 500);
+    let settled = false;
+    void short.awaitSuccessor(newest(short, 10_000_000n))!.then(() => (settled = true));
+    jest.advanceTimersByTime(500);
+    return Promise.resolve().then(() => expect(settled).toBe(true));
+  });
+
+  it('holds at most 1024 waiting requests per point; the next is answered at once', () => {
+    jest.useFakeTimers();
+    const p = live(6);
+    const found = newest(p, 10_000_000n);
+    for (let i = 0; i < 1024; i++) expect(p.awaitSuccessor(found)).toBeDefined();
+    expect(p.awaitSuccessor(found)).toBeUndefined();
+    p.close(); // settles them all
+  });
+});

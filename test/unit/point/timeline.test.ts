@@ -1,7 +1,9 @@
 /**
  * Track timelines and StreamIndex listing on their own: hold-back and publication, successors for the
- * tfrf, the DVR trim (published fragments only), evictions from the head, fragments the store lost in
- * the middle, and the listed edge across bitrates (a stalled or new bitrate does not hold it back).
+ * tfrf, starts named by their double rounding, the DVR trim (published fragments only), evictions from
+ * the head, fragments the store lost in the middle, and the listed edge across bitrates (a stalled
+ * bitrate, or one with nothing yet, does not hold it back; one that has fragments but has published none
+ * caps it at its newest fragment).
  */
 import type { FragmentTime } from '../../../lib/model';
 import { ListedTrack, TrackTimeline, listGroup, trimBound } from '../../../lib/point/timeline';
@@ -104,6 +106,99 @@ describe('TrackTimeline', () => {
   });
 });
 
+describe('TrackTimeline.findRounded', () => {
+  /** An audio-like start above 2^53 (doubles there are 2 apart) and its odd duration. */
+  const START = 17_640_000_599_253_333n;
+  const AUDIO = 10_026_667n;
+  /** The integer a player that keeps times in doubles sends for `time`. */
+  const rounded = (time: bigint): bigint => BigInt(Number(time));
+
+  /** A timeline with fragments at the given starts (each lasting up to the next), all published. */
+  function at(...starts: bigint[]): TrackTimeline {
+    const t = new TrackTimeline();
+    starts.forEach((time, i) => t.add({ time, duration: (starts[i + 1] ?? time + 2n) - time }));
+    t.publishAll();
+    return t;
+  }
+
+  it('resolves the double rounding of every start of an audio-like timeline to that start', () => {
+    const starts = Array.from({ length: 12 }, (_, i) => START + BigInt(i) * AUDIO);
+    const t = at(...starts);
+    expect(starts.filter((s) => rounded(s) !== s).length).toBeGreaterThan(0); // the test means something
+    for (const s of starts) expect([s, t.findRounded(rounded(s))?.time]).toEqual([s, s]);
+    // The entry is the timeline's own (the one find gives): it keys the packaged headers.
+    expect(t.findRounded(rounded(START))).toBe(t.find(START));
+  });
+
+  it('an exact start that is a double resolves to itself; a rounding only to the start it rounds from', () => {
+    const t = at(START, START + AUDIO); // …333 → …332; …10000 is a double
+    expect(rounded(START + AUDIO)).toBe(START + AUDIO);
+    expect(t.findRounded(START + AUDIO)?.time).toBe(START + AUDIO);
+    expect(rounded(START)).toBe(START - 1n);
+    expect(t.findRounded(START - 1n)?.time).toBe(START);
+    // Doubles next to it that are no start's rounding.
+    expect(t.findRounded(START + 1n)).toBeUndefined();
+    expect(t.findRounded(START - 3n)).toBeUndefined();
+    expect(t.findRounded(START + AUDIO + 2n)).toBeUndefined();
+    expect(t.findRounded(START + 1000n * AUDIO)).toBeUndefined();
+  });
+
+  it('resolves roundings at higher magnitudes (doubles 1024 apart) and across a power of two', () => {
+    const far = 2n ** 62n + 12_345n;
+    expect(rounded(far) - far).toBe(-57n);
+    expect(at(far, far + AUDIO).findRounded(rounded(far))?.time).toBe(far);
+    // 2^54 − 1 (doubles 2 apart below) rounds up to 2^54 (doubles 4 apart above).
+    const below = 2n ** 54n - 1n;
+    expect(rounded(below)).toBe(2n ** 54n);
+    expect(at(below - 2n * AUDIO, below - AUDIO, below).findRounded(2n ** 54n)?.time).toBe(below);
+  });
+
+  it('gives nothing when two starts round to the same double', () => {
+    // …331 and …333 both round to …332 (ties to even).
+    expect([rounded(START - 2n), rounded(START)]).toEqual([START - 1n, START - 1n]);
+    expect(at(START - 2n, START).findRounded(START - 1n)).toBeUndefined();
+    // Also when one of them is that double itself (find still resolves the exact start).
+    const t = at(START - 1n, START);
+    expect(t.findRounded(START - 1n)).toBeUndefined();
+    expect(t.find(START - 1n)?.time).toBe(START - 1n);
+    // Across a power of two: 2^54 − 1 and 2^54 + 1 both round to 2^54.
+    expect(at(2n ** 54n - 1n, 2n ** 54n + 1n).findRounded(2n ** 54n)).toBeUndefined();
+  });
+
+  it('gives nothing for a time no double holds (a double player never sends it)', () => {
+    const t = at(START, START + AUDIO);
+    expect(t.findRounded(START)).toBeUndefined(); // odd above 2^53: not a double, even though it is a start
+    expect(t.findRounded(2n ** 62n + 1n)).toBeUndefined();
+  });
+
+  it('ignores a fragment the store lost', () => {
+    const t = at(START - 2n, START, START + AUDIO);
+    expect(t.findRounded(START - 1n)).toBeUndefined();
+    t.drop(START - 2n);
+    expect(t.findRounded(START - 1n)?.time).toBe(START);
+    t.drop(START);
+    expect(t.findRounded(START - 1n)).toBeUndefined();
+  });
+
+  it('ignores fragments trimmed or evicted from the head', () => {
+    const t = at(START - 2n, START, START + AUDIO, START + 2n * AUDIO);
+    expect(times(t.trim(START))).toEqual([START - 2n]); // …331 ends at …333
+    expect(t.findRounded(START - 1n)?.time).toBe(START);
+    expect(times(t.removeThrough(START))).toEqual([START]);
+    expect(t.findRounded(START - 1n)).toBeUndefined();
+    expect(t.findRounded(rounded(START + 2n * AUDIO))?.time).toBe(START + 2n * AUDIO);
+  });
+
+  it('finds held (not yet published) fragments too', () => {
+    const t = new TrackTimeline();
+    for (let i = 0; i < 3; i++) t.add({ time: START + BigInt(i) * AUDIO, duration: AUDIO });
+    expect(t.publishReady(2).length).toBe(1);
+    const newest = START + 2n * AUDIO;
+    expect(t.findRounded(rounded(newest))?.time).toBe(newest);
+    expect(t.isPublished(t.findRounded(rounded(newest))!)).toBe(false);
+  });
+});
+
 describe('listGroup and trimBound', () => {
   const track = (n: number, live = 1, lookahead = 2): ListedTrack => ({ timeline: timeline(n, lookahead), live });
 
@@ -118,6 +213,41 @@ describe('listGroup and trimBound', () => {
     expect(times(listGroup([track(10), { timeline: new TrackTimeline(), live: 1 }], 2, 0, 10_000_000)).at(-1)).toBe(7n * D);
     // A bitrate no encoder feeds any more does not either.
     expect(times(listGroup([track(10), track(4, 0)], 2, 0, 10_000_000)).at(-1)).toBe(7n * D);
+  });
+
+  it('a live bitrate that has fragments but has published none caps the edge at its newest fragment', () => {
+    // Lookahead 1: the leader has 0..3D and lists 0..2D; the new bitrate has only 0 (held back).
+    expect(times(listGroup([track(4, 1, 1), track(1, 1, 1)], 1, 0, 10_000_000))).toEqual([0n]);
+    // Lookahead 2: the leader lists 0..2D; the new bitrate has 0 and D, none published.
+    expect(times(listGroup([track(5), track(2)], 2, 0, 10_000_000))).toEqual([0n, D]);
+    // Whichever order the bitrates come in.
+    expect(times(listGroup([track(2), track(5)], 2, 0, 10_000_000))).toEqual([0n, D]);
+  });
+
+  it('a bitrate that joins mid-timeline caps the edge at its first fragment; earlier times of the others stay listed', () => {
+    const joined = new TrackTimeline();
+    joined.add({ time: 2n * D, duration: D });
+    expect(joined.publishReady(2)).toEqual([]);
+    expect(times(listGroup([track(6), { timeline: joined, live: 1 }], 2, 0, 10_000_000))).toEqual([0n, D, 2n * D]);
+    // Once it publishes, its newest published caps the edge as for any bitrate.
+    joined.add({ time: 3n * D, duration: D });
+    joined.add({ time: 4n * D, duration: D });
+    expect(times(joined.publishReady(2))).toEqual([2n * D]);
+    expect(times(listGroup([track(6), { timeline: joined, live: 1 }], 2, 0, 10_000_000))).toEqual([0n, D, 2n * D]);
+    joined.add({ time: 5n * D, duration: D });
+    joined.publishReady(2);
+    expect(times(listGroup([track(6), { timeline: joined, live: 1 }], 2, 0, 10_000_000))).toEqual([0n, D, 2n * D, 3n * D]);
+  });
+
+  it('a new bitrate that lags more than lookahead + 2 fragments counts as stalled; one nobody feeds does not cap', () => {
+    // Leader newest 9D, lists 0..7D. A new bitrate at 0 lags 9D > 4D: it does not hold the edge.
+    expect(times(listGroup([track(10), track(1)], 2, 0, 10_000_000)).at(-1)).toBe(7n * D);
+    // At 5D it lags 4D, within the allowance: it caps.
+    const near = new TrackTimeline();
+    near.add({ time: 5n * D, duration: D });
+    expect(times(listGroup([track(10), { timeline: near, live: 1 }], 2, 0, 10_000_000)).at(-1)).toBe(5n * D);
+    // Its encoder left (its held fragments were not published): it does not cap either.
+    expect(times(listGroup([track(10), { timeline: near, live: 0 }], 2, 0, 10_000_000)).at(-1)).toBe(7n * D);
   });
 
   it('lists only the DVR window, and trims two fragments beyond it', () => {
