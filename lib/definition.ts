@@ -38,6 +38,12 @@ export interface PointSettings {
   archiveSegmentLength: number;
   /** A new encoder on a Stopped point shuts it down and starts a fresh session. */
   restartOnEncoderReconnect: boolean;
+  /**
+   * What an encoder whose times go back beyond the resend window gets (a restarted encoder, e.g. ffmpeg
+   * again from 0): `continue` shifts its times to follow the timeline; `refuse` answers 409 and closes;
+   * `reset` drops the window and starts a fresh session. Not an IIS meta.
+   */
+  encoderRestart: EncoderRestart;
   /** Extra output formats, e.g. `m3u8-aapl` (read and kept). */
   formats: string;
   'm3u8-aapl-segmentlength': number;
@@ -49,13 +55,16 @@ export interface PointSettings {
   filters: string;
 }
 
+/** What a publishing point does with a restarted encoder ({@link PointSettings.encoderRestart}). */
+export type EncoderRestart = 'continue' | 'refuse' | 'reset';
+
 /** A meta name of {@link PointSettings}. */
 export type MetaName = keyof PointSettings;
 
 /** Some settings, e.g. what one `.isml` file or one mapping sets. */
 export type SettingsOverrides = { -readonly [K in MetaName]?: PointSettings[K] };
 
-type Kind = 'string' | 'uint' | 'bool' | 'source' | 'publishing';
+type Kind = 'string' | 'uint' | 'bool' | 'source' | 'publishing' | 'restart';
 const META_KINDS: Readonly<Record<MetaName, readonly [Kind, number?]>> = {
   title: ['string'],
   module: ['string'],
@@ -68,6 +77,7 @@ const META_KINDS: Readonly<Record<MetaName, readonly [Kind, number?]>> = {
   archivePath: ['string'],
   archiveSegmentLength: ['uint'],
   restartOnEncoderReconnect: ['bool'],
+  encoderRestart: ['restart'],
   formats: ['string'],
   'm3u8-aapl-segmentlength': ['uint'],
   'm3u8-aapl-maxbitrate': ['uint'],
@@ -93,6 +103,7 @@ export const IIS_DEFAULTS: Readonly<PointSettings> = Object.freeze({
   archivePath: undefined,
   archiveSegmentLength: 0,
   restartOnEncoderReconnect: false,
+  encoderRestart: 'continue',
   formats: '',
   'm3u8-aapl-segmentlength': 10,
   'm3u8-aapl-maxbitrate': 3000000,
@@ -138,6 +149,11 @@ export function parseMeta<K extends MetaName>(name: K, value: unknown): PointSet
       const v = typeof text === 'string' ? text.toLowerCase() : '';
       if (v !== 'push' && v !== 'pull') throw bad(`${name}="${show}" is not Push or Pull`);
       return (v === 'push' ? 'Push' : 'Pull') as PointSettings[K];
+    }
+    case 'restart': {
+      const v = typeof text === 'string' ? text.toLowerCase() : '';
+      if (v !== 'continue' && v !== 'refuse' && v !== 'reset') throw bad(`${name}="${show}" is not continue, refuse or reset`);
+      return v as PointSettings[K];
     }
     case 'publishing': {
       // IIS documents a comma-separated list; the files it writes use ';'. Accept both, write ';'.

@@ -29,6 +29,10 @@ export type SmoothErrorCode =
   | 'ERR_POINT_STATE'
   /** A host middleware consumed the ingest body before this library saw it. */
   | 'ERR_BODY_CONSUMED'
+  /** A restarted encoder (times back beyond the resend window) on a point with `encoderRestart=refuse`. */
+  | 'ERR_ENCODER_RESTART'
+  /** A redundant encoder fell behind the encoder feeding the same tracks and is not catching up. */
+  | 'ERR_ENCODER_BEHIND'
   /** The encoder sent nothing for longer than the idle-ingest timeout. */
   | 'ERR_INGEST_IDLE'
   /** An option passed to the library is invalid. */

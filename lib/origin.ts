@@ -51,6 +51,8 @@ const FORWARDED: ReadonlyArray<keyof PointEvents> = [
   'streamEnded',
   'fragmentTrimmed',
   'inputRejected',
+  'encoderRestart',
+  'fragmentDropped',
   'failure',
 ];
 

@@ -44,6 +44,7 @@ export function pointJson(p: PublishingPoint): Record<string, unknown> {
     pendingSettings: p.pendingSettings !== undefined,
     bytes: p.bytes,
     failures: p.failures,
+    ...p.encoderCounts,
     streams: p.streams.map((s) => ({ ...s, remoteAddress: s.remoteAddress ?? null })),
     tracks: p.trackStats.map((t) => ({
       key: t.key,

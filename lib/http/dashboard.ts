@@ -79,6 +79,9 @@ export const DASHBOARD_HTML: string = String.raw`<!doctype html>
   .stream { border: 1px solid var(--line); border-radius: 10px; padding: 1px 8px; }
   .stream[data-state="connected"] { border-color: var(--ok); color: var(--ok); }
   .stream[data-state="ended"] { color: var(--muted); }
+  .counts { color: var(--muted); padding: 1px 0; }
+  .counts b { color: var(--fg); font-weight: 600; }
+  .counts b.warn { color: var(--err); }
   table.tracks { width: 100%; border-collapse: collapse; margin-top: 8px; font-size: 13px; }
   table.tracks th, table.tracks td { text-align: right; padding: 3px 8px; border-bottom: 1px solid var(--line); white-space: nowrap; }
   table.tracks th:first-child, table.tracks td:first-child { text-align: left; }
@@ -263,7 +266,7 @@ export const DASHBOARD_HTML: string = String.raw`<!doctype html>
   }
 
   /** Settings shown on the card itself; every other meta is listed under "more settings". */
-  var MAIN_SETTINGS = ['lookaheadChunks', 'manifestWindowLength', 'estimatedTime', 'startOnFirstRequest', 'restartOnEncoderReconnect'];
+  var MAIN_SETTINGS = ['lookaheadChunks', 'manifestWindowLength', 'estimatedTime', 'startOnFirstRequest', 'restartOnEncoderReconnect', 'encoderRestart'];
 
   function setting(name, value) {
     var item = el('span', { 'data-setting': name }, name + ': ');
@@ -300,6 +303,21 @@ export const DASHBOARD_HTML: string = String.raw`<!doctype html>
       if (typeof s.connections === 'number') text += ' \u00b7 ' + s.connections + ' conn.';
       node.appendChild(el('span', { 'class': 'stream', 'data-testid': 'stream', 'data-id': String(s.id), 'data-state': String(s.state) }, text));
     });
+  }
+
+  /** What the point did with encoders that went back in time; shown once anything happened. */
+  var COUNTS = [['restarts', 'restarts'], ['duplicatesDropped', 'duplicates dropped'], ['refused', 'refused']];
+
+  function renderCounts(node, p) {
+    if (!COUNTS.some(function (c) { return Number(p[c[0]]) > 0; })) return;
+    var line = el('span', { 'class': 'counts', 'data-testid': 'encoder-counts' }, 'encoders: ');
+    COUNTS.forEach(function (c, i) {
+      var n = Number(p[c[0]]) || 0;
+      if (i) line.appendChild(document.createTextNode(' \u00b7 '));
+      line.appendChild(el('b', { 'data-testid': c[0], 'class': c[0] === 'refused' && n > 0 ? 'warn' : '' }, count(n)));
+      line.appendChild(document.createTextNode(' ' + c[1]));
+    });
+    node.appendChild(line);
   }
 
   function renderTracks(card, tracks) {
@@ -345,6 +363,7 @@ export const DASHBOARD_HTML: string = String.raw`<!doctype html>
     show(card.parts.error, p.error ? String(p.error) : '');
     renderSettings(card.parts.settings, p.settings, p.pendingSettings === true);
     renderStreams(card.parts.streams, p.streams);
+    renderCounts(card.parts.streams, p);
     renderTracks(card, p.tracks);
   }
 

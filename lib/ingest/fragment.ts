@@ -182,16 +182,17 @@ function parseTraf(
  * Commits an ingested track fragment: copies its samples into one allocation of its own (the only copy
  * the origin makes; the ingest buffers can go) and records its times as the format-neutral model has
  * them.
- * @param listed - start and duration as listed (the priming clamp already applied)
+ * @param listed - start and duration as listed (the shift and the clamps already applied)
+ * @param shift - added to the encoder's presentation and decode times (a restarted encoder continuing the timeline)
  * @param storedAt - ms since the epoch
  */
-export function commitFragment(parsed: ParsedFragment, listed: FragmentTime, storedAt: number): MediaFragment {
+export function commitFragment(parsed: ParsedFragment, listed: FragmentTime, shift: bigint, storedAt: number): MediaFragment {
   const firstOffset = BigInt(parsed.samples[0]?.compositionOffset ?? 0);
   return packFragment(parsed, {
     time: listed.time,
     duration: listed.duration,
-    presentationTime: parsed.presentationTime,
-    decodeTime: parsed.decodeTime ?? parsed.presentationTime - firstOffset,
+    presentationTime: parsed.presentationTime + shift,
+    decodeTime: (parsed.decodeTime ?? parsed.presentationTime - firstOffset) + shift,
     decodeTimeSent: parsed.decodeTime !== undefined,
     storedAt,
   });

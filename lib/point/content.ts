@@ -17,6 +17,7 @@ import { cmafSegment } from '../package/cmaf';
 import { smoothFragment } from '../package/smooth';
 import { Awaitable, EvictReason, FragmentStore, StoredFragment, isThenable } from '../store/types';
 import type { FailureSource, PointEvents } from './events';
+import { TimeShift, restartShift } from './restart';
 import { listGroup, trimBound } from './timeline';
 import { Track, TrackRegistry } from './tracks';
 
@@ -99,6 +100,8 @@ export class PointContent {
    */
   #tag = randomBytes(4).toString('hex');
   #version = 0;
+  /** The shift of the latest encoder restart this session, for the other streams of the same encoder. */
+  #restart: TimeShift | undefined;
   #changedAt: number;
   #manifest: RenderedManifest | undefined;
   /** Requests waiting for each track's next fragment (see {@link awaitSuccessor}). */
@@ -179,6 +182,18 @@ export class PointContent {
     for (const done of [...waiters]) done();
   }
 
+  /**
+   * The shift that puts a restarted encoder's first fragment of `track` on the point's timeline (see
+   * `restart.ts`); remembered for the other streams of the same restart.
+   */
+  restartShift(track: Track, time: bigint, duration: bigint): { shift: TimeShift; reused: boolean } {
+    const view = (t: Track) => ({ timeline: t.timeline, timescale: t.info.timescale, lastArrival: t.stats.lastArrival });
+    const now = this.#host.options.clock.now();
+    const result = restartShift([...this.tracks].map(view), view(track), time, duration, now, this.#restart);
+    this.#restart = result.shift;
+    return result;
+  }
+
   /** The manifest and its ETag change (a fragment, a stream or a setting). */
   touch(): void {
     this.#version++;
@@ -194,6 +209,7 @@ export class PointContent {
     this.#packaged.clear();
     for (const track of [...this.#waiters.keys()]) this.#wake(track);
     this.tracks.clear();
+    this.#restart = undefined;
     this.#tag = randomBytes(4).toString('hex');
   }
 

@@ -4,6 +4,7 @@
  * and never reaches the socket or timer callback that caused the event.
  */
 import { EventEmitter } from 'node:events';
+import type { EncoderRestart } from '../definition';
 import type { MediaFragment, TrackHeader } from '../media';
 import { isThenable } from '../store/types';
 
@@ -29,6 +30,19 @@ export interface PointEvents {
   /** A fragment left the point (DVR window, byte budget, reset, failed store write). */
   fragmentTrimmed: [{ point: string; track: string; time: bigint; reason: string }];
   inputRejected: [{ point: string; streamId: string; code: string; message: string }];
+  /**
+   * An encoder came back with times before the resend window of a track it feeds alone (it restarted),
+   * and the point did `action` (its `encoderRestart` setting). `time` is the encoder's first fragment,
+   * `newest` the track's newest fragment then; with `continue`, `shift` (in the track's timescale) is
+   * added to the encoder's times from now on.
+   */
+  encoderRestart: [{ point: string; streamId: string; track: string; time: bigint; newest: bigint; action: EncoderRestart; shift?: bigint }];
+  /**
+   * A fragment was not stored because its track already has that time or a later one: `duplicate`
+   * within the resend window (a reconnect's resend, a redundant encoder), `behind` before it (a
+   * redundant encoder that fell behind; refused after a few).
+   */
+  fragmentDropped: [{ point: string; streamId: string; track: string; time: bigint; reason: 'duplicate' | 'behind' }];
   /** A listener or the store failed; ingest and delivery went on. Counted in the point's statistics. */
   failure: [{ point: string; source: FailureSource; event?: string; message: string; error: unknown }];
 }

@@ -20,7 +20,8 @@ import { FragmentLookup, PackagedFragment, PointContent, RenderedManifest } from
 import { FailureSource, PointEvents, PointState, SafeEmitter, describeError } from './events';
 import { Effect, PointCommand, PointEvent, refusedCommand, refusedEncoder, step } from './lifecycle';
 import { IngestSession, SessionEnd, SessionHost } from './session';
-import type { FailureCounts, StreamStats, TrackStats } from './stats';
+import { TimeShift, shiftIn } from './restart';
+import type { EncoderCounts, FailureCounts, StreamStats, TrackStats } from './stats';
 import { Track, trackStats } from './tracks';
 
 export type { PointState } from './events';
@@ -56,10 +57,13 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
   readonly #streams = new Map<string, Stream>();
   readonly #sessions = new Set<IngestSession>();
   readonly #failures: FailureCounts = { listener: 0, store: 0 };
+  readonly #encoderCounts: EncoderCounts = { restarts: 0, duplicatesDropped: 0, refused: 0 };
   /** What ingest sessions may call: nothing else of the point is theirs. */
   readonly #host: SessionHost = {
     attach: (session, tracks) => this.#attach(session, tracks),
     fragment: (track, fragment) => this.#fragment(track, fragment),
+    restarted: (session, track, time, duration) => this.#restarted(session, track, time, duration),
+    dropped: (session, track, time, behind) => this.#dropped(session, track, time, behind),
     endOfStream: (session) => this.#endOfStream(session),
     closed: (session, reason, err) => this.#closed(session, reason, err),
     now: () => this.#options.clock.now(),
@@ -128,6 +132,11 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
   /** Listener and store failures since the point was created (each also raised a `failure` event). */
   get failures(): Readonly<FailureCounts> {
     return { ...this.#failures };
+  }
+
+  /** Encoder restarts, dropped duplicate fragments and encoders refused for going back in time, since the point was created. */
+  get encoderCounts(): Readonly<EncoderCounts> {
+    return { ...this.#encoderCounts };
   }
 
   /** Settings read from the definition while the point was busy, waiting for Idle. */
@@ -275,6 +284,46 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
     this.#on('fragment', 'first fragment');
   }
 
+  #restarted(session: IngestSession, track: Track, time: bigint, duration: bigint): TimeShift | undefined {
+    const action = this.#settings.encoderRestart;
+    const newest = track.timeline.newest!;
+    this.#encoderCounts.restarts++;
+    const what = `stream ${session.streamId} restarted: ${track.key} went back from ${newest} to ${time}`;
+    if (action === 'refuse') {
+      debug('%s: %s; refused (encoderRestart=refuse)', this.path, what);
+      this.#emit('encoderRestart', { point: this.path, streamId: session.streamId, track: track.key, time, newest, action });
+      throw new SmoothError('ERR_ENCODER_RESTART', `the encoder restarted (its times went back from ${newest} to ${time}); this publishing point refuses restarted encoders`);
+    }
+    if (action === 'reset') {
+      debug('%s: %s; a fresh session starts (encoderRestart=reset)', this.path, what);
+      this.#emit('encoderRestart', { point: this.path, streamId: session.streamId, track: track.key, time, newest, action });
+      this.#reset();
+      return undefined;
+    }
+    const { shift, reused } = this.#content.restartShift(track, time, duration);
+    const ticks = shiftIn(shift, track.info.timescale);
+    debug('%s: %s; its times continue the timeline, shifted by %s%s', this.path, what, ticks, reused ? ' (as the rest of the restart)' : '');
+    this.#emit('encoderRestart', { point: this.path, streamId: session.streamId, track: track.key, time, newest, action, shift: ticks });
+    return shift;
+  }
+
+  /**
+   * A fresh session for a restarted encoder: the window goes, and every stream that has not stored a
+   * fragment yet (the restarted one, and its siblings of the same restart) attaches again to new tracks.
+   */
+  #reset(): void {
+    this.#shutdownNow('encoder restarted (encoderRestart=reset)', (c) => !c.delivered);
+    this.#setState('Starting', 'encoder restarted (encoderRestart=reset)');
+    for (const c of this.#sessions) if (c.headers) this.#attach(c, c.headers);
+  }
+
+  #dropped(session: IngestSession, track: Track, time: bigint, behind: boolean): void {
+    this.#encoderCounts.duplicatesDropped++;
+    const reason = behind ? 'behind' : 'duplicate';
+    debug('%s: stream %s: %s fragment %s at %s dropped (first copy wins)', this.path, session.streamId, reason, track.key, time);
+    this.#emit('fragmentDropped', { point: this.path, streamId: session.streamId, track: track.key, time, reason });
+  }
+
   #endOfStream(session: IngestSession): void {
     // Nothing follows the held-back tail of a track nobody feeds any more: publish it with whatever
     // lookahead exists.
@@ -291,6 +340,7 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
     const attached = session.tracks !== undefined;
     if (attached) this.#content.touch();
     if (err) {
+      if (err.code === 'ERR_ENCODER_RESTART' || err.code === 'ERR_ENCODER_BEHIND') this.#encoderCounts.refused++;
       debug('%s: stream %s rejected: %s', this.path, session.streamId, err.message);
       this.#emit('inputRejected', { point: this.path, streamId: session.streamId, code: err.code, message: err.message });
     }

@@ -1,14 +1,15 @@
 /**
  * One ingest connection: it feeds the body to its ingest parser, attaches the stream's tracks to the
- * point when the header arrives, and turns each parsed fragment into a stored one: the priming clamp
- * (negative start times), de-duplication (first copy wins), the one copy of the samples. It talks to
- * its point only through {@link SessionHost}.
+ * point when the header arrives, and turns each parsed fragment into a stored one: a restart's shift,
+ * the clamps (negative start times, overlap after a shift), de-duplication (first copy wins), the one
+ * copy of the samples. It talks to its point only through {@link SessionHost}.
  */
-import type { SmoothError } from '../errors';
+import { SmoothError } from '../errors';
 import { commitFragment } from '../ingest/fragment';
 import type { ParsedFragment } from '../ingest/fragment';
 import type { IngestParser, IngestTrack } from '../ingest/types';
 import type { MediaFragment } from '../media';
+import { BEHIND_LIMIT, TimeShift, resendFloor, shiftIn } from './restart';
 import type { Track } from './tracks';
 
 /** How a session ended. */
@@ -23,6 +24,16 @@ export interface SessionHost {
   attach(session: IngestSession, tracks: readonly IngestTrack[]): void;
   /** A new fragment of `track` (newer than any before, samples committed). */
   fragment(track: Track, fragment: MediaFragment): void;
+  /**
+   * The session's first fragment goes back beyond the resend window of `track`, and no other session
+   * feeds it: the encoder restarted. The point applies its `encoderRestart` setting.
+   * @returns the shift for the session's times (`continue`), or nothing (`reset`: the session is
+   *   attached to fresh tracks)
+   * @throws SmoothError ERR_ENCODER_RESTART to refuse the session (`refuse`)
+   */
+  restarted(session: IngestSession, track: Track, time: bigint, duration: bigint): TimeShift | undefined;
+  /** A fragment was dropped: `track` already has its time or a later one. */
+  dropped(session: IngestSession, track: Track, time: bigint, behind: boolean): void;
   /** The stream sent end of stream. */
   endOfStream(session: IngestSession): void;
   /** The session is over: after end of stream, a disconnect or an error (`err` is reported). */
@@ -38,6 +49,15 @@ export class IngestSession {
   readonly streamId: string;
   readonly remoteAddress: string | undefined;
   #tracks: ReadonlyMap<number, Track> | undefined;
+  #headers: readonly IngestTrack[] | undefined;
+  /** The first fragment was looked at: the session is a continuation, or a restart with this shift. */
+  #timed = false;
+  #shift: TimeShift | undefined;
+  /** The shift in each track's timescale. */
+  readonly #shifts = new Map<Track, bigint>();
+  /** Consecutive fragments per track dropped behind the resend window. */
+  readonly #behind = new Map<Track, number>();
+  #delivered = false;
   #eos = false;
   #closed = false;
   /** The point no longer counts this session as feeding its tracks. */
@@ -56,6 +76,16 @@ export class IngestSession {
   /** The point's tracks this session feeds, once its header was accepted. */
   get tracks(): ReadonlyMap<number, Track> | undefined {
     return this.#tracks;
+  }
+
+  /** The header the stream sent, once it arrived. */
+  get headers(): readonly IngestTrack[] | undefined {
+    return this.#headers;
+  }
+
+  /** The session stored a fragment. */
+  get delivered(): boolean {
+    return this.#delivered;
   }
 
   /** The stream sent end of stream (`mfra`). */
@@ -116,7 +146,10 @@ export class IngestSession {
     for (const e of events) {
       // A listener may have stopped the point while this chunk's events were being applied.
       if (this.#closed) return;
-      if (e.type === 'header') this.#host.attach(this, e.tracks);
+      if (e.type === 'header') {
+        this.#headers = e.tracks;
+        this.#host.attach(this, e.tracks);
+      }
       else if (e.type === 'fragment') this.#fragment(e.fragment);
       else {
         this.#eos = true;
@@ -127,19 +160,50 @@ export class IngestSession {
 
   #fragment(parsed: ParsedFragment): void {
     // The parser only reports fragments of tracks its header described.
-    const track = this.#tracks!.get(parsed.trackId)!;
-    let time = parsed.time;
+    let track = this.#tracks!.get(parsed.trackId)!;
+    if (!this.#timed) {
+      this.#timed = true;
+      const floor = resendFloor(track.timeline);
+      if (floor !== undefined && parsed.time < floor && track.live === 1) {
+        this.#shift = this.#host.restarted(this, track, parsed.time, parsed.duration);
+        if (this.#closed) return;
+        track = this.#tracks!.get(parsed.trackId)!; // a reset attached the session to fresh tracks
+      }
+    }
+    let shift = 0n;
+    if (this.#shift) {
+      shift = this.#shifts.get(track) ?? shiftIn(this.#shift, track.info.timescale);
+      this.#shifts.set(track, shift);
+    }
+    let time = parsed.time + shift;
     let duration = parsed.duration;
-    if (time < 0n) {
-      // AAC priming (ffmpeg starts audio at −213333): manifest times are unsigned, so the first fragment
-      // is listed from 0 with its end unchanged; one that ends before 0 carries nothing playable.
-      duration += time;
-      time = 0n;
+    // Listed times never overlap: not below 0 (AAC priming: ffmpeg starts audio at −213333, and manifest
+    // times are unsigned) and, after a shift, not before the end of the track's newest fragment. The
+    // start moves, the end stays; a fragment that ends before it carries nothing playable.
+    const newest = track.timeline.newest;
+    const floor = this.#shift && newest !== undefined ? newest + track.timeline.lastDuration! : 0n;
+    if (time < floor) {
+      duration -= floor - time;
+      time = floor;
       if (duration <= 0n) return;
     }
     // First copy wins: a reconnect resends its last fragments and redundant encoders overlap. Checked
     // before the samples are copied, so a duplicate costs nothing.
-    if (!track.timeline.accepts(time)) return;
-    this.#host.fragment(track, commitFragment(parsed, { time, duration }, this.#host.now()));
+    if (!track.timeline.accepts(time)) {
+      const behind = time < resendFloor(track.timeline)!;
+      const count = behind ? (this.#behind.get(track) ?? 0) + 1 : 0;
+      this.#behind.set(track, count);
+      this.#host.dropped(this, track, time, behind);
+      if (count >= BEHIND_LIMIT) {
+        throw new SmoothError(
+          'ERR_ENCODER_BEHIND',
+          `stream ${this.streamId} is ${count} fragments behind another encoder feeding the same tracks and not catching up`,
+        );
+      }
+      return;
+    }
+    this.#behind.delete(track);
+    this.#delivered = true;
+    this.#host.fragment(track, commitFragment(parsed, { time, duration }, shift, this.#host.now()));
   }
 }

@@ -16,6 +16,8 @@ export interface PushOptions {
   perTrack?: boolean;
   /** Stream id of the single POST. Default `ch1`. */
   streamId?: string;
+  /** Seconds added to every time (`-output_ts_offset`), e.g. a UTC-based clock: 1764000000 puts 10 MHz times above 2^53. */
+  tsOffset?: number;
 }
 
 const SIZES = ['640x360', '480x270', '320x180', '160x90'];
@@ -38,7 +40,7 @@ export function pushArgs(o: PushOptions): string[] {
   ];
   const audio = ['-c:a', 'aac', '-b:a', '96k', '-ac', '2'];
   // `-t` is an output option: every output needs its own, or the others run forever.
-  const isml = ['-t', String(o.seconds), '-movflags', 'isml+frag_keyframe', '-f', 'ismv'];
+  const isml = ['-t', String(o.seconds), ...offset(o), '-movflags', 'isml+frag_keyframe', '-f', 'ismv'];
   if (!o.perTrack) {
     args.push(...bitrates.flatMap((_, i) => ['-map', `[v${i}]`]), '-map', '1:a', ...video);
     args.push(...bitrates.flatMap((b, i) => [`-b:v:${i}`, `${b}k`]), ...audio, ...isml, `${o.url}/Streams(${o.streamId ?? 'ch1'})`);
@@ -53,6 +55,33 @@ export function pushArgs(o: PushOptions): string[] {
   return args;
 }
 
+function offset(o: PushOptions): string[] {
+  return o.tsOffset ? ['-output_ts_offset', String(o.tsOffset)] : [];
+}
+
+/**
+ * Arguments for one encoder of a push made by separate processes: video bitrate `index` of
+ * {@link pushArgs}'s ladder, or the audio (`'audio'`), each its own POST (`Streams(video<i>)`,
+ * `Streams(audio)`). All start their times at 0 with the same GOP, so fragment boundaries align.
+ */
+export function trackArgs(o: PushOptions, index: number | 'audio'): string[] {
+  const base = ['-hide_banner', '-loglevel', 'error', '-nostdin'];
+  const isml = ['-t', String(o.seconds), ...offset(o), '-movflags', 'isml+frag_keyframe', '-f', 'ismv'];
+  if (index === 'audio') {
+    return [
+      ...base, '-re', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
+      '-c:a', 'aac', '-b:a', '96k', '-ac', '2', '-frag_duration', '2000000', ...isml, `${o.url}/Streams(audio)`,
+    ];
+  }
+  const bitrate = (o.bitrates ?? [800, 400, 200])[index]!;
+  return [
+    ...base, '-re', '-f', 'lavfi', '-i', `testsrc2=size=${SIZES[index]}:rate=25`,
+    '-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency', '-pix_fmt', 'yuv420p',
+    '-g', '50', '-keyint_min', '50', '-sc_threshold', '0', '-b:v', `${bitrate}k`,
+    ...isml, `${o.url}/Streams(video${index})`,
+  ];
+}
+
 /** A running push. `done` resolves with ffmpeg's exit code and its stderr. */
 export interface Push {
   child: ChildProcess;
@@ -60,7 +89,17 @@ export interface Push {
 }
 
 export function push(o: PushOptions): Push {
-  const child = spawn(o.ffmpeg, pushArgs(o), { stdio: ['ignore', 'ignore', 'pipe'] });
+  return run(o.ffmpeg, pushArgs(o));
+}
+
+/** One ffmpeg process per track, as separate encoders (one per bitrate, one for audio) would push. */
+export function pushTracks(o: PushOptions): Push[] {
+  const bitrates = o.bitrates ?? [800, 400, 200];
+  return [...bitrates.map((_, i) => i), 'audio' as const].map((index) => run(o.ffmpeg, trackArgs(o, index)));
+}
+
+function run(ffmpeg: string, args: string[]): Push {
+  const child = spawn(ffmpeg, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const done = new Promise<{ code: number | null; stderr: string }>((ok) => child.on('exit', (code) => ok({ code, stderr })));

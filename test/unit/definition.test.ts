@@ -54,8 +54,8 @@ const IIS_SAMPLE = [
   '',
 ].join('\r\n');
 
-/** What {@link IIS_SAMPLE} sets, typed. */
-const IIS_SAMPLE_OVERRIDES: Required<SettingsOverrides> = {
+/** What {@link IIS_SAMPLE} sets, typed: every meta but this library's own. */
+const IIS_SAMPLE_OVERRIDES: Required<Omit<SettingsOverrides, 'encoderRestart'>> = {
   title: 'Channel 1 & friends',
   module: 'liveSmoothStreaming',
   sourceType: 'Push',
@@ -114,8 +114,8 @@ describe('readDefinition', () => {
     expect(typeof def.overrides.lookaheadChunks).toBe('number');
     expect(typeof def.overrides.startOnFirstRequest).toBe('boolean');
     expect(def.sources).toEqual(['http://edge1/live/ch1.isml']);
-    // The sample covers every meta the library knows (so a new meta needs a line here).
-    expect(Object.keys(def.overrides).sort()).toEqual([...META_NAMES].sort());
+    // The sample covers every IIS meta the library knows (so a new meta needs a line here).
+    expect(Object.keys(def.overrides).sort()).toEqual(META_NAMES.filter((n) => n !== 'encoderRestart').sort());
   });
 
   it('reads the §5.1 layout example (LF, no BOM)', () => {
@@ -233,6 +233,16 @@ describe('readDefinition', () => {
     ['PULL', 'Pull'],
   ])('reads sourceType=%p as %p', (content, value) => {
     expect(readDefinition(isml({ sourceType: content })).overrides.sourceType).toBe(value);
+  });
+
+  it.each([
+    ['continue', 'continue'],
+    ['Refuse', 'refuse'],
+    [' RESET ', 'reset'],
+  ])('reads encoderRestart=%p as %p; anything else is refused naming the meta', (content, value) => {
+    expect(readDefinition(isml({ encoderRestart: content })).overrides.encoderRestart).toBe(value);
+    const err = errorOf(() => readDefinition(isml({ encoderRestart: 'shift' })));
+    expect([err.code, err.message]).toEqual(['ERR_BAD_DEFINITION', expect.stringContaining('encoderRestart')]);
   });
 
   it('accepts whole numbers with surrounding spaces and the largest values', () => {

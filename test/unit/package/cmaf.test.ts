@@ -38,7 +38,7 @@ function loadFixture(): { moov: Box; fragments: MediaFragment[] } {
 
 /** What the ingest does with a parsed track fragment (here without the priming clamp: times as sent). */
 function pack(parsed: ParsedFragment): MediaFragment {
-  return commitFragment(parsed, { time: parsed.time, duration: parsed.duration }, 0);
+  return commitFragment(parsed, { time: parsed.time, duration: parsed.duration }, 0n, 0);
 }
 
 const { moov: MOOV, fragments: FRAGMENTS } = loadFixture();
