@@ -1,5 +1,5 @@
 /**
- * Locating the external tools the integration tests drive (ffmpeg, GStreamer, Chromium). Outside CI a
+ * Locating the external tools the integration tests drive (ffmpeg, GStreamer, VLC, Chromium). Outside CI a
  * missing tool skips its tests with a message; with CI=true it fails them, so CI never passes by
  * skipping.
  */
@@ -34,6 +34,11 @@ export function npmFfmpegPath(): string | undefined {
 
 export function gstLaunchPath(): string | undefined {
   return onPath('gst-launch-1.0');
+}
+
+/** VLC 3: `vlc`, else `cvlc` (a script that starts it without a GUI); `runVlc` (helpers/vlc.ts) makes it headless. */
+export function vlcPath(): string | undefined {
+  return onPath('vlc') ?? onPath('cvlc');
 }
 
 export function chromiumPath(): string | undefined {
