@@ -314,7 +314,16 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
   #reset(): void {
     this.#shutdownNow('encoder restarted (encoderRestart=reset)', (c) => !c.delivered);
     this.#setState('Starting', 'encoder restarted (encoderRestart=reset)');
-    for (const c of this.#sessions) if (c.headers) this.#attach(c, c.headers);
+    for (const c of [...this.#sessions]) {
+      if (!c.headers) continue; // its header is still on its way: it attaches when it arrives
+      try {
+        this.#attach(c, c.headers);
+      } catch {
+        // Its header no longer fits (the fresh session took other tracks first): it goes, as in a shutdown.
+        this.#detach(c);
+        c.onKill?.();
+      }
+    }
   }
 
   #dropped(session: IngestSession, track: Track, time: bigint, behind: boolean): void {
