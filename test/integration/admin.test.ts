@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import express from 'express';
 import { AdminHandler, LiveSmoothHandler, LiveSmoothOptions, liveSmooth, readDefinition } from '../../lib';
 import { Push, push } from '../helpers/ffmpeg';
-import { RawPost, Reply, fixture, get, parseManifest, replay, request, sleep, until } from '../helpers/raw-ingest';
+import { RawPost, Reply, fixture, fragmentsOfRound, get, parseManifest, replay, request, sleep, until } from '../helpers/raw-ingest';
 import { isml } from '../helpers/server';
 import { ffmpegPath, withTool } from '../helpers/tools';
 
@@ -77,6 +77,9 @@ interface ApiPoint {
   settings: Record<string, unknown>;
   pendingSettings: boolean;
   bytes: number;
+  restarts: number;
+  duplicatesDropped: number;
+  refused: number;
   streams: Array<{ id: string; state: string; remoteAddress: string | null; connections: number }>;
   tracks: Array<{
     key: string;
@@ -194,6 +197,25 @@ function statsGaps(log: EventLog): number[] {
   return times.slice(1).map((t, i) => t - times[i]!);
 }
 
+/** Fragments per round of the fixture ({@link fragmentsOfRound}): video 100k, video 50k, audio; four times. */
+const PER_ROUND = 12;
+
+/** Header + rounds `from`..`to` of the fixture on one POST, kept open (an encoder running for a while). */
+async function roundsPost(s: Site, rel: string, from: number, to: number, stream = 'ch1'): Promise<RawPost> {
+  const post = new RawPost(`${s.origin}/live/${rel}/Streams(${stream})`);
+  await post.write(F.header);
+  for (let r = from; r <= to; r++) for (const f of fragmentsOfRound(r)) await post.write(f);
+  return post;
+}
+
+/** Waits until the point shows stream `id` disconnected (the server saw the socket go). */
+async function disconnected(s: Site, rel: string, id = 'ch1'): Promise<ApiPoint> {
+  return until(async () => {
+    const q = await point(s, rel);
+    return q.streams.find((x) => x.id === id)?.state === 'disconnected' ? q : undefined;
+  });
+}
+
 /** Pushes header + the first `n` fragments of the fixture and keeps the POST open (a live encoder). */
 async function livePost(s: Site, rel: string, n = F.fragments.length, stream = 'ch1'): Promise<RawPost> {
   const post = new RawPost(`${s.origin}/live/${rel}/Streams(${stream})`);
@@ -292,6 +314,35 @@ describe('management API: definitions', () => {
     // An invalid new point is not created either.
     expect((await api(s, 'PUT', '/publishing-points/new.isml', { lookaheadChunks: 'x' })).status).toBe(400);
     expect(existsSync(path.join(s.root, 'new.isml'))).toBe(false);
+  });
+
+  it('PUT sets encoderRestart (continue, refuse, reset; any case) as a meta of the .isml; other values are 400', async () => {
+    s.define('ch1.isml');
+    const file = path.join(s.root, 'ch1.isml');
+    expect((await point(s, 'ch1.isml')).settings.encoderRestart).toBe('continue'); // the default
+    const refuse = await api<ApiPoint>(s, 'PUT', '/publishing-points/ch1.isml', { encoderRestart: 'Refuse' });
+    expect(refuse.status).toBe(200);
+    expect(refuse.body.settings.encoderRestart).toBe('refuse');
+    expect(readFileSync(file, 'utf8')).toContain('<meta name="encoderRestart" content="refuse" />');
+    expect(readDefinition(readFileSync(file, 'utf8')).overrides.encoderRestart).toBe('refuse');
+    expect((await api<ApiPoint>(s, 'PUT', '/publishing-points/ch1.isml', { encoderRestart: 'reset' })).body.settings.encoderRestart).toBe('reset');
+    expect(readFileSync(file, 'utf8')).toContain('<meta name="encoderRestart" content="reset" />');
+
+    const before = readFileSync(file, 'utf8');
+    for (const value of ['shift', '', 'continue,refuse', true, 1]) {
+      const r = await api<{ error: string }>(s, 'PUT', '/publishing-points/ch1.isml', { encoderRestart: value });
+      expect({ value, status: r.status }).toEqual({ value, status: 400 });
+      expect(r.body.error).toMatch(/encoderRestart/);
+    }
+    expect(readFileSync(file, 'utf8')).toBe(before);
+
+    // null removes the meta: the default again.
+    const reverted = await api<ApiPoint>(s, 'PUT', '/publishing-points/ch1.isml', { encoderRestart: null });
+    expect(reverted.body.settings.encoderRestart).toBe('continue');
+    expect(readFileSync(file, 'utf8')).not.toContain('encoderRestart');
+    // A new point may be created with it.
+    const created = await api<ApiPoint>(s, 'PUT', '/publishing-points/new.isml', { encoderRestart: 'refuse' });
+    expect([created.status, created.body.settings.encoderRestart]).toEqual([201, 'refuse']);
   });
 
   it('PUT and commands need Content-Type: application/json (415), so a plain HTML form cannot drive them', async () => {
@@ -497,6 +548,59 @@ describe('management API: live points', () => {
     expect(after.state).toBe('Started'); // waiting sourceLostTimeout for a reconnect
     expect(after.tracks.map((t) => t.incomingBitrate)).toEqual([0, 0, 0]); // nothing is arriving
     expect(after.tracks.map((t) => t.fragments)).toEqual([4, 4, 4]);
+  });
+
+  it('counts encoder restarts, dropped duplicates and refused encoders (restarts, duplicatesDropped, refused)', async () => {
+    s = await site();
+    s.define('resend.isml');
+    s.define('refuse.isml', { encoderRestart: 'refuse' });
+    for (const rel of ['resend.isml', 'refuse.isml']) {
+      expect(await point(s, rel)).toMatchObject({ state: 'Idle', restarts: 0, duplicatesDropped: 0, refused: 0 });
+    }
+    const stored = (rel: string, n: number) => async (): Promise<ApiPoint | undefined> => {
+      const q = await point(s, rel);
+      return q.tracks.length === 3 && q.tracks.every((t) => t.fragments === n) ? q : undefined;
+    };
+
+    // A reconnect that resends the last two fragments of every track (the Azure rule), then goes on.
+    const first = await roundsPost(s, 'resend.isml', 0, 1);
+    posts.push(first);
+    expect(await until(stored('resend.isml', 8))).toMatchObject({ state: 'Started', restarts: 0, duplicatesDropped: 0, refused: 0 });
+    first.destroy();
+    await disconnected(s, 'resend.isml');
+    const again = new RawPost(`${s.origin}/live/resend.isml/Streams(ch1)`);
+    posts.push(again);
+    await again.write(F.header);
+    for (const f of fragmentsOfRound(1).slice(PER_ROUND - 6)) await again.write(f);
+    for (const f of fragmentsOfRound(2)) await again.write(f);
+    const resent = await until(stored('resend.isml', 12));
+    expect(resent).toMatchObject({ restarts: 0, duplicatesDropped: 6, refused: 0 });
+    expect(resent.streams.map((x) => x.state)).toEqual(['connected']);
+    expect(again.responded).toBe(false); // still pushing
+
+    // An encoder that restarts from time 0 on a point that refuses restarts: 409, connection closed.
+    const before = await roundsPost(s, 'refuse.isml', 0, 1);
+    posts.push(before);
+    await until(stored('refuse.isml', 8));
+    before.destroy();
+    await disconnected(s, 'refuse.isml');
+    const restarted = await roundsPost(s, 'refuse.isml', 0, 0);
+    posts.push(restarted);
+    const reply = await restarted.response;
+    expect(reply.status).toBe(409);
+    expect(reply.text).toMatch(/restarted/);
+    await restarted.closed;
+    const refused = await point(s, 'refuse.isml');
+    expect(refused).toMatchObject({ state: 'Started', restarts: 1, duplicatesDropped: 0, refused: 1 });
+    expect(refused.tracks.map((t) => t.fragments)).toEqual([8, 8, 8]); // the window is untouched
+    // The other point's counters are its own.
+    expect(await point(s, 'resend.isml')).toMatchObject({ restarts: 0, duplicatesDropped: 6, refused: 0 });
+    // The list carries the counters too.
+    const list = await api<{ publishingPoints: ApiPoint[] }>(s, 'GET', '/publishing-points');
+    expect(list.body.publishingPoints.map((p) => [p.path, p.restarts, p.duplicatesDropped, p.refused])).toEqual([
+      ['refuse.isml', 1, 0, 1],
+      ['resend.isml', 0, 6, 0],
+    ]);
   });
 
   it('startOnFirstRequest off: an Idle point refuses encoders (409 and the connection closed) and clients (404)', async () => {

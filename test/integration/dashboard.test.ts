@@ -2,7 +2,9 @@
  * The management dashboard in a real browser against a real push: an Express app mounts the middleware
  * at `/live` and the management router at `/admin`; headless Chromium opens the dashboard while ffmpeg
  * pushes to a `startOnFirstRequest` point, and the page must follow the point from Idle to Started over
- * the event stream (no reload), stop it with its button, and create a point with its form.
+ * the event stream (no reload), stop it with its button, and create a point with its form. A second
+ * point, fed the captured push by raw POSTs, shows its encoder counts once an encoder resent fragments
+ * and then restarted (refused there by its `encoderRestart` setting).
  *
  * The tests run in order and share one server, browser page and push (a push and a browser launch per
  * test would triple the run time); a failing step leaves the later ones failing too, with their own
@@ -17,6 +19,7 @@ import express from 'express';
 import { Browser, Page, chromium } from 'playwright-core';
 import { LiveSmoothHandler, liveSmooth } from '../../lib';
 import { Push, push } from '../helpers/ffmpeg';
+import { RawPost, fixture, fragmentsOfRound, until } from '../helpers/raw-ingest';
 import { isml } from '../helpers/server';
 import { chromiumPath, ffmpegPath, withTool } from '../helpers/tools';
 
@@ -31,6 +34,11 @@ const PUSH_SECONDS = 30;
 /** The point the form creates: nested folder, and a title that is markup if inserted as HTML. */
 const NEW_POINT = 'events/game2.isml';
 const NEW_TITLE = 'Game 2 <img src=x onerror="window.__xss=1">';
+
+/** The point the restart test pushes the captured fixture to; it refuses restarted encoders. */
+const RESTART_POINT = 'restarts.isml';
+/** Fragments per round of the fixture ({@link fragmentsOfRound}): video 100k, video 50k, audio; four times. */
+const PER_ROUND = 12;
 
 /** `it` when every tool exists; else {@link withTool}'s skip (or CI failure) for the first missing one. */
 function withTools(...tools: Array<[string, string | undefined]>): jest.It {
@@ -89,6 +97,10 @@ interface ApiPoint {
   path: string;
   state: string;
   settings: Record<string, unknown>;
+  restarts: number;
+  duplicatesDropped: number;
+  refused: number;
+  streams: Array<{ id: string; state: string }>;
   tracks: Array<{ key: string; fragments: number }>;
 }
 
@@ -292,6 +304,92 @@ describe('admin dashboard in Chromium with a live ffmpeg push', () => {
     const edited = await getPoint(site!, NEW_POINT);
     expect({ title: edited.settings.title, lookaheadChunks: String(edited.settings.lookaheadChunks) }).toEqual({ title: 'Game 2', lookaheadChunks: '2' });
 
+    expect(pageErrors).toEqual([]);
+    expect(navigations).toBe(0);
+  });
+
+  live('shows encoderRestart among the main settings, and the encoder counts once a duplicate or a restart happened', async () => {
+    const s = site!;
+    const p = page!;
+    const F = fixture();
+    const encoderCounts = (point: string): string => `${card(point)} [data-testid="encoder-counts"]`;
+    const number = (point: string, name: string): string => `${encoderCounts(point)} [data-testid="${name}"]`;
+
+    // The setting is on the card itself (not under "more settings"), with the default or the value set.
+    expect(await p.textContent(`${card('ch1.isml')} [data-testid="settings"] > [data-setting="encoderRestart"]`)).toBe('encoderRestart: continue');
+    const created = await fetch(`${s.origin}/admin/publishing-points/${RESTART_POINT}`, {
+      method: 'PUT',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ encoderRestart: 'refuse' }),
+    });
+    expect(created.status).toBe(201);
+    await p.waitForSelector(`${card(RESTART_POINT)}[data-state="Idle"]`, { timeout: 5000 });
+    expect(await p.textContent(`${card(RESTART_POINT)} [data-testid="settings"] > [data-setting="encoderRestart"]`)).toBe('encoderRestart: refuse');
+    expect(await p.$$eval(`${card(RESTART_POINT)} [data-testid="more-settings"] [data-setting="encoderRestart"]`, (els) => els.length)).toBe(0);
+
+    const posts: RawPost[] = [];
+    const open = async (...rounds: Buffer[][]): Promise<RawPost> => {
+      const post = new RawPost(`${s.origin}/live/${RESTART_POINT}/Streams(ch1)`);
+      posts.push(post);
+      await post.write(F.header);
+      for (const fragments of rounds) for (const f of fragments) await post.write(f);
+      return post;
+    };
+    const disconnected = (): Promise<ApiPoint> =>
+      until(async () => {
+        const q = await getPoint(s, RESTART_POINT);
+        return q.streams[0]?.state === 'disconnected' ? q : undefined;
+      });
+    try {
+      // A first encoder: 8 s on every track, no counts yet, so no counts line.
+      const first = await open(fragmentsOfRound(0), fragmentsOfRound(1));
+      await until(async () => {
+        const t = (await getPoint(s, RESTART_POINT)).tracks;
+        return (t.length === 3 && t.every((x) => x.fragments === 8)) || undefined;
+      });
+      await p.waitForSelector(`${card(RESTART_POINT)} tr[data-testid="track"]`, { timeout: 5000 });
+      await p.waitForSelector(`${card(RESTART_POINT)}[data-state="Started"]`, { timeout: 5000 });
+      expect(await p.$$eval(encoderCounts(RESTART_POINT), (els) => els.length)).toBe(0);
+
+      // It reconnects and resends its last two fragments of every track: 6 duplicates dropped.
+      first.destroy();
+      await disconnected();
+      const resend = await open(fragmentsOfRound(1).slice(PER_ROUND - 6));
+      await until(async () => (await getPoint(s, RESTART_POINT)).duplicatesDropped === 6 || undefined);
+      // The line appears with the next stats tick (one may still carry a count from halfway through).
+      await p.waitForFunction(
+        `document.querySelector('${number(RESTART_POINT, 'duplicatesDropped')}')?.textContent === '6'`,
+        undefined,
+        { timeout: 5000 },
+      );
+      expect(await p.textContent(encoderCounts(RESTART_POINT))).toBe('encoders: 0 restarts \u00b7 6 duplicates dropped \u00b7 0 refused');
+      expect(await p.getAttribute(number(RESTART_POINT, 'refused'), 'class')).not.toContain('warn');
+
+      // It restarts from time 0: refused (encoderRestart=refuse), counted once as a restart and once as refused.
+      resend.destroy();
+      await disconnected();
+      const restarted = await open(fragmentsOfRound(0));
+      expect((await restarted.response).status).toBe(409);
+      await p.waitForFunction(
+        `document.querySelector('${number(RESTART_POINT, 'refused')}')?.textContent === '1'`,
+        undefined,
+        { timeout: 5000 },
+      );
+      const shown = {
+        restarts: await p.textContent(number(RESTART_POINT, 'restarts')),
+        duplicatesDropped: await p.textContent(number(RESTART_POINT, 'duplicatesDropped')),
+        refused: await p.textContent(number(RESTART_POINT, 'refused')),
+      };
+      expect(shown).toEqual({ restarts: '1', duplicatesDropped: '6', refused: '1' });
+      const api = await getPoint(s, RESTART_POINT);
+      expect({ restarts: String(api.restarts), duplicatesDropped: String(api.duplicatesDropped), refused: String(api.refused) }).toEqual(shown);
+      expect(await p.getAttribute(number(RESTART_POINT, 'refused'), 'class')).toContain('warn');
+      // One counts line per card, re-rendered in place; the pushed ffmpeg point never had anything to count.
+      expect(await p.$$eval(encoderCounts(RESTART_POINT), (els) => els.length)).toBe(1);
+      expect(await p.$$eval(encoderCounts('ch1.isml'), (els) => els.length)).toBe(0);
+    } finally {
+      for (const post of posts) post.destroy();
+    }
     expect(pageErrors).toEqual([]);
     expect(navigations).toBe(0);
   });

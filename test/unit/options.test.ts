@@ -36,6 +36,7 @@ describe('resolveOptions', () => {
     expect(o.cors).toBe('*');
     expect(o.fragmentMaxAge).toBe(31536000);
     expect(o.ingestIdleTimeout).toBe(60000);
+    expect(o.edgeWait).toBe(10000);
     expect(o.definitionCheckInterval).toBe(1000);
     expect(o.clock).toBe(Date);
     expect(o.store).toBe(memoryStore);
@@ -97,6 +98,13 @@ describe('resolveOptions', () => {
     expect(o.maxBoxSize).toBe(2 ** 31);
   });
 
+  it('edgeWait: 0 (answer at once) up to 60000 ms', () => {
+    expect(resolveOptions({ edgeWait: 0 }).edgeWait).toBe(0);
+    expect(resolveOptions({ edgeWait: 60000 }).edgeWait).toBe(60000);
+    expect(resolveOptions({ edgeWait: 2500 }).edgeWait).toBe(2500);
+    expect(resolveOptions({ edgeWait: undefined }).edgeWait).toBe(10000);
+  });
+
   it('builds the default manifest with minorVersion 2 when asked', () => {
     expect(resolveOptions({ minorVersion: 2 }).manifest.render(snapshot)).toContain('MinorVersion="2"');
   });
@@ -113,6 +121,7 @@ describe('resolveOptions', () => {
     ['maxBoxSize', [0, 1023, 2 ** 31 + 1, Infinity, 2048.5, '4096']],
     ['fragmentMaxAge', [-1, 2 ** 31 + 1, 0.5, '60']],
     ['ingestIdleTimeout', [-1, 2 ** 31 + 1, NaN, '60000']],
+    ['edgeWait', [-1, 60001, 1.5, '5', NaN, Infinity, null]],
     ['definitionCheckInterval', [-1, 2 ** 31 + 1, 1.5, '1000']],
   ];
   for (const [name, values] of integers) {
