@@ -163,6 +163,8 @@ function latency(s) {
     'From handing the last KiB of the fragment that completes the lookahead (lookahead 2, 3 Mbit/s ladder) to the ingest ' +
       'socket, until a `Fragments` GET of the held fragment answers 200 (served) and the manifest lists it (listed), both ' +
       'polled back to back over keep-alive HTTP from another process, so it includes at least one HTTP round trip. ' +
+      'A fragment is served as soon as it arrives (it was already before its lookahead completed), so "served" is one round trip; ' +
+      '"listed" is what waits for the lookahead. ' +
       '"Published in the server" is when the server stored the fragment that completes its lookahead (its `fragment` event), on the same clock.\n',
   );
   out.push(
@@ -254,11 +256,13 @@ function viewers(s) {
     `${int(s.viewers)} simulated players in another process, one keep-alive connection each, joining over 5 s and following the live edge for ${s.seconds} s ` +
       'while the encoder pushes 3 Mbit/s in real time: half poll the manifest every 2 s, half poll `FragmentInfo`; each fetches its video bitrate ' +
       '(spread over the ladder) and the audio. Latency = request sent to response fully read, measured by the players (so it includes their own ' +
-      'event-loop lag, shown too).\n',
+      'event-loop lag, shown too). Two runs: the newest fragment answered at once, and held until the next one arrives (the default `edgeWait`), ' +
+      'which holds the `FragmentInfo` pollers at the live edge and releases them together when a fragment arrives.\n',
   );
   out.push(
     tableOf(
       [
+        'newest fragment',
         'req/s',
         'MB/s',
         'manifest ms p50 / p99',
@@ -269,19 +273,18 @@ function viewers(s) {
         'server loop delay ms p99 / max',
         "players' loop lag ms p99",
       ],
-      [
-        [
-          int(s.rps),
-          int(s.mbps),
-          ms(s.manifest),
-          ms(s.fragment),
-          ms(s.info),
-          `${int(s.errors)}${s.errors ? ' ✗' : ' ✓'}`,
-          `${int(s.dropped)} of ${int(s.pushed)}${s.dropped ? ' ✗' : ' ✓'}`,
-          `${fix(s.serverLoop.p99)} / ${fix(s.serverLoop.max)}`,
-          fix(s.viewerLoop.p99),
-        ],
-      ],
+      s.rows.map((r) => [
+        r.label,
+        int(r.rps),
+        int(r.mbps),
+        ms(r.manifest),
+        ms(r.fragment),
+        ms(r.info),
+        `${int(r.errors)}${r.errors ? ' ✗' : ' ✓'}`,
+        `${int(r.dropped)} of ${int(r.pushed)}${r.dropped ? ' ✗' : ' ✓'}`,
+        `${fix(r.serverLoop.p99)} / ${fix(r.serverLoop.max)}`,
+        fix(r.viewerLoop.p99),
+      ]),
     ),
   );
   return out.join('\n');
