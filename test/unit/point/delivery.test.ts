@@ -110,6 +110,23 @@ describe('a request for the newest fragment of a live track (awaitSuccessor)', (
     return Promise.resolve().then(() => expect(settled).toBe(true));
   });
 
+  it('releases every waiting request when the next fragment arrives (in batches), and frees the bound', async () => {
+    const p = new PublishingPoint('ch1.isml', resolveSettings([{ startOnFirstRequest: true }]), resolveOptions({ stateFile: false }));
+    const session = p.openIngest('ch1', undefined, new SmoothIngestParser({ maxBoxSize: 1 << 24 }));
+    session.write(F.header);
+    for (const f of F.fragments.slice(0, 6)) session.write(f);
+    const found = newest(p, 10_000_000n);
+    const waits = Array.from({ length: 1024 }, () => p.awaitSuccessor(found)!);
+    expect(p.awaitSuccessor(found)).toBeUndefined();
+    session.write(F.fragments[6]!); // video 100k at 2 s
+    await Promise.all(waits);
+    const next = newest(p, 20_000_000n);
+    const again = p.awaitSuccessor(next);
+    expect(again).toBeDefined();
+    p.close();
+    await again;
+  });
+
   it('holds at most 1024 waiting requests per point; the next is answered at once', () => {
     jest.useFakeTimers();
     const p = live(6);
