@@ -1,7 +1,8 @@
 /**
  * Track timelines: which fragments of a track exist (every one is served), which of them are published
- * (listed in the manifest) and which are still held back for the lookahead, and the listing of a StreamIndex built from the
- * timelines of its bitrates. The store holds the bytes; this holds only start times and durations.
+ * (listed in the manifest) and which are still held back for the lookahead, and the listing of a
+ * StreamIndex built from the timelines of its bitrates. The store holds the bytes; this holds only
+ * start times and durations.
  */
 import type { FragmentTime } from '../model';
 
@@ -41,11 +42,6 @@ export class TrackTimeline {
   /** Duration of the newest fragment ever added. */
   get lastDuration(): bigint | undefined {
     return this.#lastDuration;
-  }
-
-  /** Fragments added and not yet published. */
-  get held(): number {
-    return this.#next - Math.max(this.#publishedUpTo, this.#base + this.#head);
   }
 
   /** True when a fragment starting at `time` would be new: later than every fragment added so far. */
