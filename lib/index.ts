@@ -27,9 +27,9 @@ export type { RenderedManifest, FragmentLookup, PackagedFragment, PointState, Po
 export { IngestSession } from './point/session';
 export type { SessionEnd } from './point/session';
 export type { PointEvents, FailureSource } from './point/events';
-export type { TrackStats, StreamStats, FailureCounts } from './point/stats';
+export type { TrackStats, StreamStats, FailureCounts, EncoderCounts } from './point/stats';
 export { readDefinition, writeDefinition, resolveSettings, IIS_DEFAULTS, META_NAMES } from './definition';
-export type { PointSettings, SettingsOverrides, MetaName, Definition } from './definition';
+export type { PointSettings, SettingsOverrides, MetaName, Definition, EncoderRestart } from './definition';
 export type { TrackInfo, TrackType, FragmentTime } from './model';
 export { trackKey } from './model';
 export { SampleTable, packFragment, encodeFragmentMeta, decodeFragmentMeta } from './media';
