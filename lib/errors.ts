@@ -33,6 +33,8 @@ export type SmoothErrorCode =
   | 'ERR_ENCODER_RESTART'
   /** A redundant encoder fell behind the encoder feeding the same tracks and is not catching up. */
   | 'ERR_ENCODER_BEHIND'
+  /** A fragment starts far past its track's newest fragment and the wall time since (a wrong or hostile clock). */
+  | 'ERR_TIME_JUMP'
   /** The encoder sent nothing for longer than the idle-ingest timeout. */
   | 'ERR_INGEST_IDLE'
   /** An option passed to the library is invalid. */

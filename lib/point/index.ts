@@ -349,7 +349,7 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
     const attached = session.tracks !== undefined;
     if (attached) this.#content.touch();
     if (err) {
-      if (err.code === 'ERR_ENCODER_RESTART' || err.code === 'ERR_ENCODER_BEHIND') this.#encoderCounts.refused++;
+      if (err.code === 'ERR_ENCODER_RESTART' || err.code === 'ERR_ENCODER_BEHIND' || err.code === 'ERR_TIME_JUMP') this.#encoderCounts.refused++;
       debug('%s: stream %s rejected: %s', this.path, session.streamId, err.message);
       this.#emit('inputRejected', { point: this.path, streamId: session.streamId, code: err.code, message: err.message });
     }

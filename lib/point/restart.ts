@@ -16,6 +16,27 @@ export const RESEND_FRAGMENTS = 2n;
  */
 export const BEHIND_LIMIT = 5;
 
+/**
+ * How far a fragment may start after the end of its track's newest fragment, beyond the wall time that
+ * passed since that one arrived: this many of the track's fragment durations. More is a time jump (a
+ * wrong clock, or a client pushing far-future times to freeze the track), refused.
+ */
+export const JUMP_FRAGMENTS = 3n;
+
+/**
+ * The latest start a fragment of a track may have: the end of its newest fragment, plus the wall time
+ * since that one arrived, plus {@link JUMP_FRAGMENTS} durations. `undefined` for a track with no fragment.
+ * @param now - wall-clock ms
+ * @param lastArrival - wall-clock ms at which the newest fragment arrived
+ */
+export function jumpCeiling(timeline: TrackTimeline, timescale: number, now: number, lastArrival: number): bigint | undefined {
+  const newest = timeline.newest;
+  if (newest === undefined) return undefined;
+  const last = timeline.lastDuration!;
+  const away = (BigInt(Math.max(0, now - lastArrival)) * BigInt(timescale)) / 1000n;
+  return newest + last + away + JUMP_FRAGMENTS * last;
+}
+
 /** A shift of an encoder's times onto the point's timeline, in ticks of `timescale`. */
 export interface TimeShift {
   readonly ticks: bigint;

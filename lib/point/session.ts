@@ -9,7 +9,7 @@ import { commitFragment } from '../ingest/fragment';
 import type { ParsedFragment } from '../ingest/fragment';
 import type { IngestParser, IngestTrack } from '../ingest/types';
 import type { MediaFragment } from '../media';
-import { BEHIND_LIMIT, TimeShift, resendFloor, shiftIn } from './restart';
+import { BEHIND_LIMIT, TimeShift, jumpCeiling, resendFloor, shiftIn } from './restart';
 import type { Track } from './tracks';
 
 /** How a session ended. */
@@ -186,6 +186,15 @@ export class IngestSession {
       duration -= floor - time;
       time = floor;
       if (duration <= 0n) return;
+    }
+    // A start far past the track's end and the wall time since would freeze the track (every later
+    // fragment of the real encoder would look old): refused, never taken into the timeline.
+    const ceiling = jumpCeiling(track.timeline, track.info.timescale, this.#host.now(), track.stats.lastArrival);
+    if (ceiling !== undefined && time > ceiling) {
+      throw new SmoothError(
+        'ERR_TIME_JUMP',
+        `stream ${this.streamId} jumped ahead: ${track.key} at ${time}, more than ${ceiling - track.timeline.newest!} ticks after its newest fragment (${track.timeline.newest}) and the time since`,
+      );
     }
     // First copy wins: a reconnect resends its last fragments and redundant encoders overlap. Checked
     // before the samples are copied, so a duplicate costs nothing.

@@ -79,7 +79,10 @@ export interface EncoderCounts {
   restarts: number;
   /** Fragments dropped because the track already had that time or a later one (resends, redundant encoders). */
   duplicatesDropped: number;
-  /** Encoders refused for going back in time (`encoderRestart=refuse`, or a redundant encoder that fell behind). */
+  /**
+   * Encoders refused for their times: a restart with `encoderRestart=refuse`, a redundant encoder that
+   * fell behind, a time jump far ahead of the track.
+   */
   refused: number;
 }
 

@@ -15,7 +15,7 @@ import { RESEND_FRAGMENTS, restartShift, shiftIn, type ShiftTrack } from '../../
 import type { IngestSession } from '../../../lib/point/session';
 import { TrackTimeline } from '../../../lib/point/timeline';
 import { smoothErrorOf } from '../../helpers/errors';
-import { fixture, fragmentsOfRound, headerWithLsm, parseManifest } from '../../helpers/raw-ingest';
+import { fixture, fragmentsOfRound, headerWithLsm, parseManifest, retime } from '../../helpers/raw-ingest';
 
 const F = fixture();
 const SECOND = 10_000_000n;
@@ -223,6 +223,40 @@ describe('a redundant encoder that fell behind (another encoder still feeds the 
     }
     expect(h.p.encoderCounts).toEqual({ restarts: 0, duplicatesDropped: 6 * PER_ROUND, refused: 0 });
     expect(b.closed).toBe(false);
+  });
+});
+
+describe('a fragment far ahead of its track (a time jump)', () => {
+  it('is refused with ERR_TIME_JUMP, never taken into the timeline: the real encoder goes on losing nothing', () => {
+    const h = harness();
+    const a = h.open('real');
+    h.round(a, 0);
+    const intruder = h.open('intruder');
+    const jump = retime(F.fragments[0]!, 10n ** 15n);
+    let error: unknown;
+    try {
+      intruder.write(jump);
+    } catch (err) {
+      error = err;
+      intruder.abort('error', err as never);
+    }
+    expect(smoothErrorOf(() => { throw error; }).code).toBe('ERR_TIME_JUMP');
+    expect(h.p.encoderCounts).toEqual({ restarts: 0, duplicatesDropped: 0, refused: 1 });
+    h.round(a, 1);
+    expect(h.events.fragmentDropped).toBeUndefined();
+    a.write(F.mfra);
+    expect(h.listed('video')).toEqual(Array.from({ length: 8 }, (_, i) => BigInt(i) * SECOND));
+  });
+
+  it('an encoder that resumes after a pause continues where its clock says (the wall time since counts)', () => {
+    const h = harness();
+    const a = h.open();
+    h.round(a, 0);
+    h.clock.now += 20_000; // away 20 s, then on with its own clock: 24 s is 20 s after the end
+    h.round(a, 6);
+    a.write(F.mfra);
+    expect(h.listed('video').slice(3, 5)).toEqual([3n * SECOND, 24n * SECOND]);
+    expect(h.p.encoderCounts.refused).toBe(0);
   });
 });
 
