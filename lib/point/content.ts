@@ -76,6 +76,11 @@ const ROOT_TIMESCALE = 10_000_000;
 const MAX_EXACT = BigInt(Number.MAX_SAFE_INTEGER);
 /** Bytes of packaged fragment headers kept per point. */
 const PACKAGE_CACHE_BYTES = 4 * 2 ** 20;
+/**
+ * Fragments a track keeps at most, whatever the DVR window: 24 h of 2 s fragments. With fragments of at
+ * least 100 ms (the ingest's minimum) a track's manifest entries stay below ~1 MB.
+ */
+const MAX_FRAGMENTS = 43_200;
 /** Requests that may wait for a track's next fragment at once, per point (each holds a connection open). */
 const MAX_WAITING = 1024;
 /** A wait for the next fragment ends this many fragment durations after the newest one arrived. */
@@ -402,13 +407,18 @@ export class PointContent {
   #publish(track: Track, published: FragmentTime[]): void {
     if (published.length === 0) return;
     const bound = trimBound(track.group.tracks, this.#host.settings().manifestWindowLength, track.group.timescale);
-    if (bound !== undefined) {
-      for (const t of track.group.tracks) {
-        for (const f of t.timeline.trim(bound)) this.#packaged.delete(f);
-        this.#storeCall(() => this.#store.trim(t.key, bound));
-      }
-    }
+    if (bound !== undefined) for (const t of track.group.tracks) this.#trim(t, bound);
+    // However long the window, a track lists at most MAX_FRAGMENTS: the manifest stays small and cheap
+    // to build even when an encoder sends tiny fragments.
+    const excess = track.timeline.size - MAX_FRAGMENTS;
+    if (excess > 0) this.#trim(track, track.timeline.endOfOldest(excess)!);
     this.touch();
+  }
+
+  /** Drops the fragments of `track` that end at or before `end` from the timeline, the store and the package cache. */
+  #trim(track: Track, end: bigint): void {
+    for (const f of track.timeline.trim(end)) this.#packaged.delete(f);
+    this.#storeCall(() => this.#store.trim(track.key, end));
   }
 
   #newStore(): FragmentStore {

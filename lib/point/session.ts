@@ -12,6 +12,9 @@ import type { MediaFragment } from '../media';
 import { BEHIND_LIMIT, TimeShift, jumpCeiling, resendFloor, shiftIn } from './restart';
 import type { Track } from './tracks';
 
+/** The shortest fragment accepted is 1/this of a second (100 ms). */
+const MIN_FRAGMENTS_PER_SECOND = 10n;
+
 /** How a session ended. */
 export type SessionEnd = 'eos' | 'disconnected' | 'error';
 
@@ -174,6 +177,10 @@ export class IngestSession {
     if (this.#shift) {
       shift = this.#shifts.get(track) ?? shiftIn(this.#shift, track.info.timescale);
       this.#shifts.set(track, shift);
+    }
+    // Tiny fragments would make a track's timeline and manifest huge for a few bytes each.
+    if (parsed.duration * MIN_FRAGMENTS_PER_SECOND < BigInt(track.info.timescale)) {
+      throw new SmoothError('ERR_BAD_FRAGMENT', `${track.key}: fragment of ${parsed.duration} ticks, shorter than the minimum of 100 ms`);
     }
     let time = parsed.time + shift;
     let duration = parsed.duration;

@@ -44,6 +44,17 @@ export class TrackTimeline {
     return this.#lastDuration;
   }
 
+  /** Fragments in the timeline, published or held (a fragment the store lost counts until it leaves). */
+  get size(): number {
+    return this.#list.length - this.#head;
+  }
+
+  /** End of the `n`-th oldest fragment in the timeline (1 = the oldest): trimming to it removes `n`. */
+  endOfOldest(n: number): bigint | undefined {
+    const e = this.#list[this.#head + n - 1];
+    return e && e.time + e.duration;
+  }
+
   /** True when a fragment starting at `time` would be new: later than every fragment added so far. */
   accepts(time: bigint): boolean {
     return this.#newest === undefined || time > this.#newest;

@@ -15,6 +15,7 @@ import { RESEND_FRAGMENTS, restartShift, shiftIn, type ShiftTrack } from '../../
 import type { IngestSession } from '../../../lib/point/session';
 import { TrackTimeline } from '../../../lib/point/timeline';
 import { smoothErrorOf } from '../../helpers/errors';
+import { fragment, ingestHeader, payload } from '../../helpers/fmp4';
 import { fixture, fragmentsOfRound, headerWithLsm, parseManifest, retime } from '../../helpers/raw-ingest';
 
 const F = fixture();
@@ -294,4 +295,38 @@ describe('restartShift', () => {
     expect(shiftIn({ ticks: 48_000n, timescale: 48_000 }, 10_000_000)).toBe(10_000_000n);
     expect(RESEND_FRAGMENTS).toBe(2n);
   });
+});
+
+describe('bounds on what a track holds', () => {
+  const spec = { trackId: 1, kind: 'video' as const, bitrate: 100_000, width: 160, height: 90 };
+
+  function tiny(): { p: PublishingPoint; s: IngestSession } {
+    const p = new PublishingPoint('ch1.isml', resolveSettings([{ startOnFirstRequest: true }]), resolveOptions({ stateFile: false }));
+    const s = p.openIngest('ch1', undefined, new SmoothIngestParser({ maxBoxSize: 1 << 24 }));
+    s.write(ingestHeader([spec]));
+    return { p, s };
+  }
+
+  it('refuses a fragment shorter than 100 ms (ERR_BAD_FRAGMENT): tiny fragments would make the timeline huge', () => {
+    const { s } = tiny();
+    s.write(fragment(1, [{ trackId: 1, time: 0n, duration: 1_000_000n, samples: [payload(16, 1)] }])); // 100 ms: taken
+    const err = smoothErrorOf(() => s.write(fragment(2, [{ trackId: 1, time: 1_000_000n, duration: 999_999n, samples: [payload(16, 2)] }])));
+    expect([err.code, err.message]).toEqual(['ERR_BAD_FRAGMENT', expect.stringContaining('100 ms')]);
+  });
+
+  it('keeps at most 43,200 fragments per track whatever the window (the oldest go), so the manifest stays bounded', () => {
+    const { p, s } = tiny();
+    const trimmed: bigint[] = [];
+    p.on('fragmentTrimmed', (e) => trimmed.push(e.time));
+    const n = 43_210;
+    const parts: Buffer[] = [];
+    for (let i = 0; i < n; i++) parts.push(fragment(i + 1, [{ trackId: 1, time: BigInt(i) * SECOND, duration: SECOND, samples: [payload(8, i)] }]));
+    s.write(Buffer.concat(parts));
+    const times = parseManifest(p.manifest().body.toString('utf8')).streams[0]!.fragments.map((f) => f.t);
+    // 43,200 kept, the newest 2 still held back for the lookahead.
+    expect(times.length).toBe(43_198);
+    expect(times[0]).toBe(10n * SECOND);
+    expect(trimmed).toEqual(Array.from({ length: 10 }, (_, i) => BigInt(i) * SECOND));
+    expect(p.lookup('video', 100000, [], 9n * SECOND).status).toBe('not-found');
+  }, 30_000);
 });
