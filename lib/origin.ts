@@ -5,9 +5,15 @@
  * `Starting` after a restart. Definitions and the state file are the file-system access of the core
  * (a store on disk is the host's choice).
  *
+ * Symbolic links under the root are followed only while they stay inside it: a definition whose real
+ * path leaves the root's real path is treated as missing (never read, never served), and the management
+ * API refuses to create or write one (ERR_TRAVERSAL). Files are replaced atomically through a temp file
+ * of a unique name, and the writes to one definition run one after the other.
+ *
  * The host creates it with {@link createOrigin} and hands it to every part that serves it (the
  * middleware, the management API): they meet through this object, never through a shared registry.
  */
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { readFileSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -32,6 +38,29 @@ const MAX_MISSING = 1000;
 /** Bounds of a scan of the root for definitions (management API listing). */
 const MAX_SCAN_DEPTH = 8;
 const MAX_SCAN_FILES = 10_000;
+
+/** The error code of a failed file-system call. */
+const codeOf = (err: unknown): string | undefined => (err as NodeJS.ErrnoException | undefined)?.code;
+
+/** Whether `real` is `realRoot` or under it (both real, absolute paths). */
+const within = (realRoot: string, real: string): boolean =>
+  real === realRoot || real.startsWith(realRoot.endsWith(path.sep) ? realRoot : realRoot + path.sep);
+
+/**
+ * Replaces `file` with `data` atomically: written to a temp file of a unique name beside it (created
+ * exclusively, so never through an existing file or link), then renamed over it. The temp file is
+ * removed when either step fails.
+ */
+async function replaceFile(file: string, data: string): Promise<void> {
+  const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    await fs.writeFile(tmp, data, { flag: 'wx' });
+    await fs.rename(tmp, file);
+  } catch (err) {
+    await fs.rm(tmp, { force: true }).catch(() => undefined);
+    throw err;
+  }
+}
 
 /** A definition path relative to the root: `/`-separated, no empty, `.` or `..` segments, ending in `.isml`. */
 export function isPointPath(rel: string): boolean {
@@ -76,6 +105,8 @@ export class Origin extends SafeEmitter<PointEvents> {
   readonly options: ResolvedOptions;
   readonly #entries = new Map<string, Entry>();
   readonly #inflight = new Map<string, Promise<PublishingPoint | undefined>>();
+  /** Per definition, the tail of its queue of writes and deletions (management API): one at a time. */
+  readonly #queues = new Map<string, Promise<void>>();
   readonly #stateFile: string | undefined;
   #missing = 0;
   #saving: NodeJS.Timeout | undefined;
@@ -146,6 +177,66 @@ export class Origin extends SafeEmitter<PointEvents> {
     return file;
   }
 
+  /**
+   * The real path of a definition when it exists and stays inside the root's real path; `undefined`
+   * when it is missing, cannot be resolved, or its real path (through a symbolic link) leaves the root.
+   */
+  async #realFile(rel: string, file: string): Promise<string | undefined> {
+    try {
+      const [realRoot, real] = await Promise.all([fs.realpath(this.root), fs.realpath(file)]);
+      if (within(realRoot, real) && real !== realRoot) return real;
+      debug('%s: resolves outside the root, treated as missing', rel);
+    } catch {
+      // missing, a dangling link or a loop: no definition
+    }
+    return undefined;
+  }
+
+  /**
+   * Refuses (ERR_TRAVERSAL) to create or write `target` (a definition or its folder) unless its real
+   * path, or that of its nearest existing parent, is inside the root's real path. A dangling symbolic
+   * link on the way is refused too: where it leads cannot be checked.
+   * @returns the real path of the nearest existing parent-or-self of `target`
+   */
+  async #contained(rel: string, target: string): Promise<string> {
+    const realRoot = await fs.realpath(this.root);
+    for (let p = target; ; p = path.dirname(p)) {
+      let real: string;
+      try {
+        real = await fs.realpath(p);
+      } catch (err) {
+        const code = codeOf(err);
+        if (code === 'ELOOP') throw new SmoothError('ERR_TRAVERSAL', `${rel}: too many levels of symbolic links`);
+        if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
+        const link = await fs.lstat(p).then(
+          (st) => st.isSymbolicLink(),
+          () => false,
+        );
+        if (link) throw new SmoothError('ERR_TRAVERSAL', `${rel}: goes through a symbolic link that leads nowhere`);
+        if (p === this.root || path.dirname(p) === p) throw err;
+        continue;
+      }
+      if (!within(realRoot, real)) {
+        throw new SmoothError('ERR_TRAVERSAL', `${rel}: resolves outside the root (through a symbolic link)`);
+      }
+      return real;
+    }
+  }
+
+  /** Runs `task` after every earlier write or deletion of `rel` settled (one at a time per definition). */
+  #serial<T>(rel: string, task: () => Promise<T>): Promise<T> {
+    const run = (this.#queues.get(rel) ?? Promise.resolve()).then(task);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#queues.set(rel, tail);
+    void tail.then(() => {
+      if (this.#queues.get(rel) === tail) this.#queues.delete(rel);
+    });
+    return run;
+  }
+
   async #check(rel: string): Promise<PublishingPoint | undefined> {
     let file: string;
     try {
@@ -155,9 +246,11 @@ export class Origin extends SafeEmitter<PointEvents> {
     }
     const now = this.options.clock.now();
     const entry = this.#entries.get(rel);
+    // Only the real path is read, and only when it stays inside the root; otherwise it is missing.
+    const real = await this.#realFile(rel, file);
     let stat: { mtimeMs: number; size: number; isFile(): boolean } | undefined;
     try {
-      stat = await fs.stat(file);
+      stat = real === undefined ? undefined : await fs.stat(real);
     } catch {
       stat = undefined;
     }
@@ -181,7 +274,7 @@ export class Origin extends SafeEmitter<PointEvents> {
     let settings: PointSettings | undefined;
     let reason: string | undefined;
     try {
-      settings = this.#settings(rel, await fs.readFile(file, 'utf8'));
+      settings = this.#settings(rel, await fs.readFile(real!, 'utf8'));
     } catch (err) {
       reason = isSmoothError(err) ? err.message : `cannot read definition: ${(err as Error).message}`;
     }
@@ -218,7 +311,8 @@ export class Origin extends SafeEmitter<PointEvents> {
 
   /**
    * Lists every definition under the root (management API): known points and files not requested yet.
-   * The scan is bounded in depth and count; hidden folders are skipped.
+   * The scan is bounded in depth and count; hidden folders are skipped, and so are linked folders (a
+   * linked definition is listed when it stays inside the root).
    */
   async list(): Promise<PublishingPoint[]> {
     const found: string[] = [];
@@ -234,7 +328,7 @@ export class Origin extends SafeEmitter<PointEvents> {
         if (e.name.startsWith('.') || found.length >= MAX_SCAN_FILES) continue;
         const next = [...rel, e.name];
         if (e.isDirectory()) await walk(path.join(dir, e.name), next, depth + 1);
-        else if (e.isFile() && isPointPath(next.join('/'))) found.push(next.join('/'));
+        else if ((e.isFile() || e.isSymbolicLink()) && isPointPath(next.join('/'))) found.push(next.join('/'));
       }
     };
     await walk(this.root, [], 0);
@@ -244,12 +338,21 @@ export class Origin extends SafeEmitter<PointEvents> {
 
   /**
    * Creates or updates a definition (management API). Only an Idle point's settings may change (or a
-   * point in Error, to repair it).
+   * point in Error, to repair it). Writes to one definition are applied one after the other in call
+   * order, each on the file the previous one left (the last writer wins where they disagree).
    * @returns the point and whether the file was created
-   * @throws SmoothError ERR_POINT_STATE (409) when the point is busy, ERR_BAD_DEFINITION (400) for bad values
+   * @throws SmoothError ERR_POINT_STATE (409) when the point is busy, ERR_BAD_DEFINITION (400) for bad
+   *   values, ERR_TRAVERSAL (400) when the definition or a folder on its way is a symbolic link that
+   *   leaves the root
    */
-  async write(rel: string, changes: Record<string, unknown>): Promise<{ point: PublishingPoint; created: boolean }> {
+  write(rel: string, changes: Record<string, unknown>): Promise<{ point: PublishingPoint; created: boolean }> {
+    return this.#serial(rel, () => this.#write(rel, changes));
+  }
+
+  async #write(rel: string, changes: Record<string, unknown>): Promise<{ point: PublishingPoint; created: boolean }> {
     const file = this.#file(rel);
+    await fs.mkdir(this.root, { recursive: true });
+    await this.#contained(rel, file); // before anything is read or created through a link
     const existing = await this.resolve(rel);
     if (existing && existing.state !== 'Idle' && existing.state !== 'Error') {
       throw new SmoothError('ERR_POINT_STATE', `settings change only while Idle; ${rel} is ${existing.state} (shut it down first)`);
@@ -263,10 +366,12 @@ export class Origin extends SafeEmitter<PointEvents> {
     const updated = writeDefinition(text, changes);
     if (existing?.state !== 'Error') this.#settings(rel, updated); // refuse contradictions before writing
     await fs.mkdir(path.dirname(file), { recursive: true });
-    const tmp = `${file}.${process.pid}.tmp`;
-    await fs.writeFile(tmp, updated);
-    await fs.rename(tmp, file);
-    // Re-read now, into the same point object: encoders already attached to it stay attached.
+    // The folder checked again now that it exists, and written through its real path.
+    const dir = await this.#contained(rel, path.dirname(file));
+    await replaceFile(path.join(dir, path.basename(file)), updated);
+    // Re-read now, into the same point object: encoders already attached to it stay attached. A check
+    // started before the write may have read the old file: wait for it, then check afresh.
+    for (let p = this.#inflight.get(rel); p; p = this.#inflight.get(rel)) await p.catch(() => undefined);
     const entry = this.#entries.get(rel);
     if (entry) {
       entry.checkedAt = -Infinity;
@@ -278,11 +383,15 @@ export class Origin extends SafeEmitter<PointEvents> {
   }
 
   /**
-   * Deletes an Idle point's definition (management API).
+   * Deletes an Idle point's definition (management API), in turn with the writes to it.
    * @returns false when there was no such point
    * @throws SmoothError ERR_POINT_STATE (409) when the point is not Idle
    */
-  async remove(rel: string): Promise<boolean> {
+  remove(rel: string): Promise<boolean> {
+    return this.#serial(rel, () => this.#remove(rel));
+  }
+
+  async #remove(rel: string): Promise<boolean> {
     const file = this.#file(rel);
     const point = await this.resolve(rel);
     if (!point) return false;
@@ -321,10 +430,8 @@ export class Origin extends SafeEmitter<PointEvents> {
       this.#saving = undefined;
       const points: Record<string, PointState> = {};
       for (const p of this.points()) if (p.state === 'Starting' || p.state === 'Started') points[p.path] = p.state;
-      const tmp = `${file}.${process.pid}.tmp`;
       this.#written = this.#written
-        .then(() => fs.writeFile(tmp, `${JSON.stringify({ points }, null, 2)}\n`))
-        .then(() => fs.rename(tmp, file))
+        .then(() => replaceFile(file, `${JSON.stringify({ points }, null, 2)}\n`))
         .catch((err: Error) => debug('cannot write state file: %s', err.message));
     }, 100);
     this.#saving.unref();

@@ -31,6 +31,50 @@ export interface AdminHandler {
 
 /** Largest JSON body accepted. */
 const MAX_BODY = 64 * 1024;
+/** Deepest nesting of arrays and objects accepted in a JSON body (a settings object needs 1). */
+const MAX_JSON_DEPTH = 32;
+/** Most values looked at when checking a body the host already parsed (a 64 KiB body holds fewer). */
+const MAX_JSON_VALUES = 100_000;
+
+/**
+ * Whether JSON `text` nests arrays and objects deeper than `max`: one linear pass that skips strings,
+ * so a deep body is refused before any parser (or code walking its result) recurses into it. Text that
+ * is not JSON is left for the parser to refuse.
+ */
+function jsonTooDeep(text: string, max = MAX_JSON_DEPTH): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: the next character is escaped
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if ((c === 0x5d || c === 0x7d) && --depth < 0) return false; // not JSON: the parser says so
+  }
+  return false;
+}
+
+/**
+ * The same bound for a value a host's body parser already built: an iterative walk (no recursion),
+ * which also gives up on more than {@link MAX_JSON_VALUES} values (shared or cyclic references).
+ */
+function valueTooDeep(value: unknown, max = MAX_JSON_DEPTH): boolean {
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  let seen = 0;
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth + 1 > max || ++seen > MAX_JSON_VALUES) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v as Record<string, unknown>)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
+const tooDeep = (): SmoothError =>
+  new SmoothError('ERR_BAD_URL', `request body is nested deeper than ${MAX_JSON_DEPTH} levels of arrays and objects`);
 
 /** JSON form of a publishing point (times as decimal strings: they exceed 2^53). */
 export function pointJson(p: PublishingPoint): Record<string, unknown> {
@@ -114,10 +158,16 @@ export function admin(source: Origin | LiveSmoothHandler, options?: AdminOptions
 
   const isJson = (req: IncomingMessage): boolean => /^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '');
 
-  /** The JSON body: taken from a host parser that already read it, else read here (bounded). */
+  /**
+   * The JSON body: taken from a host parser that already read it, else read here. Bounded in size
+   * ({@link MAX_BODY}) and nesting ({@link MAX_JSON_DEPTH}), checked before anything recurses into it.
+   */
   const body = async (req: IncomingMessage): Promise<unknown> => {
     const parsed = (req as { body?: unknown }).body;
-    if (req.readableEnded || req.readableDidRead) return parsed ?? {};
+    if (req.readableEnded || req.readableDidRead) {
+      if (valueTooDeep(parsed)) throw tooDeep();
+      return parsed ?? {};
+    }
     const parts: Buffer[] = [];
     let size = 0;
     for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -127,6 +177,7 @@ export function admin(source: Origin | LiveSmoothHandler, options?: AdminOptions
     }
     const text = Buffer.concat(parts).toString('utf8').trim();
     if (text === '') return {};
+    if (jsonTooDeep(text)) throw tooDeep();
     try {
       return JSON.parse(text) as unknown;
     } catch {

@@ -1,11 +1,12 @@
 /**
  * The management API (`liveSmooth.admin(handler)`) next to the middleware in one Express app: listing,
  * reading, creating, editing and deleting definitions; commands (JSON only, refusals with a reason);
- * path validation; statistics and the event stream; the state file across a restart; and settings that
- * wait for Idle. Most tests replay the captured ffmpeg push (fast, deterministic); one drives the
- * commands while a real ffmpeg pushes.
+ * path validation; concurrent writes, symbolic links that leave the root and deeply nested JSON;
+ * statistics and the event stream; the state file across a restart; and settings that wait for Idle.
+ * Most tests replay the captured ffmpeg push (fast, deterministic); one drives the commands while a
+ * real ffmpeg pushes.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -470,6 +471,140 @@ describe('management API: definitions', () => {
     expect(readdirSync(outer).sort()).toEqual(['media', 'secret.isml']);
     expect(readFileSync(path.join(outer, 'secret.isml'), 'utf8')).toBe(isml());
     expect(readdirSync(s.root)).toEqual([]);
+  });
+});
+
+describe('management API: concurrent writes, symbolic links and hostile JSON', () => {
+  let s: Site;
+  beforeEach(async () => {
+    s = await site();
+  });
+  afterEach(async () => {
+    await s.close();
+  });
+  const symlinks = process.platform === 'win32' ? it.skip : it;
+
+  it('40 concurrent PUTs to one point all succeed (one 201), every change lands once, no temp file is left', async () => {
+    const replies = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => {
+        const change = i % 2 === 0 ? { title: `t${i}` } : { estimatedTime: 1000 + i };
+        return api<ApiPoint>(s, 'PUT', '/publishing-points/race/ch1.isml', change);
+      }),
+    );
+    expect(replies.map((r) => r.status).sort()).toEqual([...Array<number>(39).fill(200), 201]);
+    const text = readFileSync(path.join(s.root, 'race', 'ch1.isml'), 'utf8');
+    const { overrides } = readDefinition(text);
+    expect(Array.from({ length: 20 }, (_, i) => `t${2 * i}`)).toContain(overrides.title);
+    expect(Array.from({ length: 20 }, (_, i) => 1001 + 2 * i)).toContain(overrides.estimatedTime);
+    expect(text.match(/name="title"/g)).toHaveLength(1);
+    expect(text.match(/name="estimatedTime"/g)).toHaveLength(1);
+    const q = await point(s, 'race/ch1.isml');
+    expect(q.settings.title).toBe(overrides.title);
+    expect(q.settings.estimatedTime).toBe(overrides.estimatedTime);
+    expect(readdirSync(path.join(s.root, 'race'))).toEqual(['ch1.isml']);
+  });
+
+  it('a PUT that fails on disk leaves no temp file behind', async () => {
+    mkdirSync(path.join(s.root, 'dir.isml', 'inside'), { recursive: true });
+    const r = await api(s, 'PUT', '/publishing-points/dir.isml', { title: 'x' });
+    expect(r.status).toBe(500);
+    expect(readdirSync(s.root)).toEqual(['dir.isml']);
+    expect(readdirSync(path.join(s.root, 'dir.isml'))).toEqual(['inside']);
+  });
+
+  symlinks('a linked folder or .isml leaving the root: PUT is 400 with the reason; nothing outside written or shown', async () => {
+    const outer = path.dirname(s.root);
+    const elsewhere = path.join(outer, 'elsewhere');
+    mkdirSync(elsewhere);
+    const secret = isml({ title: 'Top secret' });
+    writeFileSync(path.join(outer, 'secret.isml'), secret);
+    symlinkSync(elsewhere, path.join(s.root, 'linkdir'), 'dir');
+    symlinkSync(path.join(outer, 'secret.isml'), path.join(s.root, 'leak.isml'));
+    symlinkSync(path.join(outer, 'nowhere.isml'), path.join(s.root, 'dangling.isml'));
+
+    for (const rel of ['linkdir/sub/x.isml', 'linkdir/x.isml', 'leak.isml', 'dangling.isml']) {
+      const r = await api<{ error: string; code: string }>(s, 'PUT', `/publishing-points/${rel}`, { title: 'pwned' });
+      expect({ rel, status: r.status, code: r.body.code }).toEqual({ rel, status: 400, code: 'ERR_TRAVERSAL' });
+      expect(r.body.error).toMatch(/outside the root|symbolic link/);
+      expect(r.text).not.toContain(outer);
+    }
+    expect(readdirSync(elsewhere)).toEqual([]);
+    expect(readdirSync(outer).sort()).toEqual(['elsewhere', 'media', 'secret.isml']);
+    expect(readFileSync(path.join(outer, 'secret.isml'), 'utf8')).toBe(secret);
+
+    // The linked definition is never read: missing everywhere.
+    const got = await api(s, 'GET', '/publishing-points/leak.isml');
+    expect(got.status).toBe(404);
+    expect(got.text).not.toContain('Top secret');
+    const list = await api<{ publishingPoints: ApiPoint[] }>(s, 'GET', '/publishing-points');
+    expect(list.body.publishingPoints.map((p) => p.path)).toEqual([]);
+    expect(list.text).not.toContain('Top secret');
+    expect((await command(s, 'leak.isml', 'start')).status).toBe(404);
+    expect((await api(s, 'DELETE', '/publishing-points/leak.isml')).status).toBe(404);
+    expect((await request(s.origin, '/live/leak.isml/Manifest')).status).toBe(404);
+    expect((await request(s.origin, '/live/leak.isml/Streams(ch1)', { method: 'POST', body: '' })).status).toBe(404);
+  });
+
+  symlinks('symbolic links that stay inside the root are followed', async () => {
+    mkdirSync(path.join(s.root, 'real'));
+    symlinkSync(path.join(s.root, 'real'), path.join(s.root, 'alias'), 'dir');
+    s.define('ch1.isml', { title: 'One' });
+    symlinkSync('ch1.isml', path.join(s.root, 'same.isml'));
+    expect((await api(s, 'PUT', '/publishing-points/alias/y.isml', { title: 'Y' })).status).toBe(201);
+    expect(existsSync(path.join(s.root, 'real', 'y.isml'))).toBe(true);
+    expect((await point(s, 'same.isml')).settings.title).toBe('One');
+    const list = await api<{ publishingPoints: ApiPoint[] }>(s, 'GET', '/publishing-points');
+    expect(list.body.publishingPoints.map((p) => p.path)).toEqual(['ch1.isml', 'real/y.isml', 'same.isml']);
+  });
+
+  it('a deeply nested JSON body is refused with 400 and the reason before it is parsed; the server keeps serving', async () => {
+    const deepArray = `{"title":${'['.repeat(5000)}"x"${']'.repeat(5000)}}`;
+    const deepObject = `{"title":${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}}`;
+    for (const body of [deepArray, deepObject]) {
+      const put = await api<{ error: string }>(s, 'PUT', '/publishing-points/deep.isml', body);
+      expect(put.status).toBe(400);
+      expect(put.body.error).toMatch(/nested deeper than 32/);
+      const start = await api<{ error: string }>(s, 'POST', '/publishing-points/deep.isml/start', body);
+      expect(start.status).toBe(400);
+      expect(start.body.error).toMatch(/nested deeper than 32/);
+    }
+    // 32 levels are parsed (and the value refused for what it is); 33 are not.
+    const nested = (levels: number): string => `{"title":${'['.repeat(levels - 1)}"x"${']'.repeat(levels - 1)}}`;
+    const at32 = await api<{ error: string }>(s, 'PUT', '/publishing-points/deep.isml', nested(32));
+    expect(at32.body.error).toMatch(/title must be a string/);
+    const at33 = await api<{ error: string }>(s, 'PUT', '/publishing-points/deep.isml', nested(33));
+    expect(at33.body.error).toMatch(/nested deeper than 32/);
+    // Brackets inside strings are text, not nesting.
+    const title = `${'['.repeat(300)}{"`;
+    const put = await api<ApiPoint>(s, 'PUT', '/publishing-points/deep.isml', { title });
+    expect(put.status).toBe(201);
+    expect(put.body.settings.title).toBe(title);
+    expect((await api(s, 'GET', '/publishing-points')).status).toBe(200);
+  });
+
+  it('a body already parsed by the host (express.json) is held to the same depth bound', async () => {
+    const app = express();
+    app.use(express.json({ limit: '1mb' }));
+    app.use('/admin', s.admin);
+    const server = http.createServer(app);
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+    try {
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const deep = `{"title":${'['.repeat(5000)}"x"${']'.repeat(5000)}}`;
+      const put = (body: string): Promise<Reply> =>
+        request(base, '/admin/publishing-points/deep.isml', {
+          method: 'PUT',
+          headers: { 'Content-Type': 'application/json' },
+          body,
+        });
+      const r = await put(deep);
+      expect(r.status).toBe(400);
+      expect(JSON.parse(r.text).error).toMatch(/nested deeper than 32/);
+      expect((await put('{"title":"fine"}')).status).toBe(201);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((ok) => server.close(() => ok()));
+    }
   });
 });
 
