@@ -37,6 +37,9 @@ interface Stream {
   remoteAddress: string | undefined;
 }
 
+/** A connection of a stream that ended elsewhere is half-open once idle this long (and two fragment durations). */
+const STALE_MIN_MS = 2000;
+
 /** Stream ids one session takes (a bound on what encoders can make a point hold besides fragments). */
 const MAX_STREAMS = 256;
 
@@ -334,6 +337,7 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
   }
 
   #endOfStream(session: IngestSession): void {
+    this.#dropStale(session);
     // Nothing follows the held-back tail of a track nobody feeds any more: publish it with whatever
     // lookahead exists.
     for (const t of this.#release(session)) if (t.live === 0) this.#content.publishAll(t);
@@ -342,6 +346,27 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
     if (stream && !others) stream.ended = true;
     this.#content.touch();
     if ([...this.#streams.values()].every((s) => s.ended)) this.#on('endOfStream', 'end of stream');
+  }
+
+  /**
+   * Another connection of the same stream that has sent nothing for two fragment durations (at least
+   * 2 s) is one the encoder left half-open before it reconnected: the end of stream ends it too, so the
+   * point does not wait for the idle and source-lost timers to stop.
+   */
+  #dropStale(session: IngestSession): void {
+    const now = this.#options.clock.now();
+    for (const c of [...this.#sessions]) {
+      if (c === session || c.streamId !== session.streamId || c.eos) continue;
+      let longest = 0;
+      for (const t of c.tracks?.values() ?? []) {
+        const d = t.timeline.lastDuration;
+        if (d !== undefined) longest = Math.max(longest, (Number(d) * 1000) / t.info.timescale);
+      }
+      if (now - c.lastActive <= Math.max(STALE_MIN_MS, 2 * longest)) continue;
+      debug('%s: stream %s: a connection idle for %d ms ends with the end of stream of its reconnect', this.path, c.streamId, now - c.lastActive);
+      this.#detach(c);
+      c.onKill?.();
+    }
   }
 
   #closed(session: IngestSession, reason: SessionEnd, err?: SmoothError): void {

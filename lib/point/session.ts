@@ -61,6 +61,8 @@ export class IngestSession {
   /** Consecutive fragments per track dropped behind the resend window. */
   readonly #behind = new Map<Track, number>();
   #delivered = false;
+  /** Wall-clock ms of the last body bytes. */
+  #lastActive: number;
   #eos = false;
   #closed = false;
   /** The point no longer counts this session as feeding its tracks. */
@@ -74,6 +76,12 @@ export class IngestSession {
     this.#parser = parser;
     this.streamId = streamId;
     this.remoteAddress = remoteAddress;
+    this.#lastActive = host.now();
+  }
+
+  /** Wall-clock ms at which the encoder last sent body bytes (or connected). */
+  get lastActive(): number {
+    return this.#lastActive;
   }
 
   /** The point's tracks this session feeds, once its header was accepted. */
@@ -104,6 +112,7 @@ export class IngestSession {
   /** Feeds body bytes. @throws SmoothError on bad input or a refused header; call {@link abort} then. */
   write(chunk: Buffer): void {
     if (this.#closed) return;
+    this.#lastActive = this.#host.now();
     this.#apply(this.#parser.push(chunk));
   }
 

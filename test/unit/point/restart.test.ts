@@ -330,3 +330,32 @@ describe('bounds on what a track holds', () => {
     expect(p.lookup('video', 100000, [], 9n * SECOND).status).toBe('not-found');
   }, 30_000);
 });
+
+describe('an encoder that reconnects and ends while its previous connection is still half-open', () => {
+  it('ends the idle connection with the end of stream: the point stops and lists its tail at once', () => {
+    const h = harness();
+    const old = h.open();
+    h.round(old, 0); // then the network fails without a FIN: the server still counts this connection
+    h.clock.now += 5000;
+    const b = h.open();
+    h.round(b, 1);
+    b.write(F.mfra);
+    expect(old.closed).toBe(true);
+    expect(h.p.state).toBe('Stopped');
+    expect(h.listed('video').at(-1)).toBe(7n * SECOND);
+  });
+
+  it('leaves a connection that is still sending alone (a redundant encoder on the same stream id)', () => {
+    const h = harness();
+    const a = h.open();
+    const b = h.open();
+    fragmentsOfRound(0).forEach((f, i) => {
+      if (i % 3 === 0 && i > 0) h.clock.now += 1000;
+      a.write(f);
+      b.write(f);
+    });
+    b.write(F.mfra);
+    expect(a.closed).toBe(false);
+    expect(h.p.state).toBe('Started');
+  });
+});
