@@ -29,6 +29,9 @@ export interface AdminHandler {
   readonly origin: Origin;
 }
 
+/** Bytes of events queued for one `/events` client that does not read before it is dropped. */
+const MAX_EVENT_BACKLOG = 1024 * 1024;
+
 /** Largest JSON body accepted. */
 const MAX_BODY = 64 * 1024;
 /** Deepest nesting of arrays and objects accepted in a JSON body (a settings object needs 1). */
@@ -187,7 +190,15 @@ export function admin(source: Origin | LiveSmoothHandler, options?: AdminOptions
 
   const broadcast = (event: string, data: unknown): void => {
     const frame = `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
-    for (const c of clients) c.write(frame);
+    for (const c of clients) {
+      // A client that does not read would have every frame queued in memory: it goes instead.
+      if (c.writableLength > MAX_EVENT_BACKLOG) {
+        clients.delete(c);
+        c.destroy();
+        continue;
+      }
+      c.write(frame);
+    }
   };
   const stats = (): void => broadcast('stats', { publishingPoints: origin.points().map(pointJson) });
   origin.on('state', (e) => broadcast('state', { path: e.point, state: e.state, reason: e.reason ?? null }));
