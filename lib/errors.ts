@@ -35,6 +35,8 @@ export type SmoothErrorCode =
   | 'ERR_ENCODER_BEHIND'
   /** A fragment starts far past its track's newest fragment and the wall time since (a wrong or hostile clock). */
   | 'ERR_TIME_JUMP'
+  /** The origin or the point already has as many ingest connections as it takes (`maxIngestConnections…`). */
+  | 'ERR_TOO_MANY_CONNECTIONS'
   /** The encoder sent nothing for longer than the idle-ingest timeout. */
   | 'ERR_INGEST_IDLE'
   /** An option passed to the library is invalid. */

@@ -55,6 +55,13 @@ export interface LiveSmoothOptions {
   maxBytesPerPoint?: number;
   /** Largest ingest box accepted (a fragment's mdat, the moov…). Default 32 MiB. */
   maxBoxSize?: number;
+  /**
+   * Ingest connections (encoder POSTs) the origin takes at once, over all points; more get `503`.
+   * With `maxBoxSize` it bounds what partly received boxes can hold. Default `64`.
+   */
+  maxIngestConnections?: number;
+  /** Ingest connections one publishing point takes at once; more get `503`. Default `16`. */
+  maxIngestConnectionsPerPoint?: number;
   /** Manifest `MinorVersion`: `2` writes `r` runs, `0` one `c` per fragment (GStreamer needs 0). Default `0`. */
   minorVersion?: 0 | 2;
   /** `Access-Control-Allow-Origin` value, or `false` for no CORS headers. Default `'*'`. */
@@ -92,6 +99,8 @@ export interface ResolvedOptions {
   readonly sourceLostTimeout: number;
   readonly maxBytesPerPoint: number;
   readonly maxBoxSize: number;
+  readonly maxIngestConnections: number;
+  readonly maxIngestConnectionsPerPoint: number;
   readonly cors: string | false;
   readonly fragmentMaxAge: number;
   readonly ingestIdleTimeout: number;
@@ -215,6 +224,8 @@ export function resolveOptions(o: LiveSmoothOptions = {}): ResolvedOptions {
     sourceLostTimeout: integer('sourceLostTimeout', o.sourceLostTimeout, 0, 2 ** 31, 60000),
     maxBytesPerPoint: integer('maxBytesPerPoint', o.maxBytesPerPoint, 1, Number.MAX_SAFE_INTEGER, 512 * 2 ** 20),
     maxBoxSize: integer('maxBoxSize', o.maxBoxSize, 1024, 2 ** 31, 32 * 2 ** 20),
+    maxIngestConnections: integer('maxIngestConnections', o.maxIngestConnections, 1, 100_000, 64),
+    maxIngestConnectionsPerPoint: integer('maxIngestConnectionsPerPoint', o.maxIngestConnectionsPerPoint, 1, 100_000, 16),
     cors: o.cors ?? '*',
     fragmentMaxAge: integer('fragmentMaxAge', o.fragmentMaxAge, 0, 2 ** 31, 31536000),
     ingestIdleTimeout: integer('ingestIdleTimeout', o.ingestIdleTimeout, 0, 2 ** 31, 60000),

@@ -23,6 +23,7 @@ import { SmoothError, isSmoothError } from './errors';
 import { LiveSmoothOptions, ResolvedOptions, layersFor, resolveOptions } from './options';
 import { PublishingPoint } from './point';
 import { PointEvents, PointState, SafeEmitter, describeError } from './point/events';
+import { IngestSlots } from './point/session';
 
 const debug = createDebug('live-smooth:origin');
 
@@ -104,6 +105,8 @@ export class Origin extends SafeEmitter<PointEvents> {
   readonly root: string;
   readonly options: ResolvedOptions;
   readonly #entries = new Map<string, Entry>();
+  /** Ingest connections open over all points (`maxIngestConnections`). */
+  readonly #slots: IngestSlots;
   readonly #inflight = new Map<string, Promise<PublishingPoint | undefined>>();
   /** Per definition, the tail of its queue of writes and deletions (management API): one at a time. */
   readonly #queues = new Map<string, Promise<void>>();
@@ -128,6 +131,7 @@ export class Origin extends SafeEmitter<PointEvents> {
     });
     this.root = path.resolve(root);
     this.options = options;
+    this.#slots = new IngestSlots(options.maxIngestConnections);
     this.#stateFile =
       options.stateFile === false ? undefined : path.resolve(options.stateFile ?? path.join(this.root, '.live-smooth-state.json'));
     this.#restore();
@@ -296,7 +300,7 @@ export class Origin extends SafeEmitter<PointEvents> {
   }
 
   #create(rel: string, settings: PointSettings): PublishingPoint {
-    const point = new PublishingPoint(rel, settings, this.options);
+    const point = new PublishingPoint(rel, settings, this.options, this.#slots);
     const source = point as EventEmitter;
     const target = this as EventEmitter;
     for (const name of FORWARDED) source.on(name, (event: unknown) => target.emit(name, event));

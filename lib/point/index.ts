@@ -19,7 +19,7 @@ import type { Awaitable } from '../store/types';
 import { FragmentLookup, PackagedFragment, PointContent, RenderedManifest } from './content';
 import { FailureSource, PointEvents, PointState, SafeEmitter, describeError } from './events';
 import { Effect, PointCommand, PointEvent, refusedCommand, refusedEncoder, step } from './lifecycle';
-import { IngestSession, SessionEnd, SessionHost } from './session';
+import { IngestSession, IngestSlots, SessionEnd, SessionHost } from './session';
 import { TimeShift, shiftIn } from './restart';
 import type { EncoderCounts, FailureCounts, StreamStats, TrackStats } from './stats';
 import { Track, trackStats } from './tracks';
@@ -72,9 +72,15 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
     now: () => this.#options.clock.now(),
   };
 
-  /** @internal use `Origin.resolve` */
-  constructor(path: string, settings: PointSettings, options: ResolvedOptions) {
+  readonly #slots: IngestSlots;
+
+  /**
+   * @internal use `Origin.resolve`
+   * @param slots - the origin's ingest connections, shared by its points (a point of its own by default)
+   */
+  constructor(path: string, settings: PointSettings, options: ResolvedOptions, slots = new IngestSlots(options.maxIngestConnections)) {
     super((event, err) => this.#failed('listener', err, event));
+    this.#slots = slots;
     this.path = path;
     this.#settings = settings;
     this.#options = options;
@@ -223,10 +229,18 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
    * Attaches an ingest POST. Once its header is accepted, an Idle point with `startOnFirstRequest`
    * starts, and a Stopped point with `restartOnEncoderReconnect` shuts down (dropping its window) and
    * starts a fresh session; garbage from a stray client changes nothing.
-   * @throws SmoothError ERR_POINT_STATE when the point refuses encoders
+   * @throws SmoothError ERR_POINT_STATE when the point refuses encoders; ERR_TOO_MANY_CONNECTIONS when
+   *   the point or the origin has as many ingest connections as it takes
    */
   openIngest(streamId: string, remoteAddress: string | undefined, parser: IngestParser): IngestSession {
     this.checkIngest();
+    const perPoint = this.#options.maxIngestConnectionsPerPoint;
+    if (this.#sessions.size >= perPoint) {
+      throw new SmoothError('ERR_TOO_MANY_CONNECTIONS', `this publishing point takes at most ${perPoint} ingest connections at once`);
+    }
+    if (!this.#slots.take()) {
+      throw new SmoothError('ERR_TOO_MANY_CONNECTIONS', `the server takes at most ${this.#slots.max} ingest connections at once`);
+    }
     const session = new IngestSession(this.#host, parser, streamId, remoteAddress);
     this.#sessions.add(session);
     return session;
@@ -465,6 +479,7 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
   #detach(session: IngestSession): boolean {
     if (!session.close()) return false;
     this.#sessions.delete(session);
+    this.#slots.give();
     const stream = this.#streams.get(session.streamId);
     if (stream && session.tracks) stream.connections--;
     this.#release(session);

@@ -45,6 +45,31 @@ export interface SessionHost {
   now(): number;
 }
 
+/** Ingest connections open at once, counted across the points that share it (an origin's). */
+export class IngestSlots {
+  #used = 0;
+
+  /** @param max - connections that may be open at once */
+  constructor(readonly max: number) {}
+
+  /** Connections open now. */
+  get used(): number {
+    return this.#used;
+  }
+
+  /** Takes a slot for a new connection. @returns false when all are taken */
+  take(): boolean {
+    if (this.#used >= this.max) return false;
+    this.#used++;
+    return true;
+  }
+
+  /** A connection ended. */
+  give(): void {
+    this.#used--;
+  }
+}
+
 /** One ingest POST attached to a point. Created by `PublishingPoint.openIngest`. */
 export class IngestSession {
   readonly #host: SessionHost;

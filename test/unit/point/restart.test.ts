@@ -12,7 +12,7 @@ import { resolveOptions } from '../../../lib/options';
 import { PublishingPoint } from '../../../lib/point';
 import type { PointEvents } from '../../../lib/point/events';
 import { RESEND_FRAGMENTS, restartShift, shiftIn, type ShiftTrack } from '../../../lib/point/restart';
-import type { IngestSession } from '../../../lib/point/session';
+import { IngestSlots, type IngestSession } from '../../../lib/point/session';
 import { TrackTimeline } from '../../../lib/point/timeline';
 import { smoothErrorOf } from '../../helpers/errors';
 import { fragment, ingestHeader, payload } from '../../helpers/fmp4';
@@ -357,5 +357,29 @@ describe('an encoder that reconnects and ends while its previous connection is s
     b.write(F.mfra);
     expect(a.closed).toBe(false);
     expect(h.p.state).toBe('Started');
+  });
+});
+
+describe('ingest connections at once', () => {
+  it('a point takes at most maxIngestConnectionsPerPoint, the points sharing slots at most maxIngestConnections; a closed one frees its slot', () => {
+    const options = resolveOptions({ stateFile: false, maxIngestConnections: 3, maxIngestConnectionsPerPoint: 2 });
+    const slots = new IngestSlots(options.maxIngestConnections);
+    const settings = resolveSettings([{ startOnFirstRequest: true }]);
+    const a = new PublishingPoint('a.isml', settings, options, slots);
+    const b = new PublishingPoint('b.isml', settings, options, slots);
+    const open = (p: PublishingPoint) => p.openIngest('s', undefined, new SmoothIngestParser({ maxBoxSize: 1 << 24 }));
+    const first = open(a);
+    open(a);
+    const perPoint = smoothErrorOf(() => open(a));
+    expect([perPoint.code, perPoint.message]).toEqual(['ERR_TOO_MANY_CONNECTIONS', expect.stringContaining('at most 2')]);
+    open(b);
+    const total = smoothErrorOf(() => open(b));
+    expect([total.code, total.message]).toEqual(['ERR_TOO_MANY_CONNECTIONS', expect.stringContaining('at most 3')]);
+    first.abort('disconnected');
+    expect(slots.used).toBe(2);
+    expect(() => open(b)).not.toThrow();
+    a.close();
+    b.close();
+    expect(slots.used).toBe(0);
   });
 });
