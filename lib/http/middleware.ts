@@ -43,7 +43,54 @@ export function isIngest(req: IncomingMessage): boolean {
   return /\.isml\/(events\([^/]*\)\/)?streams\([^/]*\)\/?$/i.test(path);
 }
 
-const warnedServers = new WeakSet<Server>();
+/**
+ * After refusing an ingest POST, the request is still read (and its bytes discarded) for at most this
+ * long before the connection closes: closing a socket while its peer still sends makes the kernel answer
+ * with a reset, and an encoder that is busy writing then sees only `ECONNRESET`, never the status and
+ * its reason. Reading on lets the answer arrive first; the bound keeps a peer that streams forever from
+ * holding the connection. The drain ends earlier when the peer ends its body or closes.
+ */
+export const REFUSAL_DRAIN_MS = 2000;
+
+const checkedServers = new WeakSet<Server>();
+let warned = false;
+
+/**
+ * The server settings that keep idle sockets bounded while ingest POSTs stay unlimited, checked once
+ * per server (Node's defaults with `requestTimeout: 0` leave sockets that never send a request open
+ * forever: `headersTimeout` then defaults to `min(60 s, requestTimeout)` = 0).
+ */
+function checkServer(server: Server): void {
+  if (checkedServers.has(server)) return;
+  checkedServers.add(server);
+  if (typeof server.headersTimeout !== 'number') return; // not a node:http(s) server: nothing to check
+  const problems: string[] = [];
+  if (server.requestTimeout > 0) {
+    debugIngest(
+      'server.requestTimeout is %d ms: live ingest POSTs will be cut after that; create the server with { requestTimeout: 0 }',
+      server.requestTimeout,
+    );
+    problems.push(`requestTimeout is ${server.requestTimeout} ms, which cuts live ingest POSTs (set it to 0)`);
+  }
+  if (!(server.headersTimeout > 0)) {
+    problems.push('headersTimeout is 0, so sockets that send no request or send their headers slowly are never closed (set e.g. 10000)');
+  }
+  if (!(server.keepAliveTimeout > 0)) {
+    problems.push('keepAliveTimeout is 0, so idle keep-alive sockets are never closed (keep e.g. 5000)');
+  }
+  if (!(typeof server.maxConnections === 'number' && server.maxConnections > 0 && Number.isFinite(server.maxConnections))) {
+    problems.push('maxConnections is not set, so nothing bounds the open sockets (set it below the file descriptor limit)');
+  }
+  if (problems.length === 0) return;
+  for (const p of problems) debugHttp('server setting: %s', p);
+  if (warned) return;
+  warned = true;
+  process.emitWarning(
+    `live-smooth: HTTP server settings: ${problems.join('; ')}. Recommended for live ingest with bounded idle sockets: ` +
+      'http.createServer({ requestTimeout: 0, headersTimeout: 10_000, keepAliveTimeout: 5_000 }, app) and server.maxConnections = 1000.',
+    { code: 'LIVE_SMOOTH_SERVER_SETTINGS' },
+  );
+}
 
 /** `If-None-Match` (RFC 9110 §13.1.2): `*`, or a list of entity tags compared weakly. */
 function matches(header: string | undefined, etag: string): boolean {
@@ -98,6 +145,8 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
   };
 
   const dispatch = (req: IncomingMessage, res: ServerResponse, point: PublishingPoint, resource: Resource): void => {
+    const server = (req.socket as { server?: Server }).server;
+    if (server) checkServer(server);
     try {
       if (req.method === 'OPTIONS') return preflight(res);
       if (resource.kind === 'ingest') {
@@ -132,7 +181,8 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
     res.end();
   };
 
-  const send = (res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void => {
+  /** Answers with a short plain-text `message`; with `end` false the whole answer is written but the response left open. */
+  const send = (res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}, end = true): void => {
     if (res.headersSent) return;
     cors(res);
     const body = status === 412 ? '' : `${message}\n`;
@@ -142,7 +192,9 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
       'Cache-Control': 'no-store',
       ...headers,
     });
-    res.end(res.req?.method === 'HEAD' ? undefined : body);
+    const data = res.req?.method === 'HEAD' ? undefined : body;
+    if (end) res.end(data);
+    else if (data) res.write(data);
   };
 
   const reply = (res: ServerResponse, err: unknown): void => {
@@ -151,15 +203,41 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
     send(res, 500, 'internal error');
   };
 
-  /** Answers an encoder with an error and closes the connection: ffmpeg never reads the status while it pushes. */
+  /**
+   * Answers an encoder with an error and closes the connection: ffmpeg never reads the status while it
+   * pushes, so the server has to end the exchange. The whole answer goes out at once; the rest of the
+   * body is then read and discarded until the encoder ends or closes it, or for at most
+   * {@link REFUSAL_DRAIN_MS}, and only then does the response end, which (with `Connection: close`) has
+   * Node send a FIN and close the socket. Closing at once would reset a connection that still has
+   * incoming data, and the encoder could lose the answer with it.
+   */
   const refuse = (req: IncomingMessage, res: ServerResponse, err: unknown): void => {
     const smooth = isSmoothError(err) ? err : undefined;
     if (!smooth) debugIngest('internal error: %O', err);
-    const destroy = (): void => void req.socket.destroy();
-    res.once('finish', destroy);
-    send(res, smooth ? STATUS[smooth.code] : 500, smooth ? smooth.message : 'internal error', { Connection: 'close' });
-    if (!res.writableEnded) res.end(); // an answer was already under way: end it, then close
-    setTimeout(destroy, 1000).unref();
+    // An answer already under way (not ours to replace) may not say Connection: close: close after it.
+    if (res.headersSent) {
+      if (res.writableFinished) req.socket.destroySoon();
+      else res.once('finish', () => req.socket.destroySoon());
+    }
+    send(res, smooth ? STATUS[smooth.code] : 500, smooth ? smooth.message : 'internal error', { Connection: 'close' }, false);
+    const discard = (): void => undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const close = (): void => {
+      if (timer) clearTimeout(timer);
+      req.removeListener('data', discard);
+      req.removeListener('end', close);
+      req.removeListener('close', close);
+      if (!res.writableEnded) res.end();
+    };
+    if (req.complete || req.readableEnded || req.destroyed) return close();
+    timer = setTimeout(() => {
+      debugIngest('refused encoder still sending after %d ms: closing', REFUSAL_DRAIN_MS);
+      close();
+    }, REFUSAL_DRAIN_MS).unref();
+    req.on('data', discard);
+    req.once('end', close);
+    req.once('close', close);
+    req.resume();
   };
 
   const manifest = (req: IncomingMessage, res: ServerResponse, point: PublishingPoint): void => {
@@ -293,14 +371,6 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
         ),
       );
     }
-    const server = (req.socket as { server?: Server }).server;
-    if (server && server.requestTimeout > 0 && !warnedServers.has(server)) {
-      warnedServers.add(server);
-      debugIngest(
-        'server.requestTimeout is %d ms: live ingest POSTs will be cut after that; create the server with { requestTimeout: 0 }',
-        server.requestTimeout,
-      );
-    }
     const chunked = req.headers['transfer-encoding'] !== undefined;
     if (!chunked && (req.headers['content-length'] === undefined || req.headers['content-length'] === '0')) {
       // Probe POST (MS-SSTR 3.3.4.1): say whether a stream would be accepted.
@@ -359,6 +429,8 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
         return;
       }
       stop();
+      // The connection may carry other requests next (keep-alive): give it back the server's idle timeout.
+      req.socket.setTimeout((req.socket as { server?: Server }).server?.timeout ?? 0);
       cors(res);
       res.writeHead(200, { 'Content-Length': '0', 'Cache-Control': 'no-store' });
       res.end();

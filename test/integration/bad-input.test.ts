@@ -3,6 +3,8 @@
  * reads the status while it pushes), so the server must answer 400 with a short reason AND close the
  * connection. Meanwhile a good stream keeps pushing to another point and must not notice.
  */
+import * as net from 'node:net';
+import { REFUSAL_DRAIN_MS } from '../../lib/http/middleware';
 import { startServer, TestServer } from '../helpers/server';
 import { ffmpegPath, withTool } from '../helpers/tools';
 import { push } from '../helpers/ffmpeg';
@@ -399,6 +401,135 @@ describe('an encoder that stalls', () => {
     expect(again.status).toBe(200);
     const m = parseManifest((await get(`${srv.base}/stall.isml/Manifest`)).text);
     expect(m.streams[0]!.fragments).toHaveLength(4);
+  });
+});
+
+/**
+ * An encoder that never reads while it pushes (like ffmpeg): a raw socket that sends a chunked POST
+ * and keeps writing until the server closes the connection, collecting whatever the server sent.
+ */
+class DeafEncoder {
+  readonly socket: net.Socket;
+  readonly received: Buffer[] = [];
+  readonly errors: string[] = [];
+  sent = 0;
+  /** ms since the start when the first response byte arrived, and when the socket closed. */
+  answeredAt?: number;
+  closedAt?: number;
+  readonly closed: Promise<void>;
+  readonly #started = Date.now();
+
+  constructor(url: string, first: Buffer) {
+    const u = new URL(url);
+    this.socket = net.connect(Number(u.port), u.hostname);
+    this.socket.on('data', (d: Buffer) => {
+      this.answeredAt ??= Date.now() - this.#started;
+      this.received.push(d);
+    });
+    this.socket.on('error', (err: NodeJS.ErrnoException) => this.errors.push(err.code ?? err.message));
+    this.closed = new Promise((ok) => this.socket.once('close', () => {
+      this.closedAt = Date.now() - this.#started;
+      ok();
+    }));
+    this.socket.write(`POST ${u.pathname} HTTP/1.1\r\nHost: ${u.host}\r\nUser-Agent: Lavf/test\r\nTransfer-Encoding: chunked\r\n\r\n`);
+    this.#chunk(first);
+  }
+
+  get text(): string {
+    return Buffer.concat(this.received).toString('latin1');
+  }
+
+  #chunk(data: Buffer): boolean {
+    this.sent += data.length;
+    return this.socket.write(Buffer.concat([Buffer.from(`${data.length.toString(16)}\r\n`), data, Buffer.from('\r\n')]));
+  }
+
+  /** Writes `chunk` as fast as the socket takes it (pausing `pace` ms between writes) until the socket closes. */
+  async stream(chunk: Buffer, pace = 0): Promise<void> {
+    while (!this.socket.destroyed && !this.socket.writableEnded) {
+      if (!this.#chunk(chunk)) {
+        await new Promise<void>((ok) => {
+          const done = (): void => {
+            this.socket.off('drain', done).off('close', done);
+            ok();
+          };
+          this.socket.on('drain', done).on('close', done);
+        });
+      }
+      await (pace > 0 ? sleep(pace) : new Promise<void>((ok) => setImmediate(ok)));
+    }
+  }
+}
+
+describe('a refused encoder that keeps sending', () => {
+  let srv: TestServer;
+  const url = (stream: string): string => `${srv.base}/refused.isml/Streams(${stream})`;
+  // A plausible box size with a type that is not ftyp: refused on the first 8 bytes.
+  const junk = Buffer.concat([Buffer.from([0, 0, 0, 16]), Buffer.from('junk'), Buffer.alloc(8)]);
+  beforeAll(async () => {
+    srv = await startServer({ maxBoxSize: 64 * 1024 });
+    srv.define('refused.isml');
+  });
+  afterAll(() => srv.close());
+
+  it('50 encoders that write on after the refusal without reading (like ffmpeg) all get the 400 and its reason', async () => {
+    const chunk = Buffer.alloc(16 * 1024, 0x61);
+    const encoders = Array.from({ length: 50 }, (_, i) => new DeafEncoder(url(`deaf${i}`), junk));
+    const pushing = encoders.map((e) => e.stream(chunk, 2));
+    await Promise.all(encoders.map((e, i) => within(e.closed, 6000, `close ${i}`)));
+    await Promise.all(pushing);
+    const answered = encoders.filter((e) => /^HTTP\/1\.1 400 Bad Request\r\n[^]*\r\n\r\n.*must start with ftyp, got 'junk'\n$/.test(e.text));
+    const lost = encoders.filter((e) => !answered.includes(e)).map((e) => `received ${JSON.stringify(e.text.slice(0, 40))}, errors ${e.errors.join(',')}`);
+    expect({ answered: answered.length, lost }).toEqual({ answered: 50, lost: [] });
+    for (const e of answered) expect(e.text).toMatch(/\r\nconnection: close\r\n/i);
+  });
+
+  it('50 Node HTTP clients that write on after the refusal all read the 400 and its reason', async () => {
+    const chunk = Buffer.alloc(16 * 1024, 0x61);
+    const outcomes = await Promise.all(
+      Array.from({ length: 50 }, async (_, i) => {
+        const post = new RawPost(url(`s${i}`));
+        await post.write(junk);
+        const pushing = (async () => {
+          while (!post.isClosed && post.sent < 64 * 2 ** 20) await Promise.race([post.write(chunk), post.closed]);
+        })();
+        const outcome = await within(post.response, 10_000, `response ${i}`).then(
+          (r) => `${r.status} ${r.text.trim()}`,
+          (err: Error) => err.message,
+        );
+        await within(post.closed, 5000, `close ${i}`);
+        await pushing;
+        return outcome;
+      }),
+    );
+    const refused = outcomes.filter((o) => /^400 .*must start with ftyp, got 'junk'/.test(o));
+    expect({ refused: refused.length, others: outcomes.filter((o) => !refused.includes(o)) }).toEqual({ refused: 50, others: [] });
+  });
+
+  it('an encoder that streams as fast as it can for ever gets the answer and is cut off within the bound', async () => {
+    const chunk = Buffer.alloc(64 * 1024, 0x62);
+    const encoders = Array.from({ length: 4 }, (_, i) => new DeafEncoder(url(`flood${i}`), junk));
+    const pushing = encoders.map((e) => e.stream(chunk));
+    await Promise.all(encoders.map((e) => within(e.closed, REFUSAL_DRAIN_MS + 3000, 'server close')));
+    await Promise.all(pushing);
+    for (const e of encoders) {
+      expect(e.text).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n[^]*must start with ftyp, got 'junk'\n$/);
+      // Read (and discarded) for the bounded drain, then closed however much is still coming.
+      expect(e.sent).toBeGreaterThan(1024 * 1024);
+      expect(e.closedAt! - e.answeredAt!).toBeLessThan(REFUSAL_DRAIN_MS + 1000);
+    }
+  });
+
+  it('an encoder that ends its body after the refusal is closed at once, gracefully', async () => {
+    const post = new RawPost(url('ends'));
+    await post.write(junk);
+    await post.write(Buffer.alloc(32 * 1024));
+    const started = Date.now();
+    const reply = await within(post.end(), 5000, 'response');
+    expect(reply.status).toBe(400);
+    await within(post.closed, 1000, 'socket close');
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(post.errors).toEqual([]);
   });
 });
 
