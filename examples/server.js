@@ -23,7 +23,9 @@ app.use('/admin', liveSmooth.admin(origin));
 app.use('/', player({ manifest: 'live/live.isml/Manifest', title: 'live-smooth demo' }));
 
 // Live ingest POSTs last as long as the event: Node's default requestTimeout (300 s) would cut them.
-const server = http.createServer({ requestTimeout: 0 }, app);
+// Headers, keep-alive and the connection count stay bounded (README: "Recommended server settings").
+const server = http.createServer({ requestTimeout: 0, headersTimeout: 10_000, keepAliveTimeout: 5_000 }, app);
+server.maxConnections = 1000;
 
 let encoder;
 let statusTimer;

@@ -21,6 +21,16 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+/**
+ * An HTTP server set up as the README recommends for live ingest: no request timeout (an ingest POST
+ * lasts the whole event), but headers, keep-alive and connection count bounded.
+ */
+export function liveServer(listener: http.RequestListener): http.Server {
+  const server = http.createServer({ requestTimeout: 0, headersTimeout: 10_000, keepAliveTimeout: 5_000 }, listener);
+  server.maxConnections = 1000;
+  return server;
+}
+
 /** A minimal `.isml` with the given metas. */
 export function isml(metas: Record<string, string> = {}): string {
   const head = Object.entries(metas)
@@ -41,7 +51,7 @@ export async function startServer(options: LiveSmoothOptions = {}, mount = '/liv
   const handler = liveSmooth(root, options);
   const app = express();
   app.use(mount, handler);
-  const server = http.createServer({ requestTimeout: 0 }, app);
+  const server = liveServer(app);
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
   const { port } = server.address() as AddressInfo;
   return {

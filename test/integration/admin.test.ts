@@ -15,7 +15,7 @@ import express from 'express';
 import { AdminHandler, LiveSmoothHandler, LiveSmoothOptions, liveSmooth, readDefinition } from '../../lib';
 import { Push, push } from '../helpers/ffmpeg';
 import { RawPost, Reply, fixture, fragmentsOfRound, get, parseManifest, replay, request, sleep, until } from '../helpers/raw-ingest';
-import { isml } from '../helpers/server';
+import { isml, liveServer } from '../helpers/server';
 import { ffmpegPath, withTool } from '../helpers/tools';
 
 const FFMPEG = ffmpegPath();
@@ -48,7 +48,7 @@ async function site(options: LiveSmoothOptions = {}, root?: string): Promise<Sit
   const app = express();
   app.use('/live', handler);
   app.use('/admin', admin);
-  const server = http.createServer({ requestTimeout: 0 }, app);
+  const server = liveServer(app);
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
   return {
     origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,

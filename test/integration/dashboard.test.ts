@@ -20,7 +20,7 @@ import { Browser, Page, chromium } from 'playwright-core';
 import { LiveSmoothHandler, liveSmooth } from '../../lib';
 import { Push, push } from '../helpers/ffmpeg';
 import { RawPost, fixture, fragmentsOfRound, until } from '../helpers/raw-ingest';
-import { isml } from '../helpers/server';
+import { isml, liveServer } from '../helpers/server';
 import { chromiumPath, ffmpegPath, withTool } from '../helpers/tools';
 
 const FFMPEG = ffmpegPath();
@@ -79,7 +79,7 @@ async function startSite(): Promise<Site> {
     timeline.firstFragment ??= Date.now();
   });
   handler.origin.on('state', (e) => timeline.states.push({ point: e.point, state: e.state, at: Date.now(), reason: e.reason }));
-  const server = http.createServer({ requestTimeout: 0 }, app);
+  const server = liveServer(app);
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
   const { port } = server.address() as AddressInfo;
   return { origin: `http://127.0.0.1:${port}`, root, handler, server, timeline };

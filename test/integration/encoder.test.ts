@@ -21,7 +21,7 @@ import { SimulatedEncoder } from '../../lib/encoder';
 import { parseTfxd, UUID_TFXD } from '../../lib/mp4/boxes';
 import { children as boxesIn, findChild } from '../../lib/mp4/reader';
 import { GstRun, ptsSummary, runGst } from '../helpers/gst';
-import { isml } from '../helpers/server';
+import { isml, liveServer } from '../helpers/server';
 import { ffmpegPath, gstLaunchPath, withTool } from '../helpers/tools';
 
 const FFMPEG = ffmpegPath();
@@ -154,7 +154,7 @@ describe('simulated encoder → liveSmooth → GStreamer', () => {
       next();
     });
     app.use('/live', handler);
-    server = http.createServer({ requestTimeout: 0 }, app);
+    server = liveServer(app);
     await new Promise<void>((ok) => server!.listen(0, '127.0.0.1', ok));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/live`;
     if (!GST) return;

@@ -14,7 +14,7 @@ import { isIngest, liveSmooth, SmoothIngestParser } from '../../lib';
 import { UUID_TFRF, UUID_TFXD, parseTfrf, parseTfxd } from '../../lib/mp4/boxes';
 import { children, findChild } from '../../lib/mp4/reader';
 import { push } from '../helpers/ffmpeg';
-import { isml } from '../helpers/server';
+import { isml, liveServer } from '../helpers/server';
 import { ffmpegPath, npmFfmpegPath, withTool } from '../helpers/tools';
 
 const ffmpeg = ffmpegPath();
@@ -77,7 +77,7 @@ async function recordingServer(root: string) {
     next();
   });
   app.use('/live', handler);
-  const server = http.createServer({ requestTimeout: 0 }, app);
+  const server = liveServer(app);
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/live`;
   return { bodies, handler, server, base };

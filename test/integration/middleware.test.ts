@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import express from 'express';
 import session from 'express-session';
 import { LiveSmoothHandler, LiveSmoothOptions, isIngest, liveSmooth } from '../../lib';
-import { isml } from '../helpers/server';
+import { isml, liveServer } from '../helpers/server';
 import {
   RawPost,
   Reply,
@@ -65,7 +65,7 @@ async function host(
   let prefix = '';
   let server: http.Server;
   if (kind === 'node:http server') {
-    server = http.createServer({ requestTimeout: 0 }, handler);
+    server = liveServer(handler);
   } else {
     const app = express();
     before?.(app);
@@ -84,7 +84,7 @@ async function host(
       hostHits.push(req.originalUrl);
       res.status(200).type('text/plain').send(`host: ${req.originalUrl}`);
     });
-    server = http.createServer({ requestTimeout: 0 }, app);
+    server = liveServer(app);
   }
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

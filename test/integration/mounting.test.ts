@@ -14,7 +14,7 @@ import express from 'express';
 import session from 'express-session';
 import { AdminHandler, LiveSmoothHandler, liveSmooth } from '../../lib';
 import { RawPost, Reply, fixture, get, parseManifest, replay, request, until } from '../helpers/raw-ingest';
-import { isml } from '../helpers/server';
+import { isml, liveServer } from '../helpers/server';
 
 type Order = 'before' | 'after';
 
@@ -79,7 +79,7 @@ async function host(order: Order): Promise<Host> {
     hostHits.push(req.originalUrl);
     res.status(200).type('text/plain').send(`host: ${req.originalUrl}`);
   });
-  const server = http.createServer({ requestTimeout: 0 }, app);
+  const server = liveServer(app);
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
   return {
     origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,

@@ -27,7 +27,7 @@ import { LiveSmoothHandler, liveSmooth } from '../../lib';
 import type { PublishingPoint } from '../../lib/point';
 import { Push, PushOptions, push, pushTracks } from '../helpers/ffmpeg';
 import { ptsSummary, runGst } from '../helpers/gst';
-import { isml } from '../helpers/server';
+import { isml, liveServer } from '../helpers/server';
 import { chromiumPath, ffmpegPath, gstLaunchPath, vlcPath, withTool } from '../helpers/tools';
 import { VlcRun, runVlc } from '../helpers/vlc';
 
@@ -128,7 +128,7 @@ async function startSite(): Promise<Site> {
   // dash.all.min.js and dash.mss.min.js live next to the package's `require` entry.
   app.use('/dashjs', express.static(path.dirname(require.resolve('dashjs'))));
   app.get('/player.html', (_req, res) => res.sendFile(path.join(__dirname, 'player.html')));
-  const server = http.createServer({ requestTimeout: 0 }, app);
+  const server = liveServer(app);
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
   const { port } = server.address() as AddressInfo;
   const origin = `http://127.0.0.1:${port}`;
