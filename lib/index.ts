@@ -2,12 +2,14 @@
  * live-smooth: IIS Live Smooth Streaming ingest and delivery for Express 5 and node:http.
  *
  * `createOrigin(root, options)` is the framework-free origin; `liveSmooth(origin)` is the middleware
- * that serves it and `liveSmooth.admin(origin)` its management API. The rest are the pluggable
- * modules' contracts and defaults, the media model, the core's types and the errors. The simulated
- * encoder, the sample player and the store conformance suite have entries of their own:
- * `live-smooth/encoder`, `live-smooth/player`, `live-smooth/store-conformance`.
+ * that serves it, `liveSmooth.admin(origin)` its management API and `liveSmooth.metrics(origin)` its
+ * Prometheus metrics. The rest are the pluggable modules' contracts and defaults, the media model,
+ * the core's types and the errors. The simulated encoder, the sample player and the store conformance
+ * suite have entries of their own: `live-smooth/encoder`, `live-smooth/player`,
+ * `live-smooth/store-conformance`.
  */
 import { admin } from './http/admin';
+import { metrics } from './http/metrics';
 import { isIngest, liveSmooth as createHandler } from './http/middleware';
 
 export type { LiveSmoothHandler } from './http/middleware';
@@ -20,6 +22,10 @@ export type { SmoothErrorCode } from './errors';
 export type { LiveSmoothOptions, ResolvedOptions, Clock, Mapping } from './options';
 export { admin, pointJson } from './http/admin';
 export type { AdminHandler, AdminOptions } from './http/admin';
+export { metrics } from './http/metrics';
+export type { MetricsHandler } from './http/metrics';
+export { registerMetrics, METRIC_NAMES } from './metrics';
+export type { MetricsOptions } from './metrics';
 export { resolveOptions } from './options';
 export { Origin, createOrigin, isPointPath } from './origin';
 export { PublishingPoint } from './point';
@@ -61,7 +67,8 @@ export type { Box } from './mp4/reader';
 /**
  * The middleware factory, also reachable as the package's default export:
  * `app.use(liveSmooth(createOrigin('media')))` (or `liveSmooth('media')`). `liveSmooth.isIngest` is
- * {@link isIngest}; `liveSmooth.admin(origin)` is the management API and dashboard ({@link admin}).
+ * {@link isIngest}; `liveSmooth.admin(origin)` is the management API and dashboard ({@link admin});
+ * `liveSmooth.metrics(origin)` is the Prometheus scrape endpoint ({@link metrics}).
  */
-export const liveSmooth = Object.assign(createHandler, { isIngest, admin });
+export const liveSmooth = Object.assign(createHandler, { isIngest, admin, metrics });
 export default liveSmooth;

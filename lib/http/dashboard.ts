@@ -13,7 +13,10 @@
  * `data-path` (relative to the root, e.g. `events/game1.isml`) and `data-state`; inside it
  * `[data-testid="state"]` (badge), `point-title`, `command-error`, `error`, buttons `start` / `stop` /
  * `shutdown` / `edit` / `delete`, and `tr[data-testid="track"][data-key]` rows whose cells are
- * `bitrate`, `incoming`, `fragments`, `last-fragment`. The create form is `create-form` with inputs
+ * `bitrate`, `incoming`, `fragments`, `last-fragment`, and `plots` holding the sparklines
+ * `svg[data-testid="spark-incoming"]` (incoming bitrate) and `svg[data-testid="spark-requests"]`
+ * (fragment requests per second, from successive `stats` events), each with `data-samples` (points
+ * plotted) and `data-last` (newest value). The create form is `create-form` with inputs
  * `create-path`, `create-title`, `create-lookahead`, `create-window`, `create-start-on-first-request`,
  * `create-restart-on-reconnect` and the outcome in `create-result` (`data-status` = HTTP status).
  * `[data-testid="connection"]` has `data-state` `connecting` | `live` | `reconnecting` | `offline`.
@@ -86,6 +89,11 @@ export const DASHBOARD_HTML: string = String.raw`<!doctype html>
   table.tracks th, table.tracks td { text-align: right; padding: 3px 8px; border-bottom: 1px solid var(--line); white-space: nowrap; }
   table.tracks th:first-child, table.tracks td:first-child { text-align: left; }
   table.tracks th { color: var(--muted); font-weight: 500; font-size: 12px; }
+  table.tracks td.plots { padding: 1px 8px; }
+  svg.spark { display: inline-block; vertical-align: middle; width: 90px; height: 20px; margin-left: 6px; background: #f8fafc; border-bottom: 1px solid var(--line); }
+  svg.spark polyline { fill: none; stroke-width: 1.5; stroke-linejoin: round; vector-effect: non-scaling-stroke; }
+  svg.spark[data-kind="incoming"] polyline { stroke: var(--ok); }
+  svg.spark[data-kind="requests"] polyline { stroke: var(--accent); }
   table.tracks td.mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; }
   section.create { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 12px 14px; margin-top: 22px; }
   section.create h2 { margin: 0 0 4px; font-size: 15px; }
@@ -243,7 +251,7 @@ export const DASHBOARD_HTML: string = String.raw`<!doctype html>
     var table = el('table', { 'class': 'tracks', 'data-testid': 'tracks' });
     var thead = el('thead');
     var hr = el('tr');
-    ['track', 'FourCC', 'bitrate', 'incoming', 'fragments', 'bytes', 'last fragment (s)', 'duration (s)', 'requests', '404', '412']
+    ['track', 'FourCC', 'bitrate', 'incoming', 'fragments', 'bytes', 'last fragment (s)', 'duration (s)', 'requests', '404', '412', 'in \u00b7 req/s (' + HISTORY + ' s)']
       .forEach(function (h) { hr.appendChild(el('th', { scope: 'col' }, h)); });
     thead.appendChild(hr);
     var tbody = el('tbody');
@@ -320,6 +328,82 @@ export const DASHBOARD_HTML: string = String.raw`<!doctype html>
     node.appendChild(line);
   }
 
+  // Live plots: per track, the incoming bitrate and the fragment requests per second of the last
+  // HISTORY stats events (one a second). Only the stats events feed them, so every sample is one period
+  // apart; requests per second come from the difference of successive request counts.
+  var HISTORY = 60;
+  var SVG = 'http://www.w3.org/2000/svg';
+  /** path + NUL + track key -> { incoming: [], requests: [], count, at } */
+  var history = new Map();
+
+  function sample(points) {
+    var now = Date.now();
+    var seen = new Set();
+    (Array.isArray(points) ? points : []).forEach(function (p) {
+      if (!p || typeof p.path !== 'string' || !Array.isArray(p.tracks)) return;
+      p.tracks.forEach(function (t) {
+        var id = p.path + '\u0000' + t.key;
+        seen.add(id);
+        var h = history.get(id);
+        if (!h) {
+          h = { incoming: [], requests: [], count: undefined, at: 0 };
+          history.set(id, h);
+        }
+        var n = Number(t.requests);
+        var incoming = Number(t.incomingBitrate);
+        h.incoming.push(isFinite(incoming) && incoming > 0 ? incoming : 0);
+        // A first count, or one that went down (a new session), starts the rate over.
+        if (h.count !== undefined && isFinite(n) && n >= h.count && now > h.at) h.requests.push((n - h.count) * 1000 / (now - h.at));
+        h.count = isFinite(n) ? n : undefined;
+        h.at = now;
+        if (h.incoming.length > HISTORY) h.incoming.shift();
+        if (h.requests.length > HISTORY) h.requests.shift();
+      });
+    });
+    history.forEach(function (h, id) { if (!seen.has(id)) history.delete(id); });
+  }
+
+  function spark(kind, values, label, format) {
+    var w = 90, hgt = 20;
+    var svg = document.createElementNS(SVG, 'svg');
+    var last = values.length ? values[values.length - 1] : 0;
+    svg.setAttribute('class', 'spark');
+    svg.setAttribute('data-testid', 'spark-' + kind);
+    svg.setAttribute('data-kind', kind);
+    svg.setAttribute('data-samples', String(values.length));
+    svg.setAttribute('data-last', String(Math.round(last * 1000) / 1000));
+    svg.setAttribute('viewBox', '0 0 ' + w + ' ' + hgt);
+    svg.setAttribute('preserveAspectRatio', 'none');
+    svg.setAttribute('role', 'img');
+    var max = Math.max.apply(null, values.concat([0])) || 1;
+    var title = document.createElementNS(SVG, 'title');
+    title.textContent = label + ': ' + format(last) + ' (peak ' + format(Math.max.apply(null, values.concat([0]))) + ')';
+    svg.setAttribute('aria-label', title.textContent);
+    svg.appendChild(title);
+    if (values.length) {
+      var step = w / (HISTORY - 1);
+      var x0 = w - (values.length - 1) * step;
+      var pts = values.map(function (v, i) {
+        return (x0 + i * step).toFixed(1) + ',' + (hgt - 1 - (v / max) * (hgt - 2)).toFixed(1);
+      });
+      if (pts.length === 1) pts.unshift((w - step).toFixed(1) + ',' + pts[0].split(',')[1]);
+      var line = document.createElementNS(SVG, 'polyline');
+      line.setAttribute('points', pts.join(' '));
+      svg.appendChild(line);
+    }
+    return svg;
+  }
+
+  function plots(path, key) {
+    var h = history.get(path + '\u0000' + key) || { incoming: [], requests: [] };
+    var td = el('td', { 'class': 'plots', 'data-testid': 'plots' });
+    td.append(
+      spark('incoming', h.incoming, 'incoming', bitrate),
+      spark('requests', h.requests, 'requests', function (v) { return (Math.round(v * 10) / 10) + '/s'; })
+    );
+    return td;
+  }
+
   function renderTracks(card, tracks) {
     var tbody = card.parts.tbody;
     tbody.textContent = '';
@@ -347,7 +431,8 @@ export const DASHBOARD_HTML: string = String.raw`<!doctype html>
         el('td', { 'class': 'mono', 'data-testid': 'last-duration', title: orDash(t.lastFragmentDuration) }, ticks(t.lastFragmentDuration, t.timescale)),
         el('td', { 'data-testid': 'requests' }, count(t.requests)),
         el('td', { 'data-testid': 'not-found' }, count(t.notFound)),
-        el('td', { 'data-testid': 'not-yet-available' }, count(t.notYetAvailable))
+        el('td', { 'data-testid': 'not-yet-available' }, count(t.notYetAvailable)),
+        plots(card.el.getAttribute('data-path'), t.key)
       );
       tbody.appendChild(tr);
     });
@@ -424,7 +509,9 @@ export const DASHBOARD_HTML: string = String.raw`<!doctype html>
     source.addEventListener('stats', function (e) {
       seq++;
       try {
-        render(JSON.parse(e.data).publishingPoints);
+        var points = JSON.parse(e.data).publishingPoints;
+        sample(points);
+        render(points);
       } catch (err) { /* a malformed message: wait for the next one */ }
     });
     source.addEventListener('state', function (e) {

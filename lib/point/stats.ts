@@ -13,6 +13,8 @@ export interface TrackStats {
   /** Newest fragment received (held back or published). */
   lastFragmentTime: bigint | undefined;
   lastFragmentDuration: bigint | undefined;
+  /** Wall-clock ms (the origin's clock) at which the newest fragment arrived; `undefined` before the first. */
+  lastArrival: number | undefined;
   /** Fragments and sample bytes received, including those still held back for the lookahead. */
   fragments: number;
   bytes: number;

@@ -166,6 +166,7 @@ export function trackStats(t: Track): TrackStats {
     incomingBitrate: t.live > 0 ? t.stats.incomingBitrate(last ? Number(last) / t.info.timescale : 0) : 0,
     lastFragmentTime: t.timeline.newest,
     lastFragmentDuration: last,
+    lastArrival: t.stats.fragments > 0 ? t.stats.lastArrival : undefined,
     fragments: t.stats.fragments,
     bytes: t.stats.bytes,
     requests: t.stats.requests,

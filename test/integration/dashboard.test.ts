@@ -39,6 +39,8 @@ const NEW_TITLE = 'Game 2 <img src=x onerror="window.__xss=1">';
 const RESTART_POINT = 'restarts.isml';
 /** Fragments per round of the fixture ({@link fragmentsOfRound}): video 100k, video 50k, audio; four times. */
 const PER_ROUND = 12;
+/** The point the sparkline test feeds (the captured push, paced) while a player asks for fragments. */
+const PLOT_POINT = 'plots.isml';
 
 /** `it` when every tool exists; else {@link withTool}'s skip (or CI failure) for the first missing one. */
 function withTools(...tools: Array<[string, string | undefined]>): jest.It {
@@ -392,5 +394,74 @@ describe('admin dashboard in Chromium with a live ffmpeg push', () => {
     }
     expect(pageErrors).toEqual([]);
     expect(navigations).toBe(0);
+  });
+
+  live('plots the incoming bitrate and the requests per second of each track, updated every stats event', async () => {
+    const s = site!;
+    const p = page!;
+    const F = fixture();
+    const row = `${card(PLOT_POINT)} tr[data-key="video/video/100000"]`;
+    /** The sparkline's samples, newest value and drawn points. */
+    const plot = (kind: 'incoming' | 'requests'): Promise<{ samples: number; last: number; points: string | null }> =>
+      p.$eval(`${row} svg[data-testid="spark-${kind}"]`, (svg) => ({
+        samples: Number(svg.getAttribute('data-samples')),
+        last: Number(svg.getAttribute('data-last')),
+        points: svg.querySelector('polyline')?.getAttribute('points') ?? null,
+      }));
+    writeFileSync(path.join(s.root, PLOT_POINT), isml({ startOnFirstRequest: 'true' }));
+    const post = new RawPost(`${s.origin}/live/${PLOT_POINT}/Streams(plots)`);
+    let running = true;
+    // The encoder: 1 s of media (three fragments) every 250 ms; a player asking for a fragment every 100 ms.
+    const feed = (async (): Promise<void> => {
+      await post.write(F.header);
+      for (let r = 0; running; r++) {
+        const round = fragmentsOfRound(r);
+        for (let i = 0; i < round.length && running; i += 3) {
+          for (const f of round.slice(i, i + 3)) await post.write(f);
+          await sleep(250);
+        }
+      }
+    })();
+    const player = (async (): Promise<void> => {
+      while (running) {
+        await fetch(`${s.origin}/live/${PLOT_POINT}/QualityLevels(100000)/Fragments(video=0)`).then((r) => r.arrayBuffer()).catch(() => undefined);
+        await sleep(100);
+      }
+    })();
+    try {
+      await p.goto(`${s.origin}/admin/`);
+      await p.waitForSelector(`${row} [data-testid="plots"] svg[data-testid="spark-incoming"]`, { timeout: 10000 });
+      // A few stats events later both plots have several samples, and the newest are above zero.
+      await p.waitForFunction(
+        `(() => {
+          const svg = (kind) => document.querySelector('${row} svg[data-testid="spark-' + kind + '"]');
+          const ok = (kind) => svg(kind) && Number(svg(kind).getAttribute('data-samples')) >= 3 && Number(svg(kind).getAttribute('data-last')) > 0;
+          return ok('incoming') && ok('requests');
+        })()`,
+        undefined,
+        { timeout: 10000 },
+      );
+      const first = { incoming: await plot('incoming'), requests: await plot('requests') };
+      expect(first.incoming.points).toMatch(/^[\d.]+,[\d.]+( [\d.]+,[\d.]+)+$/);
+      // About 10 requests a second (the player's pace, less the time each takes).
+      expect(first.requests.last).toBeGreaterThan(2);
+      expect(first.requests.last).toBeLessThan(15);
+      // The next stats event adds a sample and redraws the line.
+      await p.waitForFunction(
+        `Number(document.querySelector('${row} svg[data-testid="spark-incoming"]').getAttribute('data-samples')) > ${first.incoming.samples}`,
+        undefined,
+        { timeout: 5000 },
+      );
+      const next = await plot('incoming');
+      expect(next.points).not.toBe(first.incoming.points);
+      // Every track row has both plots, and the data-testids of the table are unchanged.
+      expect(await p.$$eval(`${card(PLOT_POINT)} tr[data-testid="track"] svg.spark`, (svgs) => svgs.length)).toBe(6);
+      expect(Number(await p.getAttribute(`${row} [data-testid="incoming"]`, 'data-value'))).toBeGreaterThan(0);
+    } finally {
+      running = false;
+      await Promise.all([feed.catch(() => undefined), player]);
+      post.destroy();
+    }
+    expect(pageErrors).toEqual([]);
   });
 });
