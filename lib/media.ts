@@ -105,6 +105,20 @@ export class SampleTable {
   get bytes(): Uint8Array {
     return new Uint8Array(this.#words.buffer, this.#words.byteOffset, this.#words.byteLength);
   }
+
+  /** Samples `start` to `end` (exclusive) as a table that views this one's memory. */
+  slice(start: number, end = this.count): SampleTable {
+    return new SampleTable(this.#words.subarray(start * 4, end * 4));
+  }
+
+  /** One record per sample (for tests and tools; the media path reads the table directly). */
+  toArray(): Sample[] {
+    const out: Sample[] = [];
+    for (let i = 0; i < this.count; i++) {
+      out.push({ duration: this.duration(i), size: this.size(i), flags: this.flags(i), compositionOffset: this.compositionOffset(i) });
+    }
+    return out;
+  }
 }
 
 function writeSamples(words: Uint32Array, samples: ArrayLike<Sample>): void {
@@ -165,7 +179,8 @@ export interface FragmentSource {
   trackId: number;
   sequenceNumber: number;
   sampleDescriptionIndex: number | undefined;
-  samples: ArrayLike<Sample>;
+  /** Sample records, or a table (copied word for word). */
+  samples: ArrayLike<Sample> | SampleTable;
   extra: readonly Buffer[];
   /** Sample bytes in order, possibly in pieces and views into other buffers. */
   data: readonly Buffer[];
@@ -188,14 +203,17 @@ export interface FragmentTimes {
  * origin makes.
  */
 export function packFragment(src: FragmentSource, times: FragmentTimes): MediaFragment {
-  const n = src.samples.length;
+  // A table by its shape, not instanceof: it may come from another copy of the package.
+  const given = 'length' in src.samples ? undefined : src.samples;
+  const n = given ? given.count : (src.samples as ArrayLike<Sample>).length;
   let extraSize = 0;
   for (const b of src.extra) extraSize += b.length;
   const tableSize = n * SAMPLE_BYTES;
   // Not from the shared pool: a pooled slice would keep its 8 KiB neighbours alive as long as the store holds it.
   const buf = Buffer.allocUnsafeSlow(tableSize + extraSize + src.dataSize);
   const words = new Uint32Array(buf.buffer, buf.byteOffset, n * 4);
-  writeSamples(words, src.samples);
+  if (given) buf.set(given.bytes, 0);
+  else writeSamples(words, src.samples as ArrayLike<Sample>);
   let p = tableSize;
   const extra: Buffer[] = [];
   for (const b of src.extra) {

@@ -5,7 +5,6 @@
  */
 import { parseMovieFragment } from '../ingest/fragment';
 import { retimeMoof } from '../mp4/edit';
-import { SampleTable } from '../media';
 import { writeMoof } from '../mp4/writer';
 import type { RawFragment, SourceTrack } from './source';
 import type { FragmentPlan } from './timeline';
@@ -53,17 +52,18 @@ export function buildFragment(
   // Every AAC sample is a sync sample, so leading ones can go: those lying mostly before the seam.
   let drop = 0;
   let dropped = 0n;
+  let droppedBytes = 0;
   if (trim) {
-    while (drop < parsed.samples.length - 1) {
-      const d = BigInt(parsed.samples[drop]!.duration);
+    while (drop < parsed.samples.count - 1) {
+      const d = BigInt(parsed.samples.duration(drop));
       if (dropped + d / 2n > plan.overlap) break;
       dropped += d;
+      droppedBytes += parsed.samples.size(drop);
       drop++;
     }
   }
-  const droppedBytes = parsed.samples.slice(0, drop).reduce((sum, s) => sum + s.size, 0);
   const data = drop === 0 ? parsed.data : [Buffer.concat(parsed.data).subarray(droppedBytes)];
-  const samples = SampleTable.from(parsed.samples.slice(drop));
+  const samples = drop === 0 ? parsed.samples : parsed.samples.slice(drop);
   const dataSize = parsed.dataSize - droppedBytes;
   const { head, moofSize } = writeMoof({
     trackId,

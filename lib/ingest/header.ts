@@ -36,8 +36,118 @@ function bad(message: string): SmoothError {
   return new SmoothError('ERR_BAD_HEADER', message);
 }
 
-/** Parses the SMIL text of a Live Server Manifest box into its track elements. */
+/**
+ * Bounds on a Live Server Manifest (and an on-demand `.ism`), checked in one linear pass before the
+ * XML parser sees the text. Real ones are a few KB: a dozen elements per track, five attributes at most
+ * per element, values no longer than a CodecPrivateData.
+ */
+export const LSM_LIMITS = {
+  /** Characters of SMIL text (the box itself is capped at 1 MiB by the ingest parser). */
+  maxChars: 1 << 20,
+  /** Start tags (elements), comments and processing instructions not counted. */
+  maxElements: 4096,
+  /** Attributes on one element. */
+  maxAttributesPerElement: 64,
+  /** Attributes in the whole document. */
+  maxAttributes: 16_384,
+  /** Characters of an element or attribute name. */
+  maxNameLength: 256,
+  /** Characters of one attribute value. */
+  maxValueLength: 65_536,
+  /** Elements open at once. */
+  maxDepth: 32,
+} as const;
+
+const isSpace = (c: number): boolean => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
+
+/**
+ * Refuses SMIL text beyond {@link LSM_LIMITS} in time linear in its length and without allocating per
+ * element. Malformed markup is left to the validator (the scan stops where it cannot follow).
+ */
+function checkLimits(text: string): void {
+  const L = LSM_LIMITS;
+  if (text.length > L.maxChars) throw bad(`Live Server Manifest of ${text.length} characters exceeds ${L.maxChars}`);
+  // XML 1.0 allows no NUL anywhere (trailing ones were dropped with the box padding).
+  if (text.indexOf('\0') >= 0) throw bad('Live Server Manifest contains a NUL character');
+  const n = text.length;
+  let elements = 0;
+  let attributes = 0;
+  let depth = 0;
+  let i = 0;
+  const skipTo = (end: string, from: number): number => {
+    const at = text.indexOf(end, from);
+    return at < 0 ? n : at + end.length;
+  };
+  while (i < n) {
+    const lt = text.indexOf('<', i);
+    if (lt < 0) return;
+    const next = text.charCodeAt(lt + 1);
+    if (text.startsWith('!--', lt + 1)) i = skipTo('-->', lt + 4);
+    else if (text.startsWith('![CDATA[', lt + 1)) i = skipTo(']]>', lt + 9);
+    else if (next === 0x3f /* ? */) i = skipTo('?>', lt + 2);
+    else if (next === 0x21 /* ! */) i = skipTo('>', lt + 2);
+    else if (next === 0x2f /* / */) {
+      depth--;
+      i = skipTo('>', lt + 2);
+    } else {
+      if (++elements > L.maxElements) throw bad(`Live Server Manifest has more than ${L.maxElements} elements`);
+      let p = lt + 1;
+      while (p < n && !isSpace(text.charCodeAt(p)) && text[p] !== '>' && text[p] !== '/') p++;
+      if (p - lt - 1 > L.maxNameLength) throw bad(`Live Server Manifest has an element name longer than ${L.maxNameLength}`);
+      let own = 0;
+      for (;;) {
+        while (p < n && isSpace(text.charCodeAt(p))) p++;
+        if (p >= n) return;
+        const c = text[p];
+        if (c === '>') {
+          if (++depth > L.maxDepth) throw bad(`Live Server Manifest nests elements deeper than ${L.maxDepth}`);
+          p++;
+          break;
+        }
+        if (c === '/') {
+          p++;
+          if (text[p] === '>') {
+            p++;
+            break;
+          }
+          continue;
+        }
+        const a = p;
+        while (p < n && !isSpace(text.charCodeAt(p)) && text[p] !== '=' && text[p] !== '>' && text[p] !== '/') p++;
+        if (p - a > L.maxNameLength) throw bad(`Live Server Manifest has an attribute name longer than ${L.maxNameLength}`);
+        if (++own > L.maxAttributesPerElement) {
+          throw bad(`Live Server Manifest has an element with more than ${L.maxAttributesPerElement} attributes`);
+        }
+        if (++attributes > L.maxAttributes) throw bad(`Live Server Manifest has more than ${L.maxAttributes} attributes`);
+        while (p < n && isSpace(text.charCodeAt(p))) p++;
+        if (text[p] !== '=') continue;
+        p++;
+        while (p < n && isSpace(text.charCodeAt(p))) p++;
+        const q = text[p];
+        let end: number;
+        if (q === '"' || q === "'") {
+          end = text.indexOf(q, p + 1);
+          if (end < 0) return;
+          if (end - p - 1 > L.maxValueLength) throw bad(`Live Server Manifest has an attribute value longer than ${L.maxValueLength}`);
+          p = end + 1;
+        } else {
+          end = p;
+          while (end < n && !isSpace(text.charCodeAt(end)) && text[end] !== '>') end++;
+          if (end - p > L.maxValueLength) throw bad(`Live Server Manifest has an attribute value longer than ${L.maxValueLength}`);
+          p = end;
+        }
+      }
+      i = p;
+    }
+  }
+}
+
+/**
+ * Parses the SMIL text of a Live Server Manifest box into its track elements.
+ * @throws SmoothError ERR_BAD_HEADER for text that is not well-formed or exceeds {@link LSM_LIMITS}
+ */
 export function parseLiveServerManifest(text: string): LsmElement[] {
+  checkLimits(text);
   const valid = XMLValidator.validate(text);
   if (valid !== true) throw bad(`Live Server Manifest is not well-formed XML: ${valid.err.msg}`);
   let doc: XmlNode;

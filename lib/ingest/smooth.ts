@@ -19,6 +19,16 @@ import type { IngestEvent, IngestParser, IngestParserFactory, IngestTrack } from
 
 type Phase = 'ftyp' | 'header' | 'fragments' | 'ended';
 
+/**
+ * Largest Live Server Manifest box accepted, header included: real ones are a few KB (ffmpeg's for
+ * three tracks: 2.2 KB), and the XML parser's time and memory grow with the text.
+ */
+export const MAX_LSM_BOX_SIZE = 1 << 20;
+
+function lsmTooLarge(size: number): SmoothError {
+  return new SmoothError('ERR_BAD_HEADER', `Live Server Manifest box of ${size} bytes exceeds ${MAX_LSM_BOX_SIZE}`);
+}
+
 /** Default {@link IngestParser} for MS-SSTR live ingest (protocol doc §2). */
 export class SmoothIngestParser implements IngestParser {
   readonly #reader: BoxReader;
@@ -30,11 +40,19 @@ export class SmoothIngestParser implements IngestParser {
   #moof: { box: Box; gap: number } | undefined;
 
   constructor(options: { maxBoxSize: number }) {
-    this.#reader = new BoxReader(options);
+    this.#reader = new BoxReader({
+      maxBoxSize: options.maxBoxSize,
+      // Refused from its header, before up to maxBoxSize of it is buffered.
+      onHeader: (type, uuid, size) => {
+        if (type === 'uuid' && uuid === UUID_LIVE_SERVER_MANIFEST && size > MAX_LSM_BOX_SIZE) throw lsmTooLarge(size);
+      },
+    });
   }
 
   push(chunk: Buffer): IngestEvent[] {
-    return this.#handle(this.#reader.push(chunk));
+    const events = this.#handle(this.#reader.push(chunk));
+    this.#reader.throwRefusal(); // after the boxes before the refused one: the same error for any split
+    return events;
   }
 
   end(): IngestEvent[] {
@@ -62,6 +80,7 @@ export class SmoothIngestParser implements IngestParser {
     }
     if (this.#phase === 'header') {
       if (type === 'uuid' && box.uuid === UUID_LIVE_SERVER_MANIFEST) {
+        if (box.data.length > MAX_LSM_BOX_SIZE) throw lsmTooLarge(box.data.length); // a size-0 box
         this.#lsm = liveServerManifestText(box);
         this.#header.push(Buffer.from(box.data));
       } else if (type === 'uuid' && box.uuid === UUID_STREAM_MANIFEST) {

@@ -161,8 +161,26 @@ export interface Trun {
   samples: TrunSample[];
 }
 
-/** Parses a `trun` box. Sample count is checked against the box size before anything is allocated. */
-export function parseTrun(box: Box): Trun {
+/**
+ * The fixed part of a `trun`: everything but the per-sample records, which start at `fieldsAt` in the
+ * box's `data`, `perSample` bytes each (duration, size, flags, composition offset, in that order, each
+ * present when its flag is set). The sample count is checked against the box size: a record-less run
+ * (`perSample` 0) is bounded by what its samples' sizes must cover, which only the caller knows.
+ */
+export interface TrunHeader {
+  version: number;
+  flags: number;
+  count: number;
+  dataOffset: number | undefined;
+  firstSampleFlags: number | undefined;
+  /** Offset of the first per-sample record in the box's `data`. */
+  fieldsAt: number;
+  /** Bytes of one per-sample record (0 to 16). */
+  perSample: number;
+}
+
+/** Reads the fixed part of a `trun` without touching its per-sample records. */
+export function parseTrunHeader(box: Box): TrunHeader {
   const c = cursor(box);
   const { version, flags } = fullBox(c);
   const count = c.u32();
@@ -173,9 +191,24 @@ export function parseTrun(box: Box): Trun {
     (flags & TRUN.SAMPLE_SIZE ? 4 : 0) +
     (flags & TRUN.SAMPLE_FLAGS ? 4 : 0) +
     (flags & TRUN.SAMPLE_CTO ? 4 : 0);
-  if (perSample * count > c.end - c.pos || (perSample === 0 && count > c.end)) {
+  if (perSample * count > c.end - c.pos) {
     throw new SmoothError('ERR_BAD_BOX', `'trun' declares ${count} samples, more than the box holds`);
   }
+  return { version, flags, count, dataOffset, firstSampleFlags, fieldsAt: c.pos, perSample };
+}
+
+/**
+ * Parses a `trun` box into one record per sample. Sample count is checked against the box size before
+ * anything is allocated; a run without per-sample fields may not declare more samples than the box has
+ * bytes. Ingest does not use this (see `ingest/fragment.ts`, which reads the records into a compact table).
+ */
+export function parseTrun(box: Box): Trun {
+  const h = parseTrunHeader(box);
+  const { version, flags, count } = h;
+  if (h.perSample === 0 && count > box.data.length) {
+    throw new SmoothError('ERR_BAD_BOX', `'trun' declares ${count} samples, more than the box holds`);
+  }
+  const c = new Cursor(box.data, h.fieldsAt, box.data.length, 'trun');
   const samples: TrunSample[] = new Array<TrunSample>(count);
   for (let i = 0; i < count; i++) {
     samples[i] = {
@@ -185,7 +218,7 @@ export function parseTrun(box: Box): Trun {
       compositionOffset: flags & TRUN.SAMPLE_CTO ? (version === 0 ? c.u32() : c.i32()) : 0,
     };
   }
-  return { version, flags, dataOffset, firstSampleFlags, samples };
+  return { version, flags, dataOffset: h.dataOffset, firstSampleFlags: h.firstSampleFlags, samples };
 }
 
 /** Parses a `tfdt` box: the base media decode time. */
@@ -461,7 +494,8 @@ export function parseEsds(box: Box): Pick<SampleEntry, 'audioSpecificConfig' | '
 /**
  * Returns the XML text of a Live Server Manifest box. The spec's examples declare UTF-16 and ffmpeg
  * writes UTF-8: a BOM decides, else a zero second byte means UTF-16LE (and a zero first byte UTF-16BE).
- * Trailing NULs are dropped.
+ * Trailing NULs are dropped (by a backward scan: a `/\0+$/` replace is quadratic in a run of NULs that
+ * is not at the end).
  */
 export function liveServerManifestText(box: Box): string {
   const c = cursor(box);
@@ -474,7 +508,14 @@ export function liveServerManifestText(box: Box): string {
   else if (raw.length > 1 && raw[1] === 0 && raw[0] !== 0) text = raw.toString('utf16le');
   else if (raw.length > 1 && raw[0] === 0 && raw[1] !== 0) text = swap16(raw).toString('utf16le');
   else text = raw.toString('utf8');
-  return text.replace(/\0+$/, '');
+  return trimTrailingNuls(text);
+}
+
+/** `text` without its trailing NUL characters, in time linear in the length of the run. */
+function trimTrailingNuls(text: string): string {
+  let end = text.length;
+  while (end > 0 && text.charCodeAt(end - 1) === 0) end--;
+  return end === text.length ? text : text.slice(0, end);
 }
 
 function swap16(b: Buffer): Buffer {

@@ -23,6 +23,14 @@ export interface Box {
 export interface BoxReaderOptions {
   /** Largest box accepted, in bytes; larger boxes raise `ERR_BOX_TOO_LARGE` before any of it is buffered. */
   maxBoxSize: number;
+  /**
+   * Called with each top-level box header as soon as it is read, before any of the box is buffered;
+   * may throw to refuse a box by type and size (`size` 0: the box extends to the end of the input).
+   * The reader then stops: the push returns the boxes completed before that header, and the error is
+   * raised by {@link BoxReader.throwRefusal} and by every later push or end (so the caller handles
+   * the earlier boxes first, whatever the split of the input).
+   */
+  onHeader?: (type: string, uuid: string | undefined, size: number) => void;
 }
 
 interface Header {
@@ -80,6 +88,9 @@ export function printable(type: string): string {
  */
 export class BoxReader {
   readonly #max: number;
+  readonly #onHeader: BoxReaderOptions['onHeader'];
+  /** What `onHeader` threw: the reader reads nothing more. */
+  #refusal: unknown;
   /** Header bytes seen while a header straddles chunks. */
   #scratch = Buffer.alloc(0);
   /**
@@ -94,6 +105,7 @@ export class BoxReader {
 
   constructor(options: BoxReaderOptions) {
     this.#max = options.maxBoxSize;
+    this.#onHeader = options.onHeader;
   }
 
   /** Bytes consumed so far (all chunks pushed). */
@@ -112,6 +124,7 @@ export class BoxReader {
    * @throws SmoothError on a malformed or oversized box; the reader must not be used afterwards
    */
   push(chunk: Buffer): Box[] {
+    this.throwRefusal();
     const out: Box[] = [];
     this.#offset += chunk.length;
     let pos = 0;
@@ -139,6 +152,7 @@ export class BoxReader {
         this.#scratch = joined;
         return out;
       }
+      if (!this.#accept(header)) return out;
       const fromScratch = this.#scratch.length;
       this.#scratch = Buffer.alloc(0);
       if (header.size === 0) {
@@ -160,6 +174,7 @@ export class BoxReader {
         this.#scratch = Buffer.from(chunk.subarray(pos));
         break;
       }
+      if (!this.#accept(header)) break;
       if (header.size === 0) {
         this.#startToEnd(header, chunk.subarray(pos));
         break;
@@ -181,6 +196,7 @@ export class BoxReader {
    * @throws SmoothError ERR_TRUNCATED when the input stopped inside a box
    */
   end(): Box[] {
+    this.throwRefusal();
     if (this.#toEnd) {
       const { header, parts } = this.#toEnd;
       this.#toEnd = undefined;
@@ -197,6 +213,23 @@ export class BoxReader {
       throw new SmoothError('ERR_TRUNCATED', `input ended inside a box header (${this.#scratch.length} bytes)`);
     }
     return [];
+  }
+
+  /** Throws what `onHeader` refused a box with, if it did. */
+  throwRefusal(): void {
+    if (this.#refusal !== undefined) throw this.#refusal;
+  }
+
+  /** Runs `onHeader`; false (and the refusal kept) when it threw. */
+  #accept(header: Header): boolean {
+    if (!this.#onHeader) return true;
+    try {
+      this.#onHeader(header.type, header.uuid, header.size);
+      return true;
+    } catch (err) {
+      this.#refusal = err ?? new Error('box refused');
+      return false;
+    }
   }
 
   #startToEnd(header: Header, first: Buffer): void {

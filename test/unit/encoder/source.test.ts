@@ -194,7 +194,7 @@ describe('outgoing fragments', () => {
     expect(Buffer.concat(video[3]!.data).equals(Buffer.concat(video[0]!.data))).toBe(true);
     const audio = frags.filter((f) => f.trackId === 2);
     // The priming sample overlaps the previous loop: dropped after the first loop (21 → 20 samples).
-    expect(audio.map((f) => f.samples.length)).toEqual([21, 20, 20, 20, 20, 20, 20, 20, 20]);
+    expect(audio.map((f) => f.samples.count)).toEqual([21, 20, 20, 20, 20, 20, 20, 20, 20]);
     expect(Buffer.concat(audio[3]!.data).equals(Buffer.concat(audio[0]!.data).subarray(50))).toBe(true);
     // A tfdt moves with the loop, plus the dropped sample (the file's first audio tfdt is 0).
     if ('tfdt' in spec) expect(audio[3]!.decodeTime).toBe(start + 60_000_000n + AUDIO_SAMPLE);

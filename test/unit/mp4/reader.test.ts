@@ -329,3 +329,39 @@ describe('children()', () => {
     ]);
   });
 });
+
+describe('BoxReader onHeader', () => {
+  const refuseMdat = (type: string, _uuid: string | undefined, size: number): void => {
+    if (type === 'mdat' && size > 100) throw new Error(`mdat of ${size} refused`);
+  };
+
+  it('refuses a box from its header: the boxes before it come out, the error follows, then every call throws it', () => {
+    const input = cat(box('free', [1]), box('mdat', Buffer.alloc(200)));
+    for (const split of [input.length, 20, 9, 1]) {
+      const r = new BoxReader({ maxBoxSize: 1 << 20, onHeader: refuseMdat });
+      const seen: string[] = [];
+      let err: unknown;
+      for (let i = 0; i < input.length && err === undefined; i += split) {
+        seen.push(...r.push(input.subarray(i, i + split)).map((b) => b.type));
+        try {
+          r.throwRefusal();
+        } catch (e) {
+          err = e;
+        }
+      }
+      expect(seen).toEqual(['free']);
+      expect((err as Error).message).toBe('mdat of 208 refused');
+      expect(() => r.push(Buffer.alloc(1))).toThrow('mdat of 208 refused');
+      expect(() => r.end()).toThrow('mdat of 208 refused');
+    }
+  });
+
+  it('lets other boxes through unchanged', () => {
+    const input = cat(box('free', [1]), box('mdat', Buffer.alloc(50)));
+    const r = new BoxReader({ maxBoxSize: 1 << 20, onHeader: refuseMdat });
+    expect([...r.push(input), ...r.end()].map((b) => [b.type, b.data.length])).toEqual([
+      ['free', 9],
+      ['mdat', 58],
+    ]);
+  });
+});
