@@ -5,6 +5,7 @@
 // PORT overrides the port (default 3000; 0 picks a free one). Ctrl-C stops the encoder cleanly (it
 // sends end of stream) and then the server.
 'use strict';
+const crypto = require('node:crypto');
 const http = require('node:http');
 const path = require('node:path');
 const express = require('express');
@@ -14,8 +15,12 @@ const { player } = require('live-smooth/player');
 
 const port = Number(process.env.PORT ?? 3000);
 const media = path.join(__dirname, 'media');
+// Who may push: without ingestAuth only loopback may; here a random token shows the setup (once any
+// method is configured, loopback is no longer allowed by itself). Encoders send it as `?token=…` on the
+// ingest URL or as `Authorization: Bearer …`. INGEST_TOKEN sets it (at least 16 characters).
+const token = process.env.INGEST_TOKEN ?? crypto.randomBytes(18).toString('base64url');
 // The origin is the framework-free core; the middleware and the management API both serve it.
-const origin = createOrigin(media);
+const origin = createOrigin(media, { ingestAuth: { tokens: [token] } });
 
 const app = express();
 app.use('/live', liveSmooth(origin));
@@ -55,11 +60,13 @@ server.listen(port, async () => {
   console.log(`player:   ${base}/`);
   console.log(`manifest: ${base}/live/live.isml/Manifest`);
   console.log(`admin:    ${base}/admin/`);
+  console.log(`ingest:   ${base}/live/<name>.isml/Streams(<id>)?token=${token}`);
   try {
     encoder = await startEncoder({
       url: `http://127.0.0.1:${server.address().port}/live/live.isml`,
       files: [path.join(media, 'sample.ismv')],
       streamId: 'demo',
+      token,
       // Start as if the encoder had been running for 20 s: the player finds fragments listed at once (with
       // only 3 listed, dash.js 5 in Chromium 156 fetched audio only and stalled).
       backlog: 20,

@@ -35,6 +35,12 @@ export type SmoothErrorCode =
   | 'ERR_ENCODER_BEHIND'
   /** A fragment starts far past its track's newest fragment and the wall time since (a wrong or hostile clock). */
   | 'ERR_TIME_JUMP'
+  /** An ingest request presented no valid credentials (a token or HTTP Basic user of `ingestAuth`). */
+  | 'ERR_UNAUTHORIZED'
+  /** An ingest request is not allowed from its address, or the `ingestAuth.authorize` hook refused it. */
+  | 'ERR_FORBIDDEN'
+  /** A stream would feed tracks (or a stream id) that a live connection with other credentials feeds. */
+  | 'ERR_TRACK_TAKEN'
   /** The origin or the point already has as many ingest connections as it takes (`maxIngestConnections…`). */
   | 'ERR_TOO_MANY_CONNECTIONS'
   /** The encoder sent nothing for longer than the idle-ingest timeout. */

@@ -19,7 +19,7 @@ export type { PointRoute, Resource } from './http/routes';
 export { STATUS } from './http/status';
 export { SmoothError, isSmoothError } from './errors';
 export type { SmoothErrorCode } from './errors';
-export type { LiveSmoothOptions, ResolvedOptions, Clock, Mapping } from './options';
+export type { LiveSmoothOptions, ResolvedOptions, Clock, Mapping, IngestAuthOptions, IngestRequest, IngestPointInfo } from './options';
 export { admin, pointJson } from './http/admin';
 export type { AdminHandler, AdminOptions } from './http/admin';
 export { metrics } from './http/metrics';

@@ -1,6 +1,7 @@
 /**
  * Options of `liveSmooth(root, options)`: defaults, validation and the frozen resolved form.
  */
+import { createHash } from 'node:crypto';
 import { MAX_LOOKAHEAD, SettingsOverrides, isMetaName, parseMeta } from './definition';
 import { isSmoothError } from './errors';
 import { SmoothError } from './errors';
@@ -18,6 +19,213 @@ export interface Clock {
 
 /** Settings for the publishing points below one route (folder), e.g. `{ path: '/sports', manifestWindowLength: 7200 }`. */
 export type Mapping = { path: string } & SettingsOverrides;
+
+/**
+ * What the `ingestAuth.authorize` hook sees of an ingest request. At run time it is the Node
+ * `IncomingMessage` (Express's `req`), typed by the parts this layer may name.
+ */
+export interface IngestRequest {
+  readonly method?: string;
+  /** Path and query below the mount point (the `?token=` query included). */
+  readonly url?: string;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly socket: { readonly remoteAddress?: string };
+}
+
+/** What the `ingestAuth.authorize` hook sees of the publishing point (at run time the `PublishingPoint`). */
+export interface IngestPointInfo {
+  /** Path of the `.isml` relative to the root, e.g. `events/game1.isml`. */
+  readonly path: string;
+  readonly state: string;
+}
+
+/**
+ * Who may push to the publishing points (ingest POSTs, the empty probe POST included). Any configured
+ * method that accepts a request lets the encoder in; with none configured only loopback may push (a
+ * request carrying `Forwarded`, `X-Forwarded-For` or `X-Real-IP` then counts as proxied and is refused).
+ * Once any method is configured, loopback is not allowed by itself: list `127.0.0.1` and `::1` in
+ * `allow` to keep it.
+ */
+export interface IngestAuthOptions {
+  /**
+   * Shared secrets (each at least 16 characters): the encoder sends one as `?token=<t>` on the ingest
+   * URL or as an `Authorization: Bearer <t>` header. Compared in constant time.
+   */
+  tokens?: string[];
+  /**
+   * HTTP Basic users: the encoder sends `Authorization: Basic …` with its POST (ffmpeg sends the
+   * `user:password@` of its URL only after a challenge, too late for a streamed POST: give it a token).
+   */
+  basic?: Array<{ user: string; password: string }>;
+  /**
+   * Addresses and CIDR ranges, IPv4 and IPv6 (`203.0.113.7`, `10.0.0.0/8`, `2001:db8::/32`); an
+   * IPv4-mapped IPv6 peer (`::ffff:10.1.2.3`) matches IPv4 entries. Encoders matched by the same entry
+   * count as one identity for redundant encoders: list single addresses to tell hosts apart.
+   */
+  allow?: string[];
+  /**
+   * Decides for requests no other method accepted. Only `true` (or a Promise of it) accepts; `false`,
+   * another value, a throw or a rejection refuse (`403`, or `401` when tokens or Basic are configured).
+   */
+  authorize?: (req: IngestRequest, point: IngestPointInfo) => boolean | Promise<boolean>;
+}
+
+/** An IPv4 or IPv6 range: `bits` leading bits of `base`; IPv4-mapped IPv6 addresses are IPv4. */
+export interface AddressRange {
+  readonly v6: boolean;
+  readonly base: bigint;
+  readonly bits: number;
+  /** The entry as written in the option. */
+  readonly text: string;
+}
+
+/**
+ * Parses an IPv4 or IPv6 address (an IPv6 zone `%eth0` is ignored). IPv4-mapped IPv6 addresses
+ * (`::ffff:127.0.0.1`, `::ffff:7f00:1`) come back as IPv4.
+ * @returns `undefined` when `text` is not an address
+ */
+export function parseAddress(text: string): { v6: boolean; value: bigint } | undefined {
+  const v4 = (t: string): bigint | undefined => {
+    const parts = t.split('.');
+    if (parts.length !== 4) return undefined;
+    let value = 0n;
+    for (const p of parts) {
+      if (!/^(0|[1-9]\d{0,2})$/.test(p) || Number(p) > 255) return undefined;
+      value = (value << 8n) | BigInt(p);
+    }
+    return value;
+  };
+  const four = v4(text);
+  if (four !== undefined) return { v6: false, value: four };
+  let t = text.replace(/%[^%]*$/, '');
+  if (t.startsWith('[') && t.endsWith(']')) t = t.slice(1, -1);
+  if (!/^[0-9a-f:.]{2,45}$/i.test(t)) return undefined;
+  // A dotted IPv4 tail stands for the last two groups.
+  const tail = /:(\d+\.\d+\.\d+\.\d+)$/.exec(t);
+  let groupsText = t;
+  let tailValue: bigint | undefined;
+  if (tail) {
+    tailValue = v4(tail[1]!);
+    if (tailValue === undefined) return undefined;
+    groupsText = `${t.slice(0, tail.index + 1)}${(tailValue >> 16n).toString(16)}:${(tailValue & 0xffffn).toString(16)}`;
+  }
+  const halves = groupsText.split('::');
+  if (halves.length > 2) return undefined;
+  const split = (h: string): string[] | undefined => (h === '' ? [] : h.split(':'));
+  const head = split(halves[0]!);
+  const rest = halves.length === 2 ? split(halves[1]!) : [];
+  if (!head || !rest) return undefined;
+  const missing = 8 - head.length - rest.length;
+  if (halves.length === 2 ? missing < 1 : missing !== 0) return undefined;
+  const groups = [...head, ...Array<string>(halves.length === 2 ? missing : 0).fill('0'), ...rest];
+  let value = 0n;
+  for (const g of groups) {
+    if (!/^[0-9a-f]{1,4}$/i.test(g)) return undefined;
+    value = (value << 16n) | BigInt(`0x${g}`);
+  }
+  if (value >> 32n === 0xffffn) return { v6: false, value: value & 0xffffffffn };
+  return { v6: true, value };
+}
+
+/**
+ * Parses an allow-list entry: an address or `address/prefix` (CIDR). An IPv4-mapped IPv6 range
+ * (`::ffff:10.0.0.0/104`) becomes the IPv4 range it covers.
+ * @returns `undefined` when `text` is neither
+ */
+export function parseAddressRange(text: string): AddressRange | undefined {
+  const slash = text.lastIndexOf('/');
+  const addr = parseAddress(slash === -1 ? text : text.slice(0, slash));
+  if (!addr) return undefined;
+  const written = slash === -1 ? undefined : text.slice(slash + 1);
+  if (written !== undefined && !/^(0|[1-9]\d{0,2})$/.test(written)) return undefined;
+  let bits = written === undefined ? (addr.v6 ? 128 : 32) : Number(written);
+  // An IPv4-mapped prefix written in IPv6 terms counts the 96 bits of `::ffff:`.
+  const mapped = !addr.v6 && slash !== -1 && text.includes(':');
+  if (mapped) {
+    if (bits < 96) return undefined;
+    bits -= 96;
+  }
+  if (bits > (addr.v6 ? 128 : 32)) return undefined;
+  const width = BigInt(addr.v6 ? 128 : 32);
+  const mask = bits === 0 ? 0n : ((1n << BigInt(bits)) - 1n) << (width - BigInt(bits));
+  return Object.freeze({ v6: addr.v6, base: addr.value & mask, bits, text });
+}
+
+/** True when `address` (a peer's address as Node reports it) lies in `range`. */
+export function inAddressRange(address: { v6: boolean; value: bigint }, range: AddressRange): boolean {
+  if (address.v6 !== range.v6) return false;
+  const width = BigInt(range.v6 ? 128 : 32);
+  const shift = width - BigInt(range.bits);
+  return address.value >> shift === range.base >> shift;
+}
+
+/** Loopback: 127.0.0.0/8 and ::1 (IPv4-mapped loopback is IPv4). */
+export const LOOPBACK: readonly AddressRange[] = Object.freeze([parseAddressRange('127.0.0.0/8')!, parseAddressRange('::1')!]);
+
+/** `ingestAuth` after validation: tokens and passwords kept as SHA-256 digests, ranges parsed. */
+export interface ResolvedIngestAuth {
+  /** At least one method is configured (else only loopback may push). */
+  readonly configured: boolean;
+  readonly tokens: readonly Buffer[];
+  readonly basic: ReadonlyArray<{ readonly user: string; readonly digest: Buffer }>;
+  readonly allow: readonly AddressRange[];
+  readonly authorize: IngestAuthOptions['authorize'];
+}
+
+/** SHA-256 of a secret: fixed-length values for constant-time comparison. */
+export function secretDigest(secret: string): Buffer {
+  return createHash('sha256').update(secret, 'utf8').digest();
+}
+
+function ingestAuthOption(o: unknown): ResolvedIngestAuth {
+  const name = 'options.ingestAuth';
+  const fail = (what: string): never => {
+    throw new SmoothError('ERR_INVALID_OPTION', `${name}${what}`);
+  };
+  if (o === undefined) return Object.freeze({ configured: false, tokens: [], basic: [], allow: [], authorize: undefined });
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) fail(' must be an object of tokens, basic, allow and authorize');
+  const a = o as Record<string, unknown>;
+  for (const key of Object.keys(a)) {
+    if (!['tokens', 'basic', 'allow', 'authorize'].includes(key)) fail(`: unknown method "${key}" (tokens, basic, allow, authorize)`);
+  }
+  const list = (key: string): unknown[] => {
+    const v = a[key];
+    if (v === undefined) return [];
+    if (!Array.isArray(v)) fail(`.${key} must be an array`);
+    return v as unknown[];
+  };
+  const tokens = list('tokens').map((t, i) => {
+    if (typeof t !== 'string' || t.length < 16 || /[\s\0-\x1f\x7f]/.test(t)) {
+      fail(`.tokens[${i}] must be a string of at least 16 characters without spaces or control characters`);
+    }
+    return secretDigest(t as string);
+  });
+  const basic = list('basic').map((b, i) => {
+    const e = b as { user?: unknown; password?: unknown } | null;
+    if (!e || typeof e.user !== 'string' || !/^[^:\0-\x1f\x7f]+$/.test(e.user)) {
+      fail(`.basic[${i}].user must be a non-empty string without ":" or control characters`);
+    }
+    if (typeof e!.password !== 'string' || e!.password === '' || /[\0-\x1f\x7f]/.test(e!.password)) {
+      fail(`.basic[${i}].password must be a non-empty string without control characters`);
+    }
+    const user = e!.user as string;
+    return Object.freeze({ user, digest: secretDigest(`${user}:${e!.password as string}`) });
+  });
+  const allow = list('allow').map((t, i) => {
+    const range = typeof t === 'string' ? parseAddressRange(t.trim()) : undefined;
+    if (!range) fail(`.allow[${i}] must be an IPv4 or IPv6 address or CIDR range (e.g. 10.0.0.0/8, 2001:db8::/32), got ${JSON.stringify(t)}`);
+    return range!;
+  });
+  if (a.authorize !== undefined && typeof a.authorize !== 'function') fail('.authorize must be a function (req, point) => boolean | Promise<boolean>');
+  const authorize = a.authorize as IngestAuthOptions['authorize'];
+  return Object.freeze({
+    configured: tokens.length + basic.length + allow.length > 0 || authorize !== undefined,
+    tokens: Object.freeze(tokens),
+    basic: Object.freeze(basic),
+    allow: Object.freeze(allow),
+    authorize,
+  });
+}
 
 /** Options of `liveSmooth(root, options)`. Every option is optional; defaults are listed per option. */
 export interface LiveSmoothOptions {
@@ -62,6 +270,12 @@ export interface LiveSmoothOptions {
   maxIngestConnections?: number;
   /** Ingest connections one publishing point takes at once; more get `503`. Default `16`. */
   maxIngestConnectionsPerPoint?: number;
+  /**
+   * Who may push (see {@link IngestAuthOptions}): tokens, HTTP Basic users, an address allow-list and a
+   * hook; any that accepts lets the encoder in. Default: none, so only loopback may push and other peers
+   * get `403`.
+   */
+  ingestAuth?: IngestAuthOptions;
   /** Manifest `MinorVersion`: `2` writes `r` runs, `0` one `c` per fragment (GStreamer needs 0). Default `0`. */
   minorVersion?: 0 | 2;
   /** `Access-Control-Allow-Origin` value, or `false` for no CORS headers. Default `'*'`. */
@@ -101,6 +315,7 @@ export interface ResolvedOptions {
   readonly maxBoxSize: number;
   readonly maxIngestConnections: number;
   readonly maxIngestConnectionsPerPoint: number;
+  readonly ingestAuth: ResolvedIngestAuth;
   readonly cors: string | false;
   readonly fragmentMaxAge: number;
   readonly ingestIdleTimeout: number;
@@ -226,6 +441,7 @@ export function resolveOptions(o: LiveSmoothOptions = {}): ResolvedOptions {
     maxBoxSize: integer('maxBoxSize', o.maxBoxSize, 1024, 2 ** 31, 32 * 2 ** 20),
     maxIngestConnections: integer('maxIngestConnections', o.maxIngestConnections, 1, 100_000, 64),
     maxIngestConnectionsPerPoint: integer('maxIngestConnectionsPerPoint', o.maxIngestConnectionsPerPoint, 1, 100_000, 16),
+    ingestAuth: ingestAuthOption(o.ingestAuth),
     cors: o.cors ?? '*',
     fragmentMaxAge: integer('fragmentMaxAge', o.fragmentMaxAge, 0, 2 ** 31, 31536000),
     ingestIdleTimeout: integer('ingestIdleTimeout', o.ingestIdleTimeout, 0, 2 ** 31, 60000),

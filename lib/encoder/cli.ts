@@ -28,6 +28,7 @@ Options:
   -b, --backlog <s>        send the first s seconds at once, then real time (default 0)
       --max-reconnects <n> give up after n failed connection attempts in a row (default: never)
   -H, --header <h: v>      extra request header (repeatable)
+      --token <t>          ingest token, sent as Authorization: Bearer <t>
   -k, --insecure           accept any TLS certificate (https)
   -q, --quiet              no status line, only errors
   -h, --help               this text
@@ -58,6 +59,7 @@ function parse(argv: string[]): { options: EncoderOptions; quiet: boolean } | 'h
         backlog: { type: 'string', short: 'b' },
         'max-reconnects': { type: 'string' },
         header: { type: 'string', short: 'H', multiple: true },
+        token: { type: 'string' },
         insecure: { type: 'boolean', short: 'k' },
         quiet: { type: 'boolean', short: 'q' },
         help: { type: 'boolean', short: 'h' },
@@ -103,6 +105,7 @@ function parse(argv: string[]): { options: EncoderOptions; quiet: boolean } | 'h
       backlog: number('backlog', v.backlog, false),
       reconnect: maxAttempts === undefined ? undefined : { maxAttempts },
       headers,
+      token: v.token,
       requestOptions: v.insecure ? { rejectUnauthorized: false } : undefined,
     },
   };

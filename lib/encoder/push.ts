@@ -74,6 +74,11 @@ export interface EncoderOptions {
   sendTimeout?: number;
   /** Extra request headers (e.g. `Authorization`). */
   headers?: Readonly<Record<string, string>>;
+  /**
+   * Ingest token (the server's `ingestAuth.tokens`), sent as `Authorization: Bearer <token>`; an
+   * `Authorization` in {@link headers} wins.
+   */
+  token?: string;
   /** Passed to `http.request` / `https.request` (e.g. `ca`, `rejectUnauthorized`). */
   requestOptions?: https.RequestOptions;
 }
@@ -117,6 +122,17 @@ const BITRATE_WINDOW_MS = 10_000;
 
 function invalid(name: string, problem: string): SmoothError {
   return new SmoothError('ERR_INVALID_OPTION', `option ${name} ${problem}`);
+}
+
+/** The request headers: {@link EncoderOptions.headers}, with the token as `Authorization: Bearer` unless they set one. */
+function authHeaders(options: EncoderOptions): Readonly<Record<string, string>> {
+  const headers = options.headers ?? {};
+  if (options.token === undefined) return headers;
+  if (typeof options.token !== 'string' || options.token === '' || /[\s\0-\x1f\x7f]/.test(options.token)) {
+    throw invalid('token', 'must be a non-empty string without spaces or control characters');
+  }
+  if (Object.keys(headers).some((h) => h.toLowerCase() === 'authorization')) return headers;
+  return { Authorization: `Bearer ${options.token}`, ...headers };
 }
 
 /** Cursor of one track through its fragments and loops. */
@@ -209,7 +225,7 @@ export class SimulatedEncoder extends EventEmitter<EncoderEvents> {
     const r = options.reconnect ?? {};
     const ctx: PostContext = {
       options: {
-        headers: options.headers ?? {},
+        headers: authHeaders(options),
         requestOptions: options.requestOptions ?? {},
         reconnect: { minDelay: r.minDelay ?? 500, maxDelay: r.maxDelay ?? 5000, maxAttempts: r.maxAttempts ?? Infinity },
         sendTimeout: options.sendTimeout ?? Math.max(10_000, Math.ceil((3 * longest) / Math.min(speed, 1e6))),

@@ -13,6 +13,7 @@ import { Origin, createOrigin } from '../origin';
 import type { FragmentLookup, PackagedFragment, PublishingPoint } from '../point';
 import type { IngestSession } from '../point/session';
 import { isThenable } from '../store/types';
+import { IngestDecision, authorizeIngest } from './auth';
 import { PointRoute, Resource, parseRoute } from './routes';
 import { STATUS } from './status';
 
@@ -211,7 +212,7 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
    * Node send a FIN and close the socket. Closing at once would reset a connection that still has
    * incoming data, and the encoder could lose the answer with it.
    */
-  const refuse = (req: IncomingMessage, res: ServerResponse, err: unknown): void => {
+  const refuse = (req: IncomingMessage, res: ServerResponse, err: unknown, headers: Record<string, string> = {}): void => {
     const smooth = isSmoothError(err) ? err : undefined;
     if (!smooth) debugIngest('internal error: %O', err);
     // An answer already under way (not ours to replace) may not say Connection: close: close after it.
@@ -219,7 +220,7 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
       if (res.writableFinished) req.socket.destroySoon();
       else res.once('finish', () => req.socket.destroySoon());
     }
-    send(res, smooth ? STATUS[smooth.code] : 500, smooth ? smooth.message : 'internal error', { Connection: 'close' }, false);
+    send(res, smooth ? STATUS[smooth.code] : 500, smooth ? smooth.message : 'internal error', { ...headers, Connection: 'close' }, false);
     const discard = (): void => undefined;
     let timer: NodeJS.Timeout | undefined;
     const close = (): void => {
@@ -371,6 +372,28 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
         ),
       );
     }
+    // Who may push is decided before the point sees the POST (the probe too). The body waits unread
+    // (paused) while a hook decides.
+    const decision = authorizeIngest(req, point, resolved.ingestAuth);
+    if (!isThenable(decision)) return admitted(req, res, point, streamId, decision);
+    decision.then(
+      (d) => {
+        if (req.destroyed || res.destroyed) return;
+        try {
+          admitted(req, res, point, streamId, d);
+        } catch (err) {
+          refuse(req, res, err);
+        }
+      },
+      (err: unknown) => refuse(req, res, err),
+    );
+  };
+
+  const admitted = (req: IncomingMessage, res: ServerResponse, point: PublishingPoint, streamId: string, decision: IngestDecision): void => {
+    if (!decision.ok) {
+      debugIngest('%s: stream %s from %s refused: %s', point.path, streamId, req.socket.remoteAddress, decision.error.message);
+      return refuse(req, res, decision.error, decision.headers);
+    }
     const chunked = req.headers['transfer-encoding'] !== undefined;
     if (!chunked && (req.headers['content-length'] === undefined || req.headers['content-length'] === '0')) {
       // Probe POST (MS-SSTR 3.3.4.1): say whether a stream would be accepted.
@@ -382,11 +405,11 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
     }
     let conn: IngestSession;
     try {
-      conn = point.openIngest(streamId, req.socket.remoteAddress, resolved.ingest({ maxBoxSize: resolved.maxBoxSize }));
+      conn = point.openIngest(streamId, req.socket.remoteAddress, resolved.ingest({ maxBoxSize: resolved.maxBoxSize }), decision.identity);
     } catch (err) {
       return refuse(req, res, err);
     }
-    debugIngest('%s: stream %s from %s', point.path, streamId, req.socket.remoteAddress);
+    debugIngest('%s: stream %s from %s as %s', point.path, streamId, req.socket.remoteAddress, decision.identity);
     conn.onKill = () => {
       if (done) return;
       stop();

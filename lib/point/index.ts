@@ -19,7 +19,7 @@ import type { Awaitable } from '../store/types';
 import { FragmentLookup, PackagedFragment, PointContent, RenderedManifest } from './content';
 import { FailureSource, PointEvents, PointState, SafeEmitter, describeError } from './events';
 import { Effect, PointCommand, PointEvent, refusedCommand, refusedEncoder, step } from './lifecycle';
-import { IngestSession, IngestSlots, SessionEnd, SessionHost } from './session';
+import { IngestSession, IngestSlots, LOCAL_IDENTITY, SessionEnd, SessionHost } from './session';
 import { TimeShift, shiftIn } from './restart';
 import type { EncoderCounts, FailureCounts, StreamStats, TrackStats } from './stats';
 import { Track, trackStats } from './tracks';
@@ -229,10 +229,14 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
    * Attaches an ingest POST. Once its header is accepted, an Idle point with `startOnFirstRequest`
    * starts, and a Stopped point with `restartOnEncoderReconnect` shuts down (dropping its window) and
    * starts a fresh session; garbage from a stray client changes nothing.
+   * @param identity - who the encoder authenticated as (the HTTP edge's ingest authorization): while a
+   *   session feeds tracks, a header that names them, the same stream id, or a new quality level of
+   *   their StreamIndexes is refused to sessions of another identity (ERR_TRACK_TAKEN, when the header
+   *   arrives). Default {@link LOCAL_IDENTITY}, the same for every caller that gives none.
    * @throws SmoothError ERR_POINT_STATE when the point refuses encoders; ERR_TOO_MANY_CONNECTIONS when
    *   the point or the origin has as many ingest connections as it takes
    */
-  openIngest(streamId: string, remoteAddress: string | undefined, parser: IngestParser): IngestSession {
+  openIngest(streamId: string, remoteAddress: string | undefined, parser: IngestParser, identity: string = LOCAL_IDENTITY): IngestSession {
     this.checkIngest();
     const perPoint = this.#options.maxIngestConnectionsPerPoint;
     if (this.#sessions.size >= perPoint) {
@@ -241,7 +245,7 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
     if (!this.#slots.take()) {
       throw new SmoothError('ERR_TOO_MANY_CONNECTIONS', `the server takes at most ${this.#slots.max} ingest connections at once`);
     }
-    const session = new IngestSession(this.#host, parser, streamId, remoteAddress);
+    const session = new IngestSession(this.#host, parser, streamId, remoteAddress, identity);
     this.#sessions.add(session);
     return session;
   }
@@ -259,6 +263,7 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
 
   #attach(session: IngestSession, headers: readonly IngestTrack[]): void {
     this.checkIngest(); // the state may have changed since the POST arrived
+    this.#checkTaken(session, headers);
     // Only the old session's encoders go: this one, and siblings whose headers are still on their way
     // (one POST per track), join the new session.
     const s = this.#step('encoder');
@@ -293,6 +298,36 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
     this.#on('encoder', `encoder ${session.streamId}`);
     for (const track of created) this.#emit('trackHeader', { point: this.path, track });
     this.#emit('streamStarted', { point: this.path, streamId: session.streamId, remoteAddress: session.remoteAddress, reconnect });
+  }
+
+  /**
+   * A stream may not join what a live session of another identity feeds: its tracks, its stream id, or
+   * the StreamIndexes of its tracks (a new quality level beside them). Reconnects and redundant
+   * encoders present the same identity.
+   * @throws SmoothError ERR_TRACK_TAKEN
+   */
+  #checkTaken(session: IngestSession, headers: readonly IngestTrack[]): void {
+    const retry = 'a reconnect or redundant encoder must present the same credentials';
+    for (const c of this.#sessions) {
+      if (c === session || c.identity === session.identity || !c.feeding) continue;
+      if (c.streamId === session.streamId) {
+        throw new SmoothError('ERR_TRACK_TAKEN', `stream ${session.streamId} is live from an encoder with other credentials; ${retry}`);
+      }
+      const fed = [...c.tracks!.values()];
+      for (const h of headers) {
+        const same = fed.find((t) => t.key === h.key);
+        if (same) {
+          throw new SmoothError('ERR_TRACK_TAKEN', `track ${same.key} is fed live by stream ${c.streamId} of an encoder with other credentials; ${retry}`);
+        }
+        const sibling = fed.find((t) => t.info.type === h.info.type && t.info.name === h.info.name);
+        if (sibling && !this.#content.tracks.get(h.key)) {
+          throw new SmoothError(
+            'ERR_TRACK_TAKEN',
+            `track ${h.key} would add a quality level to ${h.info.type} "${h.info.name}", fed live by stream ${c.streamId} of an encoder with other credentials`,
+          );
+        }
+      }
+    }
   }
 
   #fragment(track: Track, fragment: MediaFragment): void {

@@ -15,6 +15,12 @@ import type { Track } from './tracks';
 /** The shortest fragment accepted is 1/this of a second (100 ms). */
 const MIN_FRAGMENTS_PER_SECOND = 10n;
 
+/**
+ * The identity of sessions opened without one (direct API use, and loopback encoders when no ingest
+ * authorization is configured): all such sessions count as one encoder's.
+ */
+export const LOCAL_IDENTITY = 'local';
+
 /** How a session ended. */
 export type SessionEnd = 'eos' | 'disconnected' | 'error';
 
@@ -76,6 +82,11 @@ export class IngestSession {
   readonly #parser: IngestParser;
   readonly streamId: string;
   readonly remoteAddress: string | undefined;
+  /**
+   * Who the encoder authenticated as (`token:<n>`, `basic:<user>`, `allow:<entry>`, `hook`, or
+   * {@link LOCAL_IDENTITY}): tracks a live session feeds take other connections only of the same identity.
+   */
+  readonly identity: string;
   #tracks: ReadonlyMap<number, Track> | undefined;
   #headers: readonly IngestTrack[] | undefined;
   /** The first fragment was looked at: the session is a continuation, or a restart with this shift. */
@@ -96,11 +107,12 @@ export class IngestSession {
   onKill: (() => void) | undefined;
 
   /** @internal use `PublishingPoint.openIngest` */
-  constructor(host: SessionHost, parser: IngestParser, streamId: string, remoteAddress: string | undefined) {
+  constructor(host: SessionHost, parser: IngestParser, streamId: string, remoteAddress: string | undefined, identity = LOCAL_IDENTITY) {
     this.#host = host;
     this.#parser = parser;
     this.streamId = streamId;
     this.remoteAddress = remoteAddress;
+    this.identity = identity;
     this.#lastActive = host.now();
   }
 
@@ -132,6 +144,11 @@ export class IngestSession {
   /** No more input is taken. */
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** The session's header was accepted and it still feeds its tracks (not closed, no end of stream yet). */
+  get feeding(): boolean {
+    return this.#tracks !== undefined && !this.#released && !this.#closed;
   }
 
   /** Feeds body bytes. @throws SmoothError on bad input or a refused header; call {@link abort} then. */
