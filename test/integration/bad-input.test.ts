@@ -467,7 +467,8 @@ describe('a refused encoder that keeps sending', () => {
   // A plausible box size with a type that is not ftyp: refused on the first 8 bytes.
   const junk = Buffer.concat([Buffer.from([0, 0, 0, 16]), Buffer.from('junk'), Buffer.alloc(8)]);
   beforeAll(async () => {
-    srv = await startServer({ maxBoxSize: 64 * 1024 });
+    // Fifty encoders at once on one point: above the default connection limits, which answer 503.
+    srv = await startServer({ maxBoxSize: 64 * 1024, maxIngestConnections: 256, maxIngestConnectionsPerPoint: 256 });
     srv.define('refused.isml');
   });
   afterAll(() => srv.close());
