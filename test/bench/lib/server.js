@@ -63,7 +63,8 @@ if (kind === 'smooth') {
   throw new Error(`unknown server kind ${kind}`);
 }
 
-const server = http.createServer({ requestTimeout: 0, keepAliveTimeout: 30_000 }, app);
+const server = http.createServer({ requestTimeout: 0, headersTimeout: 10_000, keepAliveTimeout: 30_000 }, app);
+server.maxConnections = 10_000; // the viewers run opens 2,000 keep-alive connections
 server.maxRequestsPerSocket = 0;
 const loop = monitorEventLoopDelay({ resolution: 5 });
 
@@ -184,7 +185,8 @@ process.on('SIGTERM', () => process.exit(0)); // a normal exit writes --cpu-prof
 loop.enable();
 // The smooth kind also listens on a second port with the middleware as the whole node:http handler (no
 // Express), to tell the middleware's own cost from Express's.
-const raw = handler ? http.createServer({ requestTimeout: 0, keepAliveTimeout: 30_000 }, handler) : undefined;
+const raw = handler ? http.createServer({ requestTimeout: 0, headersTimeout: 10_000, keepAliveTimeout: 30_000 }, handler) : undefined;
+if (raw) raw.maxConnections = 10_000;
 server.listen(0, '127.0.0.1', () => {
   if (!raw) return process.send({ port: server.address().port });
   raw.listen(0, '127.0.0.1', () => process.send({ port: server.address().port, rawPort: raw.address().port }));
