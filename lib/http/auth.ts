@@ -145,10 +145,20 @@ export function authorizeIngest(
   }
   const decide = (v: unknown): IngestDecision => (v === true ? { ok: true, identity: 'hook' } : refused());
   if (verdict !== null && typeof (verdict as { then?: unknown })?.then === 'function') {
-    return Promise.resolve(verdict).then(decide, hookRefused);
+    // A hook that never answers would hold the encoder's connection (and its slot) for ever.
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, fail) => {
+      timer = setTimeout(() => fail(new Error(`no answer within ${HOOK_TIMEOUT_MS} ms`)), HOOK_TIMEOUT_MS);
+    });
+    return Promise.race([Promise.resolve(verdict), late])
+      .then(decide, hookRefused)
+      .finally(() => clearTimeout(timer));
   }
   return decide(verdict);
 }
+
+/** Longest the `authorize` hook may take to answer; then the encoder is refused. */
+export const HOOK_TIMEOUT_MS = 10_000;
 
 function refusal(code: 'ERR_UNAUTHORIZED' | 'ERR_FORBIDDEN', message: string, headers: Record<string, string> = {}): IngestRefusal {
   return { ok: false, error: new SmoothError(code, message), headers };

@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { isSmoothError } from '../../../lib/errors';
-import { IngestDecision, authorizeIngest, isLoopback, presentedCredentials } from '../../../lib/http/auth';
+import { HOOK_TIMEOUT_MS, IngestDecision, authorizeIngest, isLoopback, presentedCredentials } from '../../../lib/http/auth';
 import { STATUS } from '../../../lib/http/status';
 import { IngestAuthOptions, inAddressRange, parseAddress, parseAddressRange, resolveOptions } from '../../../lib/options';
 import type { PublishingPoint } from '../../../lib/point';
@@ -250,6 +250,20 @@ describe('the decision', () => {
     await expect(verdict(() => { throw new Error('boom'); })).resolves.toEqual([403, expect.any(String)]);
     await expect(verdict(() => Promise.reject(new Error('db down')))).resolves.toEqual([403, expect.any(String)]);
     await expect(verdict((() => Promise.resolve('true')) as never)).resolves.toEqual([403, expect.any(String)]);
+  });
+
+  it('refuses (403) when the hook has not answered within 10 s, so the connection does not wait for ever', async () => {
+    jest.useFakeTimers();
+    try {
+      let settled: [number, string] | undefined;
+      void Promise.resolve(decide({ authorize: () => new Promise<boolean>(() => undefined) }, fakeReq('203.0.113.5'))).then((d) => (settled = summary(d)));
+      await jest.advanceTimersByTimeAsync(HOOK_TIMEOUT_MS - 1);
+      expect(settled).toBeUndefined();
+      await jest.advanceTimersByTimeAsync(1);
+      expect(settled).toEqual([403, expect.stringContaining('ingestAuth.authorize')]);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   it('refuses with SmoothErrors whose codes map to 401 and 403', () => {
