@@ -275,11 +275,19 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
     res: ServerResponse,
     point: PublishingPoint,
     r: Extract<Resource, { kind: 'fragment' }>,
-    waited = false,
   ): void => {
-    const part = r.part;
-    if (part === 'KeyFrames') return send(res, 404, 'KeyFrames is not supported by this origin');
-    const found = point.lookup(r.track, r.bitrate, r.attributes, r.time);
+    if (r.part === 'KeyFrames') return send(res, 404, 'KeyFrames is not supported by this origin');
+    respond(req, res, point, r.part, point.lookup(r.track, r.bitrate, r.attributes, r.time), false);
+  };
+
+  const respond = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    point: PublishingPoint,
+    part: 'Fragments' | 'FragmentInfo' | 'RawFragments',
+    found: FragmentLookup,
+    waited: boolean,
+  ): void => {
     if (found.status === 'not-yet') return send(res, 412, '');
     if (found.status === 'not-found') return send(res, 404, found.reason);
     // The newest fragment of a live track: answer once the next exists, so the tfrf announces it.
@@ -288,7 +296,7 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
       wait.then(() => {
         if (res.destroyed) return;
         try {
-          fragment(req, res, point, r, true);
+          respond(req, res, point, part, point.again(found), true);
         } catch (err) {
           reply(res, err);
         }

@@ -67,6 +67,8 @@ export interface ContentHost {
   readonly path: string;
   readonly options: ResolvedOptions;
   settings(): PointSettings;
+  /** The stream can still deliver newer fragments (the point is Started). */
+  live(): boolean;
   emit<K extends 'fragmentTrimmed'>(name: K, payload: PointEvents[K][0]): void;
   failed(source: FailureSource, error: unknown): void;
 }
@@ -152,19 +154,19 @@ export class PointContent {
    * A request found the newest fragment of a live track, whose tfrf would be empty: a player that
    * follows tfrf (VLC) would have nowhere to go. The promise settles once the track has a fragment
    * after it, the track ends or is dropped, or the wait runs out ({@link WAIT_FRAGMENTS} durations after
-   * the fragment arrived, at most `edgeWait`); then the request is looked up again.
+   * the fragment arrived, at most `edgeWait`).
+   * Then {@link again} tells what the request gets.
    * @returns `undefined` when there is nothing to wait for, or too many requests wait already
    */
-  awaitSuccessor(found: Extract<FragmentLookup, { status: 'ok' }>, live: boolean): Promise<void> | undefined {
+  awaitSuccessor(found: Extract<FragmentLookup, { status: 'ok' }>): Promise<void> | undefined {
     const max = this.#host.options.edgeWait;
-    if (!live || found.tfrf !== 0 || found.complete || max === 0 || this.#waiting >= MAX_WAITING) return undefined;
+    if (!this.#host.live() || found.tfrf !== 0 || found.complete || max === 0 || this.#waiting >= MAX_WAITING) return undefined;
     const track = this.tracks.get(found.key);
     if (!track) return undefined;
     const duration = (Number(found.fragment.duration) * 1000) / track.info.timescale;
     const ms = Math.min(max, track.stats.lastArrival + WAIT_FRAGMENTS * duration - this.#host.options.clock.now());
     if (!(ms > 0)) return undefined;
-    track.stats.requests--; // the request is counted when it is looked up again
-    return new Promise((resolve) => {
+    return new Promise<void>((resolve) => {
       let waiters = this.#waiters.get(track);
       if (!waiters) this.#waiters.set(track, (waiters = new Set()));
       const set = waiters;
@@ -183,6 +185,14 @@ export class PointContent {
       set.add(done);
       this.#waiting++;
     });
+  }
+
+  /** A fragment found before, as it stands now (not counted as another request). */
+  again(found: Extract<FragmentLookup, { status: 'ok' }>): FragmentLookup {
+    const track = this.tracks.get(found.key);
+    // Still the point's entry for that start (not trimmed, not a new session's)?
+    if (track && track.timeline.find(found.time) === found.fragment) return this.#found(track, found.fragment);
+    return { status: 'not-found', reason: `no fragment of ${found.track.name} at ${found.time} (it left the window)` };
   }
 
   /**
@@ -280,30 +290,32 @@ export class PointContent {
   /**
    * Finds a fragment for `QualityLevels(bitrate[,attrs])/Fragments(name=time)`. Every fragment the point
    * has is served, listed or not: a tfrf may announce the newest ones before the manifest lists them.
-   * @param live - the stream can still deliver newer fragments (the point is Started)
    */
-  lookup(name: string, bitrate: number, attributes: ReadonlyArray<readonly [string, string]>, time: bigint, live: boolean): FragmentLookup {
+  lookup(name: string, bitrate: number, attributes: ReadonlyArray<readonly [string, string]>, time: bigint): FragmentLookup {
     const track = this.tracks.find(name, bitrate, attributes);
     if ('reason' in track) return { status: 'not-found', reason: track.reason };
     track.stats.requests++;
     const timeline = track.timeline;
     // Players that hold times in doubles (dash.js) ask for a start above 2^53 by its rounding.
     const hit = timeline.find(time) ?? (time > MAX_EXACT ? timeline.findRounded(time) : undefined);
-    if (hit) {
-      const lookahead = this.#host.settings().lookaheadChunks;
-      const tfrf = lookahead > 0 ? timeline.successorCount(hit, lookahead) : -1;
-      // Published with fewer than L successors means published at the end; only once the point stopped
-      // can nothing follow it any more (a stream that ended may come back while others keep it going).
-      const complete = tfrf === lookahead || tfrf < 0 || (!live && timeline.isPublished(hit));
-      return { status: 'ok', track: track.info, key: track.key, time: hit.time, fragment: hit, tfrf, complete, etag: `"f${this.#tag}.${hit.time}"` };
-    }
+    if (hit) return this.#found(track, hit);
     const newest = timeline.newest;
-    if (live && (newest === undefined || time > newest)) {
+    if (this.#host.live() && (newest === undefined || time > newest)) {
       track.stats.notYet++;
       return { status: 'not-yet' };
     }
     track.stats.notFound++;
     return { status: 'not-found', reason: `no fragment of ${name} at ${time} (outside the window or not a fragment start)` };
+  }
+
+  /** What a client gets for `hit`, a fragment of `track`: its tfrf count now, and whether that is final. */
+  #found(track: Track, hit: FragmentTime): Extract<FragmentLookup, { status: 'ok' }> {
+    const lookahead = this.#host.settings().lookaheadChunks;
+    const tfrf = lookahead > 0 ? track.timeline.successorCount(hit, lookahead) : -1;
+    // Published with fewer than L successors means published at the end; only once the point stopped
+    // can nothing follow it any more (a stream that ended may come back while others keep it going).
+    const complete = tfrf === lookahead || tfrf < 0 || (!this.#host.live() && track.timeline.isPublished(hit));
+    return { status: 'ok', track: track.info, key: track.key, time: hit.time, fragment: hit, tfrf, complete, etag: `"f${this.#tag}.${hit.time}"` };
   }
 
   /** The Smooth fragment response for a found fragment: tfxd, and the tfrf the lookup counted. */

@@ -19,7 +19,7 @@ import type { Awaitable } from '../store/types';
 import { FragmentLookup, PackagedFragment, PointContent, RenderedManifest } from './content';
 import { FailureSource, PointEvents, PointState, SafeEmitter, describeError } from './events';
 import { Effect, PointCommand, PointEvent, refusedCommand, refusedEncoder, step } from './lifecycle';
-import { IngestSession, IngestSlots, LOCAL_IDENTITY, SessionEnd, SessionHost } from './session';
+import { IngestSession, IngestSlots, LOCAL_IDENTITY, SessionEnd, SessionHost, conflictOf } from './session';
 import { TimeShift, shiftIn } from './restart';
 import type { EncoderCounts, FailureCounts, StreamStats, TrackStats } from './stats';
 import { Track, trackStats } from './tracks';
@@ -36,9 +36,6 @@ interface Stream {
   ended: boolean;
   remoteAddress: string | undefined;
 }
-
-/** A connection of a stream that ended elsewhere is half-open once idle this long (and two fragment durations). */
-const STALE_MIN_MS = 2000;
 
 /** Stream ids one session takes (a bound on what encoders can make a point hold besides fragments). */
 const MAX_STREAMS = 256;
@@ -88,6 +85,7 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
       path,
       options,
       settings: () => this.#settings,
+      live: () => this.#state === 'Started',
       emit: (name, payload) => this.#emit(name, payload),
       failed: (source, error) => this.#failed(source, error),
     });
@@ -263,7 +261,8 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
 
   #attach(session: IngestSession, headers: readonly IngestTrack[]): void {
     this.checkIngest(); // the state may have changed since the POST arrived
-    this.#checkTaken(session, headers);
+    const taken = conflictOf(session, headers, this.#sessions, (key) => this.#content.tracks.get(key) !== undefined);
+    if (taken) throw new SmoothError('ERR_TRACK_TAKEN', taken);
     // Only the old session's encoders go: this one, and siblings whose headers are still on their way
     // (one POST per track), join the new session.
     const s = this.#step('encoder');
@@ -298,36 +297,6 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
     this.#on('encoder', `encoder ${session.streamId}`);
     for (const track of created) this.#emit('trackHeader', { point: this.path, track });
     this.#emit('streamStarted', { point: this.path, streamId: session.streamId, remoteAddress: session.remoteAddress, reconnect });
-  }
-
-  /**
-   * A stream may not join what a live session of another identity feeds: its tracks, its stream id, or
-   * the StreamIndexes of its tracks (a new quality level beside them). Reconnects and redundant
-   * encoders present the same identity.
-   * @throws SmoothError ERR_TRACK_TAKEN
-   */
-  #checkTaken(session: IngestSession, headers: readonly IngestTrack[]): void {
-    const retry = 'a reconnect or redundant encoder must present the same credentials';
-    for (const c of this.#sessions) {
-      if (c === session || c.identity === session.identity || !c.feeding) continue;
-      if (c.streamId === session.streamId) {
-        throw new SmoothError('ERR_TRACK_TAKEN', `stream ${session.streamId} is live from an encoder with other credentials; ${retry}`);
-      }
-      const fed = [...c.tracks!.values()];
-      for (const h of headers) {
-        const same = fed.find((t) => t.key === h.key);
-        if (same) {
-          throw new SmoothError('ERR_TRACK_TAKEN', `track ${same.key} is fed live by stream ${c.streamId} of an encoder with other credentials; ${retry}`);
-        }
-        const sibling = fed.find((t) => t.info.type === h.info.type && t.info.name === h.info.name);
-        if (sibling && !this.#content.tracks.get(h.key)) {
-          throw new SmoothError(
-            'ERR_TRACK_TAKEN',
-            `track ${h.key} would add a quality level to ${h.info.type} "${h.info.name}", fed live by stream ${c.streamId} of an encoder with other credentials`,
-          );
-        }
-      }
-    }
   }
 
   #fragment(track: Track, fragment: MediaFragment): void {
@@ -405,13 +374,7 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
   #dropStale(session: IngestSession): void {
     const now = this.#options.clock.now();
     for (const c of [...this.#sessions]) {
-      if (c === session || c.streamId !== session.streamId || c.eos) continue;
-      let longest = 0;
-      for (const t of c.tracks?.values() ?? []) {
-        const d = t.timeline.lastDuration;
-        if (d !== undefined) longest = Math.max(longest, (Number(d) * 1000) / t.info.timescale);
-      }
-      if (now - c.lastActive <= Math.max(STALE_MIN_MS, 2 * longest)) continue;
+      if (c === session || c.streamId !== session.streamId || c.eos || !c.stale(now)) continue;
       debug('%s: stream %s: a connection idle for %d ms ends with the end of stream of its reconnect', this.path, c.streamId, now - c.lastActive);
       this.#detach(c);
       c.onKill?.();
@@ -566,16 +529,22 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
    * deliver them; `not-found` for unknown tracks, trimmed times and times that start no fragment.
    */
   lookup(name: string, bitrate: number, attributes: ReadonlyArray<readonly [string, string]>, time: bigint): FragmentLookup {
-    return this.#content.lookup(name, bitrate, attributes, time, this.#state === 'Started');
+    return this.#content.lookup(name, bitrate, attributes, time);
   }
 
   /**
    * For the newest fragment of a live track (its tfrf would be empty): settles once the track has a
-   * fragment after it, ends, or the wait (`edgeWait`) runs out; then look the fragment up again.
+   * fragment after it, ends, or the wait (`edgeWait`) runs out; then {@link again} tells what the
+   * request gets.
    * @returns `undefined` when there is nothing to wait for
    */
   awaitSuccessor(found: Extract<FragmentLookup, { status: 'ok' }>): Promise<void> | undefined {
-    return this.#content.awaitSuccessor(found, this.#state === 'Started');
+    return this.#content.awaitSuccessor(found);
+  }
+
+  /** A fragment {@link lookup} found, as it stands now (its tfrf count); not counted as another request. */
+  again(found: Extract<FragmentLookup, { status: 'ok' }>): FragmentLookup {
+    return this.#content.again(found);
   }
 
   /**

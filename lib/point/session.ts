@@ -12,6 +12,9 @@ import type { MediaFragment } from '../media';
 import { BEHIND_LIMIT, TimeShift, jumpCeiling, resendFloor, shiftIn } from './restart';
 import type { Track } from './tracks';
 
+/** A connection idle this long (and two fragment durations) is stale once its stream ended elsewhere. */
+const STALE_MIN_MS = 2000;
+
 /** The shortest fragment accepted is 1/this of a second (100 ms). */
 const MIN_FRAGMENTS_PER_SECOND = 10n;
 
@@ -119,6 +122,20 @@ export class IngestSession {
   /** Wall-clock ms at which the encoder last sent body bytes (or connected). */
   get lastActive(): number {
     return this.#lastActive;
+  }
+
+  /**
+   * The connection has sent nothing for two fragment durations of its tracks (at least 2 s): if its
+   * stream ended on another connection, this one was left half-open.
+   * @param now - wall-clock ms
+   */
+  stale(now: number): boolean {
+    let longest = 0;
+    for (const t of this.#tracks?.values() ?? []) {
+      const d = t.timeline.lastDuration;
+      if (d !== undefined) longest = Math.max(longest, (Number(d) * 1000) / t.info.timescale);
+    }
+    return now - this.#lastActive > Math.max(STALE_MIN_MS, 2 * longest);
   }
 
   /** The point's tracks this session feeds, once its header was accepted. */
@@ -273,4 +290,34 @@ export class IngestSession {
     this.#delivered = true;
     this.#host.fragment(track, commitFragment(parsed, { time, duration }, shift, this.#host.now()));
   }
+}
+
+/**
+ * Why `session` may not join what a live session of another identity feeds: its tracks, its stream id,
+ * or the StreamIndexes of its tracks (a new quality level beside them). Reconnects and redundant
+ * encoders present the same identity.
+ * @param known - whether the point already has a track of that key
+ * @returns the reason, or `undefined` when it may join
+ */
+export function conflictOf(
+  session: IngestSession,
+  headers: readonly IngestTrack[],
+  sessions: Iterable<IngestSession>,
+  known: (key: string) => boolean,
+): string | undefined {
+  const retry = 'a reconnect or redundant encoder must present the same credentials';
+  for (const c of sessions) {
+    if (c === session || c.identity === session.identity || !c.feeding) continue;
+    if (c.streamId === session.streamId) return `stream ${session.streamId} is live from an encoder with other credentials; ${retry}`;
+    const fed = [...c.tracks!.values()];
+    for (const h of headers) {
+      const same = fed.find((t) => t.key === h.key);
+      if (same) return `track ${same.key} is fed live by stream ${c.streamId} of an encoder with other credentials; ${retry}`;
+      const sibling = fed.find((t) => t.info.type === h.info.type && t.info.name === h.info.name);
+      if (sibling && !known(h.key)) {
+        return `track ${h.key} would add a quality level to ${h.info.type} "${h.info.name}", fed live by stream ${c.streamId} of an encoder with other credentials`;
+      }
+    }
+  }
+  return undefined;
 }
