@@ -43,6 +43,8 @@ export type SmoothErrorCode =
   | 'ERR_TRACK_TAKEN'
   /** The origin or the point already has as many ingest connections as it takes (`maxIngestConnections…`). */
   | 'ERR_TOO_MANY_CONNECTIONS'
+  /** The origin's byte budget (`maxBytes`) cannot hold more of an ingest box now, even after shedding old fragments. */
+  | 'ERR_BUDGET_EXCEEDED'
   /** The encoder sent nothing for longer than the idle-ingest timeout. */
   | 'ERR_INGEST_IDLE'
   /** An option passed to the library is invalid. */

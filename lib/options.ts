@@ -259,8 +259,20 @@ export interface LiveSmoothOptions {
    * reconnect before it stops, in ms; `0` waits forever. Default `60000`.
    */
   sourceLostTimeout?: number;
-  /** Byte budget of the fragments one publishing point holds; the oldest go first. Default 512 MiB. */
+  /**
+   * Byte budget of the fragments one publishing point holds, each counted with its bookkeeping
+   * (1 KiB a fragment); the oldest go first. A disk store keeps this many bytes on disk, unless given
+   * its own budget. Default 512 MiB.
+   */
   maxBytesPerPoint?: number;
+  /**
+   * Byte budget of the whole origin in memory: stored fragments (with their bookkeeping), fragments
+   * held back for the lookahead, packaged headers and manifests, and partly received ingest boxes, all
+   * points together. Past it, the points holding the most let go of their oldest fragments; a box that
+   * still cannot be held is refused (`503 ERR_BUDGET_EXCEEDED`). A disk store's files are not counted.
+   * Default 1 GiB.
+   */
+  maxBytes?: number;
   /** Largest ingest box accepted (a fragment's mdat, the moov…). Default 32 MiB. */
   maxBoxSize?: number;
   /**
@@ -312,6 +324,7 @@ export interface ResolvedOptions {
   readonly stateFile: string | false | undefined;
   readonly sourceLostTimeout: number;
   readonly maxBytesPerPoint: number;
+  readonly maxBytes: number;
   readonly maxBoxSize: number;
   readonly maxIngestConnections: number;
   readonly maxIngestConnectionsPerPoint: number;
@@ -387,8 +400,8 @@ export function layersFor(options: ResolvedOptions, rel: string): SettingsOverri
 }
 
 /**
- * Applies defaults and validates. Unbounded memory cannot be configured: `maxBytesPerPoint` and
- * `maxBoxSize` must be finite and positive.
+ * Applies defaults and validates. Unbounded memory cannot be configured: `maxBytes`,
+ * `maxBytesPerPoint` and `maxBoxSize` must be finite and positive.
  * @throws SmoothError ERR_INVALID_OPTION naming the option
  */
 export function resolveOptions(o: LiveSmoothOptions = {}): ResolvedOptions {
@@ -438,6 +451,7 @@ export function resolveOptions(o: LiveSmoothOptions = {}): ResolvedOptions {
     stateFile: o.stateFile,
     sourceLostTimeout: integer('sourceLostTimeout', o.sourceLostTimeout, 0, 2 ** 31, 60000),
     maxBytesPerPoint: integer('maxBytesPerPoint', o.maxBytesPerPoint, 1, Number.MAX_SAFE_INTEGER, 512 * 2 ** 20),
+    maxBytes: integer('maxBytes', o.maxBytes, 1, Number.MAX_SAFE_INTEGER, 2 ** 30),
     maxBoxSize: integer('maxBoxSize', o.maxBoxSize, 1024, 2 ** 31, 32 * 2 ** 20),
     maxIngestConnections: integer('maxIngestConnections', o.maxIngestConnections, 1, 100_000, 64),
     maxIngestConnectionsPerPoint: integer('maxIngestConnectionsPerPoint', o.maxIngestConnectionsPerPoint, 1, 100_000, 16),

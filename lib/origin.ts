@@ -23,7 +23,7 @@ import { SmoothError, isSmoothError } from './errors';
 import { LiveSmoothOptions, ResolvedOptions, layersFor, resolveOptions } from './options';
 import { PublishingPoint } from './point';
 import { PointEvents, PointState, SafeEmitter, describeError } from './point/events';
-import { IngestSlots } from './point/session';
+import { SharedLimits, sharedLimits } from './point/limits';
 
 const debug = createDebug('live-smooth:origin');
 
@@ -105,8 +105,8 @@ export class Origin extends SafeEmitter<PointEvents> {
   readonly root: string;
   readonly options: ResolvedOptions;
   readonly #entries = new Map<string, Entry>();
-  /** Ingest connections open over all points (`maxIngestConnections`). */
-  readonly #slots: IngestSlots;
+  /** Ingest connections open over all points (`maxIngestConnections`) and their byte budget (`maxBytes`). */
+  readonly #limits: SharedLimits;
   readonly #inflight = new Map<string, Promise<PublishingPoint | undefined>>();
   /** Per definition, the tail of its queue of writes and deletions (management API): one at a time. */
   readonly #queues = new Map<string, Promise<void>>();
@@ -131,7 +131,7 @@ export class Origin extends SafeEmitter<PointEvents> {
     });
     this.root = path.resolve(root);
     this.options = options;
-    this.#slots = new IngestSlots(options.maxIngestConnections);
+    this.#limits = sharedLimits(options);
     this.#stateFile =
       options.stateFile === false ? undefined : path.resolve(options.stateFile ?? path.join(this.root, '.live-smooth-state.json'));
     this.#restore();
@@ -140,6 +140,11 @@ export class Origin extends SafeEmitter<PointEvents> {
   /** Listeners of this origin's events that threw or rejected (those of the points count in each point). */
   get failures(): number {
     return this.#listenerFailures;
+  }
+
+  /** The origin's byte budget: bytes its points hold in memory now (`used`), and `maxBytes`. */
+  get memory(): { used: number; max: number } {
+    return { used: this.#limits.budget.used, max: this.#limits.budget.max };
   }
 
   /** Points known now, by path relative to the root. */
@@ -300,7 +305,7 @@ export class Origin extends SafeEmitter<PointEvents> {
   }
 
   #create(rel: string, settings: PointSettings): PublishingPoint {
-    const point = new PublishingPoint(rel, settings, this.options, this.#slots);
+    const point = new PublishingPoint(rel, settings, this.options, this.#limits);
     const source = point as EventEmitter;
     const target = this as EventEmitter;
     for (const name of FORWARDED) source.on(name, (event: unknown) => target.emit(name, event));

@@ -90,6 +90,7 @@ export function pointJson(p: PublishingPoint): Record<string, unknown> {
     settings,
     pendingSettings: p.pendingSettings !== undefined,
     bytes: p.bytes,
+    memory: p.memory,
     failures: p.failures,
     ...p.encoderCounts,
     streams: p.streams.map((s) => ({ ...s, remoteAddress: s.remoteAddress ?? null })),

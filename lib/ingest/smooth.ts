@@ -49,6 +49,13 @@ export class SmoothIngestParser implements IngestParser {
     });
   }
 
+  /** Bytes held: the box arriving, a moof waiting for its mdat, the header boxes read so far. */
+  get buffered(): number {
+    let n = this.#reader.buffered + (this.#moof?.box.data.length ?? 0);
+    for (const b of this.#header) n += b.length;
+    return n;
+  }
+
   push(chunk: Buffer): IngestEvent[] {
     const events = this.#handle(this.#reader.push(chunk));
     this.#reader.throwRefusal(); // after the boxes before the refused one: the same error for any split

@@ -31,6 +31,11 @@ export interface IngestParser {
   push(chunk: Buffer): IngestEvent[];
   /** The body ended; returns final events or throws `ERR_TRUNCATED`. */
   end(): IngestEvent[];
+  /**
+   * Bytes of input held for boxes not complete yet, counted in the origin's byte budget. A module
+   * without it is not counted beyond `maxBoxSize` per connection.
+   */
+  readonly buffered?: number;
 }
 
 /** Creates an {@link IngestParser} for one request; passed as the `ingest` option to replace the default. */

@@ -113,6 +113,11 @@ export class BoxReader {
     return this.#offset;
   }
 
+  /** Bytes held of boxes not complete yet (and of a header split across chunks). */
+  get buffered(): number {
+    return (this.#partial?.filled ?? 0) + (this.#toEnd?.bytes ?? 0) + this.#scratch.length;
+  }
+
   /** True when no partial box or header is buffered. */
   get idle(): boolean {
     return this.#partial === undefined && this.#toEnd === undefined && this.#scratch.length === 0;

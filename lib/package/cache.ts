@@ -25,6 +25,11 @@ export class PackageCache<K extends object> {
     this.#maxBytes = maxBytes;
   }
 
+  /** Bytes of headers kept now. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
   /** The header of `fragment` in `variant`, if it was built. */
   get(fragment: K, variant: string | number): MoofHead | undefined {
     return this.#entries.get(fragment)?.variants.get(variant);

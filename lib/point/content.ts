@@ -17,6 +17,7 @@ import { cmafSegment } from '../package/cmaf';
 import { smoothFragment } from '../package/smooth';
 import { Awaitable, EvictReason, FragmentStore, StoredFragment, isThenable } from '../store/types';
 import type { FailureSource, PointEvents } from './events';
+import type { BudgetHolder, ByteBudget } from './limits';
 import { TimeShift, restartShift } from './restart';
 import { listGroup, trimBound } from './timeline';
 import { Track, TrackRegistry } from './tracks';
@@ -71,7 +72,42 @@ export interface ContentHost {
   live(): boolean;
   emit<K extends 'fragmentTrimmed'>(name: K, payload: PointEvents[K][0]): void;
   failed(source: FailureSource, error: unknown): void;
+  /** The origin's byte budget, shared by its points. */
+  readonly budget: ByteBudget;
 }
+
+/** What a point holds in memory, in bytes, by kind (see {@link PointContent.memory}). */
+export interface PointMemory {
+  /**
+   * Stored fragments in process memory: the sample bytes a memory store holds (or a disk store's write
+   * queue), and {@link FRAGMENT_COST} for each fragment of the timelines.
+   */
+  stored: number;
+  /** Of the stored fragments, the sample bytes of those held back (not listed yet). */
+  held: number;
+  /** What the store keeps outside process memory (a disk store's files). */
+  disk: number;
+  /** Packaged fragment headers and the rendered manifest. */
+  cached: number;
+  /** Boxes of ingest connections received in part. */
+  partial: number;
+  /** What the point counts in the origin's byte budget: stored + cached + partial. */
+  total: number;
+}
+
+/** Manifests built (one per change of the timeline that a request saw), and the time it took. */
+export interface ManifestBuilds {
+  builds: number;
+  /** Seconds spent building them, all together. */
+  seconds: number;
+}
+
+/**
+ * Memory a fragment takes besides its bytes, whatever the store: its timeline and store entries and the
+ * views of its samples (~0.9 KB measured on Node 22). Counted so that a stream of tiny fragments
+ * cannot hold far more than the budgets say.
+ */
+export const FRAGMENT_COST = 1024;
 
 const ROOT_TIMESCALE = 10_000_000;
 /** Integers up to here are exact as doubles. */
@@ -95,8 +131,12 @@ function packaged(head: MoofHead, f: StoredFragment): PackagedFragment {
   return { head: head.head, moofSize: head.moofSize, data: f.data, dataSize: f.dataSize, storedAt: f.storedAt };
 }
 
-/** The tracks, timelines, store, manifest and packaged fragments of one point's session. */
-export class PointContent {
+/**
+ * The tracks, timelines, store, manifest and packaged fragments of one point's session. It counts what
+ * it holds into the origin's byte budget, and sheds its oldest fragments when the budget or
+ * `maxBytesPerPoint` asks.
+ */
+export class PointContent implements BudgetHolder {
   readonly #host: ContentHost;
   readonly tracks = new TrackRegistry();
   #store: FragmentStore;
@@ -116,11 +156,19 @@ export class PointContent {
   /** Requests waiting for each track's next fragment (see {@link awaitSuccessor}). */
   readonly #waiters = new Map<Track, Set<() => void>>();
   #waiting = 0;
+  /** Bytes this point has reported to the budget (what {@link memory} totalled when it last did). */
+  #counted = 0;
+  /** Bytes of partly received boxes of the point's ingest connections. */
+  #partial = 0;
+  /** A shed is under way: the store's evictions it causes are reported as `bytes`. */
+  #shedding = false;
+  readonly #builds: ManifestBuilds = { builds: 0, seconds: 0 };
 
   constructor(host: ContentHost) {
     this.#host = host;
     this.#store = this.#newStore();
     this.#changedAt = host.options.clock.now();
+    host.budget.join(this);
   }
 
   /** Bytes the store holds. */
@@ -128,18 +176,126 @@ export class PointContent {
     return this.#store.bytes;
   }
 
+  /** What the point holds, by kind. */
+  get memory(): PointMemory {
+    const store = this.#store;
+    let held = 0;
+    for (const t of this.tracks) held += t.timeline.heldBytes;
+    const stored = this.#stored();
+    const cached = this.#cached();
+    const disk = store.memoryBytes === undefined ? 0 : store.bytes - store.memoryBytes;
+    return { stored, held, disk, cached, partial: this.#partial, total: stored + cached + this.#partial };
+  }
+
+  /** Manifests built so far, and the time they took. */
+  get manifestBuilds(): Readonly<ManifestBuilds> {
+    return this.#builds;
+  }
+
+  /** Stored bytes that letting the oldest fragments go would free ({@link BudgetHolder}). */
+  get sheddable(): number {
+    const store = this.#store;
+    return (store.memoryBytes === undefined ? store.bytes : 0) + FRAGMENT_COST * this.#fragmentCount();
+  }
+
+  /**
+   * Lets the oldest fragments go, across tracks by start time, until `bytes` of {@link sheddable} are
+   * freed or none is left; each is trimmed with reason `bytes` ({@link BudgetHolder}).
+   */
+  shed(bytes: number): void {
+    const target = this.sheddable - bytes;
+    let shed = false;
+    while (this.sheddable > target) {
+      let victim: { track: Track; fragment: FragmentTime } | undefined;
+      for (const track of this.tracks) {
+        const f = track.timeline.oldest();
+        if (!f) continue;
+        // Compared in seconds: f.time / its timescale against the victim's, without rounding.
+        if (!victim || f.time * BigInt(victim.track.info.timescale) < victim.fragment.time * BigInt(track.info.timescale)) {
+          victim = { track, fragment: f };
+        }
+      }
+      if (!victim) break;
+      const { track, fragment } = victim;
+      for (const f of track.timeline.removeThrough(fragment.time)) this.#packaged.delete(f);
+      this.#shedding = true;
+      try {
+        this.#storeCall(() => this.#store.trim(track.key, fragment.time + fragment.duration));
+      } finally {
+        this.#shedding = false;
+      }
+      shed = true;
+    }
+    if (shed) this.touch();
+    this.#report();
+  }
+
+  /**
+   * Counts a change of the bytes that ingest connections of this point hold in partly received boxes.
+   * @returns false, counting nothing, for a growth the origin's byte budget cannot hold even after the
+   *   points shed every fragment they can (then nothing is shed either)
+   */
+  holdPartial(delta: number): boolean {
+    if (delta > 0 && !this.#host.budget.fits(delta)) return false;
+    this.#partial += delta;
+    this.#report();
+    return true;
+  }
+
+  /** Fragments in the timelines (each costs {@link FRAGMENT_COST}). */
+  #fragmentCount(): number {
+    let n = 0;
+    for (const t of this.tracks) n += t.timeline.size;
+    return n;
+  }
+
+  /** Stored fragments in memory, with their bookkeeping. */
+  #stored(): number {
+    const store = this.#store;
+    return (store.memoryBytes ?? store.bytes) + FRAGMENT_COST * this.#fragmentCount();
+  }
+
+  #cached(): number {
+    return this.#packaged.bytes + (this.#manifest?.body.length ?? 0);
+  }
+
+  /**
+   * Reports to the budget what the point holds now. May run inside another report (the budget asks
+   * this point to shed while it takes another's growth): `#counted` is updated before the budget is
+   * told, so the nested report only adds its own difference.
+   * @returns whether the origin is within its budget
+   */
+  #report(): boolean {
+    const total = this.#stored() + this.#cached() + this.#partial;
+    const delta = total - this.#counted;
+    this.#counted = total;
+    const budget = this.#host.budget;
+    return delta === 0 ? budget.used <= budget.max : budget.change(delta);
+  }
+
+  /** The point's own limit: its stored fragments, with their bookkeeping, within `maxBytesPerPoint`. */
+  #fitPoint(): void {
+    const over = this.#stored() - this.#host.options.maxBytesPerPoint;
+    if (over > 0) this.shed(over);
+  }
+
   /**
    * Stores a new fragment of `track` and publishes what its lookahead now allows.
    * @returns false when the store refused or failed it at once
    */
   add(track: Track, fragment: MediaFragment): boolean {
-    track.timeline.add(fragment);
+    track.timeline.add(fragment, fragment.byteLength);
     track.stats.arrived(this.#host.options.clock.now(), fragment.dataSize);
-    if (!this.#put(track, fragment)) return false;
+    if (!this.#put(track, fragment)) {
+      this.#report();
+      return false;
+    }
     const published = track.timeline.publishReady(this.#host.settings().lookaheadChunks);
     if (published.length > 0) this.#publish(track, published);
     // A bitrate that has published nothing yet caps its StreamIndex's listed edge at its newest fragment.
     else if (track.timeline.newestPublished() === undefined) this.touch();
+    this.#fitPoint();
+    this.#report();
     this.#wake(track);
     return true;
   }
@@ -147,6 +303,7 @@ export class PointContent {
   /** Publishes the held-back tail of `track` (nothing more will follow it). */
   publishAll(track: Track): void {
     this.#publish(track, track.timeline.publishAll());
+    this.#report();
     this.#wake(track);
   }
 
@@ -237,10 +394,18 @@ export class PointContent {
     this.#store = this.#newStore();
     this.#storeCall(() => old.clear());
     this.#packaged.clear();
+    this.#manifest = undefined;
     for (const track of [...this.#waiters.keys()]) this.#wake(track);
     this.tracks.clear();
     this.#restart = undefined;
     this.#tag = randomBytes(4).toString('hex');
+    this.#report();
+  }
+
+  /** The point is gone: everything is dropped and it leaves the budget. */
+  close(): void {
+    this.clear();
+    this.#host.budget.leave(this);
   }
 
   /** What the manifest lists now. */
@@ -268,6 +433,7 @@ export class PointContent {
   /** The client manifest, rendered once per change of the timeline. */
   manifest(): RenderedManifest {
     if (this.#manifest) return this.#manifest;
+    const started = process.hrtime.bigint();
     const snapshot = this.snapshot();
     const formatter = this.#host.options.manifest;
     let shortest: number | undefined;
@@ -284,7 +450,11 @@ export class PointContent {
       lastModified: this.#changedAt,
       maxAge: shortest === undefined ? 0 : Math.floor(shortest / 2),
     };
-    return this.#manifest;
+    this.#builds.builds++;
+    this.#builds.seconds += Number(process.hrtime.bigint() - started) / 1e9;
+    const manifest = this.#manifest;
+    this.#report();
+    return manifest;
   }
 
   /**
@@ -334,6 +504,7 @@ export class PointContent {
     if (!head) {
       head = smoothFragment(f, tfrf >= 0 ? track.timeline.successors(entry, tfrf) : undefined);
       this.#packaged.set(entry, tfrf, head);
+      this.#report();
     }
     return packaged(head, f);
   }
@@ -353,6 +524,7 @@ export class PointContent {
       if (!head) {
         head = cmafSegment(f, { trackId: track.header.trackId, decodeTimeOffset, sequenceNumber });
         this.#packaged.set(found.fragment, variant, head);
+        this.#report();
       }
       return packaged(head, f);
     };
@@ -391,13 +563,16 @@ export class PointContent {
       return false;
     }
     if (isThenable(result)) {
+      // The write queue it waited in is now smaller (or the fragment is gone): reported once settled.
       result.then(
         (kept) => {
           if (!kept && generation === this.#generation) this.#lost(track, fragment.time);
+          this.#report();
         },
         (err: unknown) => {
           this.#host.failed('store', err);
           if (generation === this.#generation) this.#lost(track, fragment.time);
+          this.#report();
         },
       );
       return true;
@@ -443,7 +618,8 @@ export class PointContent {
   }
 
   /** The store let a fragment go: the timeline follows, and so do the manifest and its ETag. */
-  #evicted(generation: number, key: string, f: FragmentTime, reason: EvictReason): void {
+  #evicted(generation: number, key: string, f: FragmentTime, evictReason: EvictReason): void {
+    const reason = this.#shedding && evictReason === 'window' ? 'bytes' : evictReason;
     if (generation === this.#generation) {
       const timeline = this.tracks.get(key)?.timeline;
       if (reason === 'error') {

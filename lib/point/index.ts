@@ -16,17 +16,18 @@ import type { ManifestSnapshot } from '../manifest/types';
 import type { TrackInfo } from '../model';
 import type { ResolvedOptions } from '../options';
 import type { Awaitable } from '../store/types';
-import { FragmentLookup, PackagedFragment, PointContent, RenderedManifest } from './content';
+import { FragmentLookup, ManifestBuilds, PackagedFragment, PointContent, PointMemory, RenderedManifest } from './content';
 import { FailureSource, PointEvents, PointState, SafeEmitter, describeError } from './events';
 import { Effect, PointCommand, PointEvent, refusedCommand, refusedEncoder, step } from './lifecycle';
-import { IngestSession, IngestSlots, LOCAL_IDENTITY, SessionEnd, SessionHost, conflictOf } from './session';
+import { IngestSession, LOCAL_IDENTITY, SessionEnd, SessionHost, conflictOf } from './session';
+import { SharedLimits, sharedLimits } from './limits';
 import { TimeShift, shiftIn } from './restart';
 import type { EncoderCounts, FailureCounts, StreamStats, TrackStats } from './stats';
 import { Track, trackStats } from './tracks';
 
 export type { PointState } from './events';
 export type { PointCommand } from './lifecycle';
-export type { FragmentLookup, PackagedFragment, RenderedManifest } from './content';
+export type { FragmentLookup, ManifestBuilds, PackagedFragment, PointMemory, RenderedManifest } from './content';
 
 const debug = createDebug('live-smooth:point');
 
@@ -66,18 +67,20 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
     dropped: (session, track, time, behind) => this.#dropped(session, track, time, behind),
     endOfStream: (session) => this.#endOfStream(session),
     closed: (session, reason, err) => this.#closed(session, reason, err),
+    buffered: (delta) => this.#buffered(delta),
     now: () => this.#options.clock.now(),
   };
 
-  readonly #slots: IngestSlots;
+  readonly #limits: SharedLimits;
 
   /**
    * @internal use `Origin.resolve`
-   * @param slots - the origin's ingest connections, shared by its points (a point of its own by default)
+   * @param limits - the origin's ingest connections and byte budget, shared by its points (the point's
+   *   own by default)
    */
-  constructor(path: string, settings: PointSettings, options: ResolvedOptions, slots = new IngestSlots(options.maxIngestConnections)) {
+  constructor(path: string, settings: PointSettings, options: ResolvedOptions, limits: SharedLimits = sharedLimits(options)) {
     super((event, err) => this.#failed('listener', err, event));
-    this.#slots = slots;
+    this.#limits = limits;
     this.path = path;
     this.#settings = settings;
     this.#options = options;
@@ -88,6 +91,7 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
       live: () => this.#state === 'Started',
       emit: (name, payload) => this.#emit(name, payload),
       failed: (source, error) => this.#failed(source, error),
+      budget: limits.budget,
     });
   }
 
@@ -109,6 +113,16 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
   /** Bytes the store holds for this point. */
   get bytes(): number {
     return this.#content.bytes;
+  }
+
+  /** What the point holds, by kind, and what it counts in the origin's byte budget. */
+  get memory(): PointMemory {
+    return this.#content.memory;
+  }
+
+  /** Manifests built so far (one per change a request saw) and the time they took. */
+  get manifestBuilds(): Readonly<ManifestBuilds> {
+    return this.#content.manifestBuilds;
   }
 
   /** Descriptions of the point's tracks, grouped as the manifest shows them. */
@@ -240,8 +254,8 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
     if (this.#sessions.size >= perPoint) {
       throw new SmoothError('ERR_TOO_MANY_CONNECTIONS', `this publishing point takes at most ${perPoint} ingest connections at once`);
     }
-    if (!this.#slots.take()) {
-      throw new SmoothError('ERR_TOO_MANY_CONNECTIONS', `the server takes at most ${this.#slots.max} ingest connections at once`);
+    if (!this.#limits.slots.take()) {
+      throw new SmoothError('ERR_TOO_MANY_CONNECTIONS', `the server takes at most ${this.#limits.slots.max} ingest connections at once`);
     }
     const session = new IngestSession(this.#host, parser, streamId, remoteAddress, identity);
     this.#sessions.add(session);
@@ -251,7 +265,7 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
   /** Closes every ingest connection and releases the fragments (the point is going away). */
   close(): void {
     this.#kill();
-    this.#content.clear();
+    this.#content.close();
     this.#streams.clear();
     clearTimeout(this.#sourceLost);
     this.removeAllListeners();
@@ -477,11 +491,23 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
   #detach(session: IngestSession): boolean {
     if (!session.close()) return false;
     this.#sessions.delete(session);
-    this.#slots.give();
+    this.#limits.slots.give();
+    const held = session.releaseBuffered();
+    if (held !== 0) this.#content.holdPartial(-held);
     const stream = this.#streams.get(session.streamId);
     if (stream && session.tracks) stream.connections--;
     this.#release(session);
     return true;
+  }
+
+  /** An ingest connection holds `delta` more bytes of a box still arriving (negative: fewer). */
+  #buffered(delta: number): void {
+    if (this.#content.holdPartial(delta)) return;
+    const max = this.#limits.budget.max;
+    throw new SmoothError(
+      'ERR_BUDGET_EXCEEDED',
+      `the server holds as much as its byte budget allows (maxBytes ${max}) and cannot take more of this box now; try again later`,
+    );
   }
 
   /** The session no longer feeds its tracks; returns them. */

@@ -50,33 +50,15 @@ export interface SessionHost {
   endOfStream(session: IngestSession): void;
   /** The session is over: after end of stream, a disconnect or an error (`err` is reported). */
   closed(session: IngestSession, reason: SessionEnd, err?: SmoothError): void;
+  /**
+   * The parser holds `delta` more bytes of boxes still arriving (negative: fewer), for the origin's
+   * byte budget; the point takes them back with {@link IngestSession.releaseBuffered} when it ends the
+   * session.
+   * @throws SmoothError ERR_BUDGET_EXCEEDED when the budget cannot take a growth
+   */
+  buffered(delta: number): void;
   /** Wall-clock ms, for the stored time of fragments. */
   now(): number;
-}
-
-/** Ingest connections open at once, counted across the points that share it (an origin's). */
-export class IngestSlots {
-  #used = 0;
-
-  /** @param max - connections that may be open at once */
-  constructor(readonly max: number) {}
-
-  /** Connections open now. */
-  get used(): number {
-    return this.#used;
-  }
-
-  /** Takes a slot for a new connection. @returns false when all are taken */
-  take(): boolean {
-    if (this.#used >= this.max) return false;
-    this.#used++;
-    return true;
-  }
-
-  /** A connection ended. */
-  give(): void {
-    this.#used--;
-  }
 }
 
 /** One ingest POST attached to a point. Created by `PublishingPoint.openIngest`. */
@@ -106,6 +88,8 @@ export class IngestSession {
   #closed = false;
   /** The point no longer counts this session as feeding its tracks. */
   #released = false;
+  /** Bytes of partly received boxes reported to the point (see {@link SessionHost.buffered}). */
+  #buffered = 0;
   /** Set by the transport: closes the underlying connection when the point drops this stream. */
   onKill: (() => void) | undefined;
 
@@ -168,11 +152,33 @@ export class IngestSession {
     return this.#tracks !== undefined && !this.#released && !this.#closed;
   }
 
-  /** Feeds body bytes. @throws SmoothError on bad input or a refused header; call {@link abort} then. */
+  /**
+   * Feeds body bytes.
+   * @throws SmoothError on bad input, a refused header, or a partly received box the origin's byte
+   *   budget cannot hold; call {@link abort} then
+   */
   write(chunk: Buffer): void {
     if (this.#closed) return;
     this.#lastActive = this.#host.now();
-    this.#apply(this.#parser.push(chunk));
+    const events = this.#parser.push(chunk);
+    // What the parser holds shrinks as boxes complete (counted before their fragments are stored) and
+    // grows with a box still arriving (counted after this chunk's complete fragments are in).
+    const buffered = this.#parser.buffered ?? 0;
+    if (buffered < this.#buffered) this.#report(buffered);
+    this.#apply(events);
+    if (!this.#closed && buffered > this.#buffered) this.#report(buffered);
+  }
+
+  #report(buffered: number): void {
+    this.#host.buffered(buffered - this.#buffered);
+    this.#buffered = buffered; // only once counted: a refused growth is not given back later
+  }
+
+  /** Takes back the partly received bytes this session reported (it is over). @returns them */
+  releaseBuffered(): number {
+    const held = this.#buffered;
+    this.#buffered = 0;
+    return held;
   }
 
   /** The POST body ended. Without an `mfra` this is not end of stream: the tracks wait for a reconnect. */

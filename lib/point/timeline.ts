@@ -12,6 +12,8 @@ interface Entry extends FragmentTime {
   readonly seq: number;
   /** The store lost it (a failed write): skipped until it leaves at the head. */
   dropped: boolean;
+  /** Bytes the fragment holds (for {@link TrackTimeline.heldBytes}). */
+  readonly bytes: number;
 }
 
 /** Arrays whose consumed head is dropped once it is this long and more than half the array. */
@@ -33,6 +35,7 @@ export class TrackTimeline {
   readonly #byTime = new Map<bigint, Entry>();
   #newest: bigint | undefined;
   #lastDuration: bigint | undefined;
+  #heldBytes = 0;
 
   /** Start of the newest fragment ever added (it stays after a trim: older times are duplicates). */
   get newest(): bigint | undefined {
@@ -44,9 +47,20 @@ export class TrackTimeline {
     return this.#lastDuration;
   }
 
+  /** Bytes of the fragments held back (not published yet), as {@link add} was told. */
+  get heldBytes(): number {
+    return this.#heldBytes;
+  }
+
   /** Fragments in the timeline, published or held (a fragment the store lost counts until it leaves). */
   get size(): number {
     return this.#list.length - this.#head;
+  }
+
+  /** The oldest fragment in the timeline, published or held. */
+  oldest(): FragmentTime | undefined {
+    for (let i = this.#head; i < this.#list.length; i++) if (!this.#list[i]!.dropped) return this.#list[i];
+    return undefined;
   }
 
   /** End of the `n`-th oldest fragment in the timeline (1 = the oldest): trimming to it removes `n`. */
@@ -60,9 +74,13 @@ export class TrackTimeline {
     return this.#newest === undefined || time > this.#newest;
   }
 
-  /** Adds the newest fragment, held back. The caller checked {@link accepts}. */
-  add(f: FragmentTime): void {
-    const entry: Entry = { time: f.time, duration: f.duration, seq: this.#next++, dropped: false };
+  /**
+   * Adds the newest fragment, held back. The caller checked {@link accepts}.
+   * @param bytes - what the fragment holds, counted in {@link heldBytes} until it is published
+   */
+  add(f: FragmentTime, bytes = 0): void {
+    const entry: Entry = { time: f.time, duration: f.duration, seq: this.#next++, dropped: false, bytes };
+    this.#heldBytes += bytes;
     this.#list.push(entry);
     this.#byTime.set(entry.time, entry);
     this.#newest = f.time;
@@ -84,7 +102,9 @@ export class TrackTimeline {
     const from = Math.max(this.#publishedUpTo, this.#base + this.#head);
     for (let s = from; s < seq; s++) {
       const e = this.#list[s - this.#base]!;
-      if (!e.dropped) out.push(e);
+      if (e.dropped) continue;
+      out.push(e);
+      this.#heldBytes -= e.bytes;
     }
     if (seq > this.#publishedUpTo) this.#publishedUpTo = seq;
     return out;
@@ -201,6 +221,7 @@ export class TrackTimeline {
     if (!e || e.dropped) return undefined;
     e.dropped = true;
     this.#byTime.delete(time);
+    if (e.seq >= this.#publishedUpTo) this.#heldBytes -= e.bytes;
     return e;
   }
 
@@ -211,6 +232,7 @@ export class TrackTimeline {
     if (!e.dropped) {
       this.#byTime.delete(e.time);
       out.push(e);
+      if (e.seq >= this.#publishedUpTo) this.#heldBytes -= e.bytes;
     }
   }
 

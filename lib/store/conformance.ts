@@ -175,6 +175,19 @@ export function storeConformance(name: string, create: FragmentStoreFactory): vo
     );
 
     it(
+      'memoryBytes, when the store has it, is part of bytes and leaves on its own once puts settle',
+      withStores(async (make) => {
+        const store = make({ maxBytes: 1 << 20 });
+        const puts: Array<unknown> = [];
+        for (let i = 0n; i < 4n; i++) puts.push(store.put(VIDEO, fragment(i * 20_000_000n, { bytes: 1000 })));
+        if (store.memoryBytes === undefined) return;
+        assert.ok(store.memoryBytes >= 0 && store.memoryBytes <= store.bytes, `memoryBytes ${store.memoryBytes} within bytes ${store.bytes}`);
+        await Promise.all(puts);
+        assert.equal(store.memoryBytes, 0, 'nothing left in memory once every put settled');
+      }),
+    );
+
+    it(
       'keeps tracks apart',
       withStores(async (make) => {
         const store = make({ maxBytes: 1 << 20 });

@@ -144,6 +144,11 @@ export class DiskFragmentStore implements FragmentStore {
     return this.#bytes;
   }
 
+  /** Bytes of the records waiting to be written: the part of {@link bytes} held in memory. */
+  get memoryBytes(): number {
+    return this.#pendingBytes;
+  }
+
   /**
    * Queues the fragment for writing. Refused (`false`, synchronously) when the track already holds
    * its time or a newer one, or when the write queue already holds more than `maxPendingBytes`.

@@ -66,6 +66,12 @@ export interface FragmentStore {
   clear(): Awaitable<void>;
   /** Bytes held, all tracks together (for a store on disk: bytes on disk and in its write queue). */
   readonly bytes: number;
+  /**
+   * Of {@link bytes}, those in process memory that leave on their own (a disk store's write queue).
+   * Absent: every byte is in memory until its fragment is removed (the memory store). The point counts
+   * these in the origin's byte budget; the rest of `bytes` is on disk or elsewhere.
+   */
+  readonly memoryBytes?: number;
 }
 
 /** Creates the store of one publishing point; passed as the `store` option to replace the default. */

@@ -36,8 +36,8 @@ async function measure(log, { seconds: mediaSeconds, window, disk }) {
   fs.writeFileSync(path.join(root, 'mem.isml'), t.isml({ manifestWindowLength: window }));
   const folder = disk ? t.tmpDir('disk-store') : undefined;
   const config = disk
-    ? { root, disk: { folder, maxBytes: 4 * 1024 ** 3 }, options: { maxBytesPerPoint: 4 * 1024 ** 3 } }
-    : { root, options: { maxBytesPerPoint: 1024 * 1024 * 1024 } };
+    ? { root, disk: { folder, maxBytes: 4 * 1024 ** 3 }, options: { maxBytesPerPoint: 4 * 1024 ** 3, maxBytes: 4 * 1024 ** 3 } }
+    : { root, options: { maxBytesPerPoint: 1024 * 1024 * 1024, maxBytes: 2 * 1024 ** 3 } };
   const server = await t.startServer('smooth', config, ['--expose-gc']);
   const stream = new Stream(LADDER_3M, 2);
   try {

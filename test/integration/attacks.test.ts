@@ -106,3 +106,75 @@ describe('ingest that would cost more than it sends', () => {
     expect(parseManifest(m.text).streams.find((s) => s.type === 'video')?.fragments.length).toBe(4);
   });
 });
+
+describe('partly received boxes count in the origin byte budget (maxBytes)', () => {
+  const MAX = 64 * 2 ** 20;
+  let srv: TestServer;
+
+  beforeAll(async () => {
+    srv = await startServer({ maxBytes: MAX });
+  });
+
+  afterAll(async () => {
+    await srv?.close();
+  });
+
+  it('20 encoders each sending 8 MiB of a 30 MB mdat: those past the budget get 503 with the reason, memory stays within it', async () => {
+    const f = fixture();
+    const posts: RawPost[] = [];
+    for (let i = 0; i < 20; i++) {
+      srv.define(`partial${i}.isml`);
+      posts.push(new RawPost(`${srv.base}/partial${i}.isml/Streams(p${i})`));
+    }
+    global.gc?.();
+    const before = process.memoryUsage().rss;
+    let peak = 0;
+    const sample = setInterval(() => (peak = Math.max(peak, srv.handler.origin.memory.used)), 5);
+    await Promise.all(
+      posts.map(async (post) => {
+        await post.write(Buffer.concat([f.header, u32(30_000_000), Buffer.from('mdat')]));
+        for (let mib = 0; mib < 8 && !post.responded; mib++) await post.write(Buffer.alloc(2 ** 20));
+      }),
+    );
+    clearInterval(sample);
+    const used = srv.handler.origin.memory.used;
+    expect(used).toBeLessThanOrEqual(MAX);
+    expect(peak).toBeLessThanOrEqual(MAX);
+    // Without the budget the 20 partial boxes held 160 MiB (and 30 MB boxes 600 MB).
+    expect(process.memoryUsage().rss - before).toBeLessThan(150 * 2 ** 20);
+    // 7 boxes of 8 MiB fit beside what the points hold; the answers to the others may still be on the way.
+    const refused = await within(
+      (async () => {
+        while (posts.filter((p) => p.responded).length < 12) await new Promise((ok) => setTimeout(ok, 20));
+        return posts.filter((p) => p.responded);
+      })(),
+      5000,
+      '12 refusals',
+    );
+    expect(refused.length).toBeLessThanOrEqual(13);
+    for (const post of refused) {
+      const reply = await within(post.response, 10_000, 'response');
+      expect(reply.status).toBe(503);
+      expect(reply.text).toMatch(/byte budget/);
+    }
+    // The ones still open hold what they sent; when they go, so do their bytes.
+    for (const post of posts) post.destroy();
+    await Promise.all(posts.map((p) => within(p.closed, 5000, 'close')));
+    const closed = await within(
+      (async () => {
+        while (srv.handler.origin.memory.used > 1 << 20) await new Promise((ok) => setTimeout(ok, 20));
+        return srv.handler.origin.memory.used;
+      })(),
+      5000,
+      'memory released',
+    );
+    expect(closed).toBeLessThan(1 << 20);
+  });
+
+  it('a real stream is then taken and served', async () => {
+    srv.define('good.isml');
+    const reply = await replay(`${srv.base}/good.isml/Streams(good)`, fixture().all);
+    expect(reply.status).toBe(200);
+    expect((await get(`${srv.base}/good.isml/Manifest`)).status).toBe(200);
+  });
+});

@@ -12,7 +12,8 @@ import { resolveOptions } from '../../../lib/options';
 import { PublishingPoint } from '../../../lib/point';
 import type { PointEvents } from '../../../lib/point/events';
 import { RESEND_FRAGMENTS, restartShift, shiftIn, type ShiftTrack } from '../../../lib/point/restart';
-import { IngestSlots, type IngestSession } from '../../../lib/point/session';
+import { sharedLimits } from '../../../lib/point/limits';
+import type { IngestSession } from '../../../lib/point/session';
 import { TrackTimeline } from '../../../lib/point/timeline';
 import { smoothErrorOf } from '../../helpers/errors';
 import { fragment, ingestHeader, payload } from '../../helpers/fmp4';
@@ -363,10 +364,11 @@ describe('an encoder that reconnects and ends while its previous connection is s
 describe('ingest connections at once', () => {
   it('a point takes at most maxIngestConnectionsPerPoint, the points sharing slots at most maxIngestConnections; a closed one frees its slot', () => {
     const options = resolveOptions({ stateFile: false, maxIngestConnections: 3, maxIngestConnectionsPerPoint: 2 });
-    const slots = new IngestSlots(options.maxIngestConnections);
+    const limits = sharedLimits(options);
+    const slots = limits.slots;
     const settings = resolveSettings([{ startOnFirstRequest: true }]);
-    const a = new PublishingPoint('a.isml', settings, options, slots);
-    const b = new PublishingPoint('b.isml', settings, options, slots);
+    const a = new PublishingPoint('a.isml', settings, options, limits);
+    const b = new PublishingPoint('b.isml', settings, options, limits);
     const open = (p: PublishingPoint) => p.openIngest('s', undefined, new SmoothIngestParser({ maxBoxSize: 1 << 24 }));
     const first = open(a);
     open(a);
