@@ -33,7 +33,7 @@ export type { RenderedManifest, FragmentLookup, PackagedFragment, PointState, Po
 export { IngestSession } from './point/session';
 export type { SessionEnd } from './point/session';
 export type { PointEvents, FailureSource } from './point/events';
-export type { TrackStats, StreamStats, FailureCounts, EncoderCounts } from './point/stats';
+export type { TrackStats, StreamStats, FailureCounts, EncoderCounts, ResponseCounts, ResponseOutput, RefusalCode } from './point/stats';
 export { readDefinition, writeDefinition, resolveSettings, IIS_DEFAULTS, META_NAMES } from './definition';
 export type { PointSettings, SettingsOverrides, MetaName, Definition, EncoderRestart } from './definition';
 export type { TrackInfo, TrackType, FragmentTime } from './model';

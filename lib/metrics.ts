@@ -1,17 +1,20 @@
 /**
  * Prometheus metrics of an origin, with `prom-client`: collectors registered on a Registry (a new one,
- * or the host's) that read the points' statistics when the registry is scraped. Nothing is counted on
- * the ingest or delivery paths for them: every value is one the points keep anyway (the management
- * API shows the same numbers), taken once per scrape.
+ * or the host's) that read the points' statistics when the registry is scraped, once per scrape. Most
+ * values are ones the points keep anyway (the management API shows the same numbers); the responses
+ * by status and the refused encoders are counted on the point by the HTTP edge where it writes each
+ * status (one map update, no listener). No prom-client call happens outside a scrape.
  *
  * Labels stay bounded: `point` (the `.isml` path) on point metrics, plus `track` (its key), `type` and
  * `bitrate` on track metrics, so a registry holds at most points × tracks series per track metric
- * (a point holds at most 64 tracks). The HTTP edge that serves the text format is `http/metrics.ts`.
+ * (a point holds at most 64 tracks). The other labels take closed sets of values: `state`, memory
+ * `kind`, response `output` and `status` (the statuses the edge writes), refusal `code` (the error
+ * codes). The HTTP edge that serves the text format is `http/metrics.ts`.
  */
 import { Counter, Gauge, Registry } from 'prom-client';
 import { SmoothError } from './errors';
 import { Origin } from './origin';
-import type { PointState, PublishingPoint } from './point';
+import type { PointMemory, PointState, PublishingPoint } from './point';
 import type { TrackStats } from './point/stats';
 
 /** Options of {@link registerMetrics}. */
@@ -29,16 +32,22 @@ const TRACK_LABELS = ['point', 'track', 'type', 'bitrate'] as const;
 type PointLabels = Record<(typeof POINT_LABELS)[number], string>;
 type TrackLabels = Record<(typeof TRACK_LABELS)[number], string>;
 
+/** What the point holds in process memory, by `kind` of `live_smooth_point_memory_bytes`. */
+const MEMORY_KINDS = ['stored', 'held', 'cached', 'partial'] as const satisfies ReadonlyArray<keyof PointMemory>;
+
 /** What one scrape reads of a point. */
 interface PointSample {
   point: PublishingPoint;
   labels: PointLabels;
+  /** Summed over the tracks on each read: read once per scrape. */
+  memory: PointMemory;
   tracks: Array<{ stats: TrackStats; labels: TrackLabels }>;
 }
 
 /** What one scrape reads of the origin: each point's statistics are read once, whatever the number of metrics. */
 interface Sample {
   now: number;
+  memory: { used: number; max: number };
   points: PointSample[];
 }
 
@@ -56,31 +65,49 @@ function seconds(ticks: bigint, timescale: number): number {
   return Number(ticks / ts) + Number(ticks % ts) / timescale;
 }
 
-const POINT_METRICS: ReadonlyArray<Definition<PublishingPoint>> = [
-  { name: 'live_smooth_point_store_bytes', kind: 'gauge', help: 'Bytes the store holds for the point.', value: (p) => p.bytes },
+const POINT_METRICS: ReadonlyArray<Definition<PointSample>> = [
+  { name: 'live_smooth_point_store_bytes', kind: 'gauge', help: 'Bytes the store holds for the point.', value: (p) => p.point.bytes },
+  {
+    name: 'live_smooth_point_disk_bytes',
+    kind: 'gauge',
+    help: "Bytes the point's store keeps outside process memory (a disk store's files).",
+    value: (p) => p.memory.disk,
+  },
   {
     name: 'live_smooth_point_connections',
     kind: 'gauge',
     help: 'Open ingest connections of the point (over all its streams).',
-    value: (p) => p.streams.reduce((n, s) => n + s.connections, 0),
+    value: (p) => p.point.streams.reduce((n, s) => n + s.connections, 0),
   },
   {
     name: 'live_smooth_encoder_restarts_total',
     kind: 'counter',
     help: 'Encoders whose times went back beyond the resend window, whatever encoderRestart did with them.',
-    value: (p) => p.encoderCounts.restarts,
+    value: (p) => p.point.encoderCounts.restarts,
   },
   {
     name: 'live_smooth_duplicate_fragments_dropped_total',
     kind: 'counter',
     help: 'Fragments dropped because the track already had that time or a later one (resends, redundant encoders).',
-    value: (p) => p.encoderCounts.duplicatesDropped,
+    value: (p) => p.point.encoderCounts.duplicatesDropped,
   },
   {
     name: 'live_smooth_encoders_refused_total',
     kind: 'counter',
     help: 'Encoders refused for their times: a refused restart, a redundant encoder that fell behind, a time jump.',
-    value: (p) => p.encoderCounts.refused,
+    value: (p) => p.point.encoderCounts.refused,
+  },
+  {
+    name: 'live_smooth_manifest_builds_total',
+    kind: 'counter',
+    help: 'Manifests the point built (one per change a request saw), since it was created.',
+    value: (p) => p.point.manifestBuilds.builds,
+  },
+  {
+    name: 'live_smooth_manifest_build_seconds_total',
+    kind: 'counter',
+    help: 'Seconds the point spent building manifests, since it was created.',
+    value: (p) => p.point.manifestBuilds.seconds,
   },
 ];
 
@@ -139,9 +166,14 @@ const TRACK_METRICS: ReadonlyArray<Definition<TrackStats>> = [
 export const METRIC_NAMES: readonly string[] = [
   'live_smooth_points',
   'live_smooth_origin_listener_failures_total',
+  'live_smooth_memory_bytes',
+  'live_smooth_memory_max_bytes',
   'live_smooth_point_state',
+  'live_smooth_point_memory_bytes',
   ...POINT_METRICS.map((m) => m.name),
   'live_smooth_point_failures_total',
+  'live_smooth_responses_total',
+  'live_smooth_ingest_refusals_total',
   ...TRACK_METRICS.map((m) => m.name),
 ];
 
@@ -177,13 +209,14 @@ export function registerMetrics(origin: Origin, options?: MetricsOptions): Regis
       return {
         point,
         labels,
+        memory: point.memory,
         tracks: point.trackStats.map((stats) => ({
           stats,
           labels: { point: point.path, track: stats.key, type: stats.info.type, bitrate: String(stats.info.bitrate) },
         })),
       };
     });
-    sample = { now: origin.options.clock.now(), points };
+    sample = { now: origin.options.clock.now(), memory: origin.memory, points };
     queueMicrotask(() => (sample = undefined));
     return sample;
   };
@@ -239,16 +272,32 @@ export function registerMetrics(origin: Origin, options?: MetricsOptions): Regis
       this.inc(origin.failures);
     },
   });
+  metric('gauge', 'live_smooth_memory_bytes', "Bytes the origin's points hold in memory, as its byte budget counts them.", [], (set, s) => {
+    set({}, s.memory.used);
+  });
+  metric('gauge', 'live_smooth_memory_max_bytes', "The origin's byte budget (the maxBytes option).", [], (set, s) => {
+    set({}, s.memory.max);
+  });
   metric('gauge', 'live_smooth_point_state', 'State of the point: 1 for the current state, 0 for the others.', ['point', 'state'], (set, s) => {
     for (const p of s.points) {
       const current = p.point.state;
       for (const state of STATES) set({ point: p.labels.point, state }, state === current ? 1 : 0);
     }
   });
+  metric(
+    'gauge',
+    'live_smooth_point_memory_bytes',
+    'Bytes the point holds in process memory, by kind: stored fragments (stored), of them those held back for the lookahead (held), ' +
+      'packaged headers and the manifest (cached), boxes received in part (partial).',
+    ['point', 'kind'],
+    (set, s) => {
+      for (const p of s.points) for (const kind of MEMORY_KINDS) set({ point: p.labels.point, kind }, p.memory[kind]);
+    },
+  );
   for (const m of POINT_METRICS) {
     metric(m.kind, m.name, m.help, POINT_LABELS, (set, s) => {
       for (const p of s.points) {
-        const v = m.value(p.point, s.now);
+        const v = m.value(p, s.now);
         if (v !== undefined) set(p.labels, v);
       }
     });
@@ -264,6 +313,26 @@ export function registerMetrics(origin: Origin, options?: MetricsOptions): Regis
         set({ point: p.labels.point, source: 'listener' }, f.listener);
         set({ point: p.labels.point, source: 'store' }, f.store);
       }
+    },
+  );
+  metric(
+    'counter',
+    'live_smooth_responses_total',
+    'Responses to requests that reached the point, by output (manifest, fragment, fragment_info, raw_fragment, ingest, other) and status.',
+    ['point', 'output', 'status'],
+    (set, s) => {
+      for (const p of s.points) {
+        for (const r of p.point.responses.responses()) set({ point: p.labels.point, output: r.output, status: String(r.status) }, r.count);
+      }
+    },
+  );
+  metric(
+    'counter',
+    'live_smooth_ingest_refusals_total',
+    'Encoder POSTs the point refused, by error code (internal for an unexpected failure).',
+    ['point', 'code'],
+    (set, s) => {
+      for (const p of s.points) for (const r of p.point.responses.refusals()) set({ point: p.labels.point, code: r.code }, r.count);
     },
   );
   for (const m of TRACK_METRICS) {

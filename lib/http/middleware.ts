@@ -12,6 +12,7 @@ import type { LiveSmoothOptions } from '../options';
 import { Origin, createOrigin } from '../origin';
 import type { FragmentLookup, PackagedFragment, PublishingPoint } from '../point';
 import type { IngestSession } from '../point/session';
+import type { ResponseOutput } from '../point/stats';
 import { isThenable } from '../store/types';
 import { IngestDecision, authorizeIngest } from './auth';
 import { PointRoute, Resource, parseRoute } from './routes';
@@ -93,6 +94,20 @@ function checkServer(server: Server): void {
   );
 }
 
+/** The output a fragment part's responses count as. */
+const PART_OUTPUT: Readonly<Record<'Fragments' | 'FragmentInfo' | 'RawFragments', ResponseOutput>> = {
+  Fragments: 'fragment',
+  FragmentInfo: 'fragment_info',
+  RawFragments: 'raw_fragment',
+};
+
+/** The output a failure inside dispatch counts as: the one the resource would have been answered as. */
+function outputOf(resource: Resource): ResponseOutput {
+  if (resource.kind === 'ingest' || resource.kind === 'manifest') return resource.kind;
+  if (resource.kind === 'fragment' && resource.part !== 'KeyFrames') return PART_OUTPUT[resource.part];
+  return 'other';
+}
+
 /** `If-None-Match` (RFC 9110 §13.1.2): `*`, or a list of entity tags compared weakly. */
 function matches(header: string | undefined, etag: string): boolean {
   if (header === undefined) return false;
@@ -149,22 +164,22 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
     const server = (req.socket as { server?: Server }).server;
     if (server) checkServer(server);
     try {
-      if (req.method === 'OPTIONS') return preflight(res);
+      if (req.method === 'OPTIONS') return preflight(res, point);
       if (resource.kind === 'ingest') {
-        if (req.method !== 'POST') return send(res, 405, 'ingest needs POST', { Allow: 'POST' });
+        if (req.method !== 'POST') return answer(res, point, 'other', 405, 'ingest needs POST', { Allow: 'POST' });
         return ingest(req, res, point, resource.streamId);
       }
-      if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'method not allowed', { Allow: 'GET, HEAD' });
-      if (point.state === 'Error') return send(res, 500, `publishing point error: ${point.error ?? 'unknown'}`);
-      if (resource.kind === 'unknown') return send(res, 404, resource.reason);
+      if (req.method !== 'GET' && req.method !== 'HEAD') return answer(res, point, 'other', 405, 'method not allowed', { Allow: 'GET, HEAD' });
+      if (point.state === 'Error') return answer(res, point, 'other', 500, `publishing point error: ${point.error ?? 'unknown'}`);
+      if (resource.kind === 'unknown') return answer(res, point, 'other', 404, resource.reason);
       if (!point.serving) {
         point.clientRequest();
-        return send(res, 404, `publishing point is ${point.state}: no live content yet`);
+        return answer(res, point, 'other', 404, `publishing point is ${point.state}: no live content yet`);
       }
       if (resource.kind === 'manifest') return manifest(req, res, point);
       return fragment(req, res, point, resource);
     } catch (err) {
-      reply(res, err);
+      reply(res, err, point, outputOf(resource));
     }
   };
 
@@ -172,7 +187,8 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
     if (resolved.cors !== false) res.setHeader('Access-Control-Allow-Origin', resolved.cors);
   };
 
-  const preflight = (res: ServerResponse): void => {
+  const preflight = (res: ServerResponse, point: PublishingPoint): void => {
+    point.responses.count('other', 204);
     cors(res);
     res.writeHead(204, {
       'Access-Control-Allow-Methods': 'GET, HEAD, POST, OPTIONS',
@@ -198,10 +214,32 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
     else if (data) res.write(data);
   };
 
-  const reply = (res: ServerResponse, err: unknown): void => {
-    if (isSmoothError(err)) return send(res, STATUS[err.code], err.message);
-    debugHttp('internal error: %O', err);
-    send(res, 500, 'internal error');
+  /**
+   * {@link send} for a request that reached `point`, counted there as `output` when the status goes out
+   * (counted where it is written: nothing listens on the response).
+   */
+  const answer = (
+    res: ServerResponse,
+    point: PublishingPoint,
+    output: ResponseOutput,
+    status: number,
+    message: string,
+    headers?: Record<string, string>,
+    end?: boolean,
+  ): void => {
+    if (!res.headersSent) point.responses.count(output, status);
+    send(res, status, message, headers, end);
+  };
+
+  /** Answers an error; counted as `output` when the request reached `point`, and as a refusal for an encoder. */
+  const reply = (res: ServerResponse, err: unknown, point?: PublishingPoint, output: ResponseOutput = 'other'): void => {
+    const smooth = isSmoothError(err) ? err : undefined;
+    if (!smooth) debugHttp('internal error: %O', err);
+    const status = smooth ? STATUS[smooth.code] : 500;
+    const message = smooth ? smooth.message : 'internal error';
+    if (!point) return send(res, status, message);
+    if (output === 'ingest') point.responses.refused(smooth ? smooth.code : 'internal');
+    answer(res, point, output, status, message);
   };
 
   /**
@@ -210,17 +248,19 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
    * body is then read and discarded until the encoder ends or closes it, or for at most
    * {@link REFUSAL_DRAIN_MS}, and only then does the response end, which (with `Connection: close`) has
    * Node send a FIN and close the socket. Closing at once would reset a connection that still has
-   * incoming data, and the encoder could lose the answer with it.
+   * incoming data, and the encoder could lose the answer with it. The refusal counts on the point by
+   * its code even when an answer was already under way: the encoder is cut for that reason all the same.
    */
-  const refuse = (req: IncomingMessage, res: ServerResponse, err: unknown, headers: Record<string, string> = {}): void => {
+  const refuse = (req: IncomingMessage, res: ServerResponse, point: PublishingPoint, err: unknown, headers: Record<string, string> = {}): void => {
     const smooth = isSmoothError(err) ? err : undefined;
     if (!smooth) debugIngest('internal error: %O', err);
+    point.responses.refused(smooth ? smooth.code : 'internal');
     // An answer already under way (not ours to replace) may not say Connection: close: close after it.
     if (res.headersSent) {
       if (res.writableFinished) req.socket.destroySoon();
       else res.once('finish', () => req.socket.destroySoon());
     }
-    send(res, smooth ? STATUS[smooth.code] : 500, smooth ? smooth.message : 'internal error', { ...headers, Connection: 'close' }, false);
+    answer(res, point, 'ingest', smooth ? STATUS[smooth.code] : 500, smooth ? smooth.message : 'internal error', { ...headers, Connection: 'close' }, false);
     const discard = (): void => undefined;
     let timer: NodeJS.Timeout | undefined;
     const close = (): void => {
@@ -246,10 +286,12 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
     cors(res);
     const cacheControl = m.maxAge > 0 ? `public, max-age=${m.maxAge}` : 'no-cache';
     if (matches(req.headers['if-none-match'], m.etag)) {
+      point.responses.count('manifest', 304);
       res.writeHead(304, { ETag: m.etag, 'Cache-Control': cacheControl });
       res.end();
       return;
     }
+    point.responses.count('manifest', 200);
     res.writeHead(200, {
       'Content-Type': m.contentType,
       'Content-Length': String(m.body.length),
@@ -276,7 +318,7 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
     point: PublishingPoint,
     r: Extract<Resource, { kind: 'fragment' }>,
   ): void => {
-    if (r.part === 'KeyFrames') return send(res, 404, 'KeyFrames is not supported by this origin');
+    if (r.part === 'KeyFrames') return answer(res, point, 'other', 404, 'KeyFrames is not supported by this origin');
     respond(req, res, point, r.part, point.lookup(r.track, r.bitrate, r.attributes, r.time), false);
   };
 
@@ -288,8 +330,8 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
     found: FragmentLookup,
     waited: boolean,
   ): void => {
-    if (found.status === 'not-yet') return send(res, 412, '');
-    if (found.status === 'not-found') return send(res, 404, found.reason);
+    if (found.status === 'not-yet') return answer(res, point, PART_OUTPUT[part], 412, '');
+    if (found.status === 'not-found') return answer(res, point, PART_OUTPUT[part], 404, found.reason);
     // The newest fragment of a live track: answer once the next exists, so the tfrf announces it.
     const wait = waited || part === 'RawFragments' ? undefined : point.awaitSuccessor(found);
     if (wait) {
@@ -298,7 +340,7 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
         try {
           respond(req, res, point, part, point.again(found), true);
         } catch (err) {
-          reply(res, err);
+          reply(res, err, point, PART_OUTPUT[part]);
         }
       });
       return;
@@ -309,6 +351,7 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
     const cacheControl = fixed ? fragmentCacheControl : growingCacheControl(found);
     cors(res);
     if (matches(req.headers['if-none-match'], etag)) {
+      point.responses.count(PART_OUTPUT[part], 304);
       res.writeHead(304, { ETag: etag, 'Cache-Control': cacheControl });
       res.end();
       return;
@@ -317,11 +360,11 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
     // A store in memory answers at once: no Promise (and no extra turn of the event loop) per request.
     if (isThenable(packaged)) {
       Promise.resolve(packaged).then(
-        (p) => deliver(req, res, part, found, etag, cacheControl, p),
-        (err: unknown) => reply(res, err),
+        (p) => deliver(req, res, point, part, found, etag, cacheControl, p),
+        (err: unknown) => reply(res, err, point, PART_OUTPUT[part]),
       );
     } else {
-      deliver(req, res, part, found, etag, cacheControl, packaged);
+      deliver(req, res, point, part, found, etag, cacheControl, packaged);
     }
   };
 
@@ -329,16 +372,18 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
   const deliver = (
     req: IncomingMessage,
     res: ServerResponse,
+    point: PublishingPoint,
     part: 'Fragments' | 'FragmentInfo' | 'RawFragments',
     found: Extract<FragmentLookup, { status: 'ok' }>,
     etag: string,
     cacheControl: string,
     p: PackagedFragment | undefined,
   ): void => {
-    if (!p) return send(res, 404, `no fragment of ${found.track.name} at ${found.time} (it left the window)`);
+    if (!p) return answer(res, point, PART_OUTPUT[part], 404, `no fragment of ${found.track.name} at ${found.time} (it left the window)`);
     const stream = Buffer.isBuffer(p.data) ? undefined : p.data;
     const type = found.track.type;
     const length = part === 'FragmentInfo' ? p.moofSize : part === 'RawFragments' ? p.dataSize : p.head.length + p.dataSize;
+    point.responses.count(PART_OUTPUT[part], 200);
     res.writeHead(200, {
       'Content-Type': type === 'video' ? 'video/mp4' : type === 'audio' ? 'audio/mp4' : 'application/mp4',
       'Content-Length': String(length),
@@ -378,6 +423,8 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
           'ERR_BODY_CONSUMED',
           'ingest body was consumed by a body parser mounted before live-smooth; exempt ingest with isIngest(req)',
         ),
+        point,
+        'ingest',
       );
     }
     // Who may push is decided before the point sees the POST (the probe too). The body waits unread
@@ -390,22 +437,23 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
         try {
           admitted(req, res, point, streamId, d);
         } catch (err) {
-          refuse(req, res, err);
+          refuse(req, res, point, err);
         }
       },
-      (err: unknown) => refuse(req, res, err),
+      (err: unknown) => refuse(req, res, point, err),
     );
   };
 
   const admitted = (req: IncomingMessage, res: ServerResponse, point: PublishingPoint, streamId: string, decision: IngestDecision): void => {
     if (!decision.ok) {
       debugIngest('%s: stream %s from %s refused: %s', point.path, streamId, req.socket.remoteAddress, decision.error.message);
-      return refuse(req, res, decision.error, decision.headers);
+      return refuse(req, res, point, decision.error, decision.headers);
     }
     const chunked = req.headers['transfer-encoding'] !== undefined;
     if (!chunked && (req.headers['content-length'] === undefined || req.headers['content-length'] === '0')) {
       // Probe POST (MS-SSTR 3.3.4.1): say whether a stream would be accepted.
       point.checkIngest();
+      point.responses.count('ingest', 200);
       cors(res);
       res.writeHead(200, { 'Content-Length': '0', 'Cache-Control': 'no-store' });
       res.end();
@@ -415,13 +463,13 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
     try {
       conn = point.openIngest(streamId, req.socket.remoteAddress, resolved.ingest({ maxBoxSize: resolved.maxBoxSize }), decision.identity);
     } catch (err) {
-      return refuse(req, res, err);
+      return refuse(req, res, point, err);
     }
     debugIngest('%s: stream %s from %s as %s', point.path, streamId, req.socket.remoteAddress, decision.identity);
     conn.onKill = () => {
       if (done) return;
       stop();
-      refuse(req, res, new SmoothError('ERR_POINT_STATE', `publishing point is ${point.state}: stream closed`));
+      refuse(req, res, point, new SmoothError('ERR_POINT_STATE', `publishing point is ${point.state}: stream closed`));
     };
     req.socket.setTimeout(0);
     let done = false;
@@ -440,7 +488,7 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
       if (done) return;
       stop();
       conn.abort(reason, isSmoothError(err) ? err : undefined);
-      refuse(req, res, err);
+      refuse(req, res, point, err);
     };
     const onData = (chunk: Buffer): void => {
       arm();
@@ -462,6 +510,7 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
       stop();
       // The connection may carry other requests next (keep-alive): give it back the server's idle timeout.
       req.socket.setTimeout((req.socket as { server?: Server }).server?.timeout ?? 0);
+      point.responses.count('ingest', 200);
       cors(res);
       res.writeHead(200, { 'Content-Length': '0', 'Cache-Control': 'no-store' });
       res.end();

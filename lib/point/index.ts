@@ -22,7 +22,7 @@ import { Effect, PointCommand, PointEvent, refusedCommand, refusedEncoder, step 
 import { IngestSession, LOCAL_IDENTITY, SessionEnd, SessionHost, conflictOf } from './session';
 import { SharedLimits, sharedLimits } from './limits';
 import { TimeShift, shiftIn } from './restart';
-import type { EncoderCounts, FailureCounts, StreamStats, TrackStats } from './stats';
+import { EncoderCounts, FailureCounts, ResponseCounts, StreamStats, TrackStats } from './stats';
 import { Track, trackStats } from './tracks';
 
 export type { PointState } from './events';
@@ -45,6 +45,8 @@ const MAX_STREAMS = 256;
 export class PublishingPoint extends SafeEmitter<PointEvents> {
   /** Path of the `.isml` relative to the root, with `/` separators, e.g. `events/game1.isml`. */
   readonly path: string;
+  /** Responses by output and status, and encoders refused by reason, as the HTTP edge counts them (since the point was created). */
+  readonly responses = new ResponseCounts();
   #settings: PointSettings;
   /** Settings that arrived while the point was not Idle; applied when it returns to Idle. */
   #pendingSettings: PointSettings | undefined;

@@ -1,7 +1,9 @@
 /**
  * Statistics of a publishing point for the management API: per-track counters and the incoming
- * bitrate measured from arrival times, per-stream connection state.
+ * bitrate measured from arrival times, per-stream connection state; and the responses the HTTP edge
+ * counts on the point for the metrics.
  */
+import type { SmoothErrorCode } from '../errors';
 import type { TrackInfo } from '../model';
 
 /** Statistics of one track (management API). */
@@ -94,4 +96,58 @@ export interface FailureCounts {
   listener: number;
   /** Store calls that threw or rejected. */
   store: number;
+}
+
+/**
+ * What the HTTP edge answered a request that reached a point: the manifest, a fragment by part
+ * (`Fragments`, `FragmentInfo`, `RawFragments`), an encoder's POST, or anything else (preflights,
+ * methods not allowed, unknown resources, requests the point's state turns away).
+ */
+export type ResponseOutput = 'manifest' | 'fragment' | 'fragment_info' | 'raw_fragment' | 'ingest' | 'other';
+
+/** Every {@link ResponseOutput}, in the order the metrics list them. */
+export const RESPONSE_OUTPUTS: readonly ResponseOutput[] = ['manifest', 'fragment', 'fragment_info', 'raw_fragment', 'ingest', 'other'];
+
+/** Why the edge refused an encoder: the error's code, or `internal` for an unexpected failure. */
+export type RefusalCode = SmoothErrorCode | 'internal';
+
+/**
+ * Responses of a point by output and status, and encoders refused by reason, counted by the HTTP edge
+ * as it writes each status (the metrics read them at scrape time). Counting is on the delivery path:
+ * one map update per response, with no allocation once a status has been seen. Both key sets are
+ * closed (the statuses the edge writes, the error codes), so the maps stay small.
+ */
+export class ResponseCounts {
+  readonly #statuses: Readonly<Record<ResponseOutput, Map<number, number>>> = {
+    manifest: new Map(),
+    fragment: new Map(),
+    fragment_info: new Map(),
+    raw_fragment: new Map(),
+    ingest: new Map(),
+    other: new Map(),
+  };
+  readonly #refusals = new Map<RefusalCode, number>();
+
+  /** One response of `output` went out with `status`. */
+  count(output: ResponseOutput, status: number): void {
+    const m = this.#statuses[output];
+    m.set(status, (m.get(status) ?? 0) + 1);
+  }
+
+  /** An encoder was refused for `code`. */
+  refused(code: RefusalCode): void {
+    this.#refusals.set(code, (this.#refusals.get(code) ?? 0) + 1);
+  }
+
+  /** Responses so far, one entry per output and status seen, by output then status. */
+  responses(): Array<{ output: ResponseOutput; status: number; count: number }> {
+    return RESPONSE_OUTPUTS.flatMap((output) =>
+      [...this.#statuses[output]].sort((a, b) => a[0] - b[0]).map(([status, count]) => ({ output, status, count })),
+    );
+  }
+
+  /** Encoders refused so far, one entry per code seen. */
+  refusals(): Array<{ code: RefusalCode; count: number }> {
+    return [...this.#refusals].map(([code, count]) => ({ code, count }));
+  }
 }

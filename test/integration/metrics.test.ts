@@ -3,6 +3,7 @@
  * the captured ffmpeg push is POSTed to a point, fragments are asked for over HTTP, and the scrape
  * answers the text format with its content type, with the numbers the management API shows. `HEAD`
  * answers the headers, other methods 405; a host registry is served with its own metrics beside ours.
+ * The responses the middleware writes are counted by output and status, and refused encoders by code.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
@@ -14,7 +15,7 @@ import { Counter, Registry } from 'prom-client';
 import { LiveSmoothHandler, liveSmooth } from '../../lib';
 import { smoothErrorOf } from '../helpers/errors';
 import { parseExposition } from '../helpers/prometheus';
-import { RawPost, fixture, fragmentsOfRound, get, request, until } from '../helpers/raw-ingest';
+import { RawPost, Reply, box, fixture, fragmentsOfRound, get, request, until } from '../helpers/raw-ingest';
 import { isml, liveServer } from '../helpers/server';
 
 const F = fixture();
@@ -33,6 +34,7 @@ const hostCounter = new Counter({ name: 'host_jobs_total', help: 'a metric of th
 beforeAll(async () => {
   const root = mkdtempSync(path.join(tmpdir(), 'live-smooth-metrics-'));
   writeFileSync(path.join(root, 'ch1.isml'), isml({ startOnFirstRequest: 'true' }));
+  writeFileSync(path.join(root, 'ch2.isml'), isml({ startOnFirstRequest: 'true' }));
   const handler = liveSmooth(root);
   const app = express();
   app.use('/live', handler);
@@ -111,6 +113,79 @@ describe('liveSmooth.metrics mounted in Express', () => {
     }
   });
 
+  it('counts the responses the middleware wrote by output and status, and refused encoders by code', async () => {
+    // A point of its own, so that the counts are exactly these requests'.
+    const base = `${site.origin}/live/ch2.isml`;
+    const post = new RawPost(`${base}/Streams(ch2)`);
+    try {
+      await post.write(F.header);
+      for (const f of [...fragmentsOfRound(0), ...fragmentsOfRound(1)]) await post.write(f);
+      await until(() => {
+        const tracks = site.handler.origin.points().find((p) => p.path === 'ch2.isml')?.trackStats ?? [];
+        return (tracks.length === 3 && tracks.every((t) => t.fragments === 8)) || undefined;
+      });
+
+      const manifest = await get(`${base}/Manifest`);
+      expect(manifest.status).toBe(200);
+      expect((await get(`${base}/Manifest`, { 'If-None-Match': manifest.headers.etag })).status).toBe(304);
+      const video = (part: string, t: bigint, headers?: Record<string, string>): Promise<Reply> =>
+        get(`${base}/QualityLevels(100000)/${part}(video=${t})`, headers);
+      const found = await video('Fragments', 0n);
+      expect(found.status).toBe(200);
+      expect([
+        (await video('Fragments', 0n, { 'If-None-Match': found.headers.etag! })).status,
+        (await video('Fragments', 12345n)).status,
+        (await video('Fragments', 900_000_000n)).status,
+        (await video('FragmentInfo', 0n)).status,
+        (await video('RawFragments', 10_000_000n)).status,
+        (await video('KeyFrames', 0n)).status,
+        (await request(site.origin, '/live/ch2.isml/Manifest', { method: 'OPTIONS' })).status,
+        (await request(site.origin, '/live/ch2.isml/Manifest', { method: 'PUT', body: 'x' })).status,
+        (await get(`${base}/Streams(ch2)`)).status,
+      ]).toEqual([304, 404, 412, 200, 200, 404, 204, 405, 405]);
+      // An encoder that starts with media instead of its header: refused with a 400.
+      const garbage = await request(site.origin, '/live/ch2.isml/Streams(bad)', { method: 'POST', body: box('mdat', Buffer.alloc(64)) });
+      expect(garbage.status).toBe(400);
+      // A proxied encoder, with no ingestAuth configured: refused by the authorization, 403.
+      const proxied = await request(site.origin, '/live/ch2.isml/Streams(far)', {
+        method: 'POST',
+        headers: { 'X-Forwarded-For': '203.0.113.5' },
+        body: box('mdat', Buffer.alloc(64)),
+      });
+      expect(proxied.status).toBe(403);
+      // The encoder ends its stream: its POST is answered 200.
+      await post.write(F.mfra);
+      expect((await post.end()).status).toBe(200);
+
+      const { series } = parseExposition((await get(`${site.origin}/metrics`)).text);
+      const rows = (name: string): string[] =>
+        series.filter((x) => x.name === name && x.labels.point === 'ch2.isml').map((x) => `${Object.values(x.labels).slice(1).join(' ')} ${x.value}`);
+      expect(rows('live_smooth_responses_total')).toEqual([
+        'manifest 200 1',
+        'manifest 304 1',
+        'fragment 200 1',
+        'fragment 304 1',
+        'fragment 404 1',
+        'fragment 412 1',
+        'fragment_info 200 1',
+        'raw_fragment 200 1',
+        'ingest 200 1',
+        'ingest 400 1',
+        'ingest 403 1',
+        'other 204 1',
+        'other 404 1',
+        'other 405 2',
+      ]);
+      expect(rows('live_smooth_ingest_refusals_total').sort()).toEqual(['ERR_BAD_HEADER 1', 'ERR_FORBIDDEN 1']);
+      // Requests that reached no point are not counted.
+      expect((await get(`${site.origin}/live/nothing.isml/Manifest`)).status).toBe(404);
+      const after = parseExposition((await get(`${site.origin}/metrics`)).text).series;
+      expect(after.filter((x) => x.name === 'live_smooth_responses_total' && !['ch1.isml', 'ch2.isml'].includes(x.labels.point!))).toEqual([]);
+    } finally {
+      post.destroy();
+    }
+  });
+
   it('answers HEAD with the headers, and other methods with 405', async () => {
     const head = await request(site.origin, '/metrics', { method: 'HEAD' });
     expect(head.status).toBe(200);
@@ -127,7 +202,7 @@ describe('liveSmooth.metrics mounted in Express', () => {
     expect(res.status).toBe(200);
     const { series } = parseExposition(res.text);
     expect(series.find((s) => s.name === 'host_jobs_total')?.value).toBe(2);
-    expect(series.find((s) => s.name === 'live_smooth_points')?.value).toBe(1);
+    expect(series.find((s) => s.name === 'live_smooth_points')?.value).toBe(site.handler.origin.points().length);
   });
 
   it('needs the origin or its handler', () => {

@@ -3,13 +3,14 @@
  * bitrates + AAC, 1 s fragments) with an injected clock: the exposition text is parsed and every value
  * checked against what was pushed, asked for and done to the point. The values are read at scrape
  * time (nothing listens on the point), once per point per scrape, and the series follow the tracks the
- * point has now.
+ * point has now. The responses by status are counted on the point by the HTTP edge; here the counts are
+ * made directly (the HTTP test makes them with requests).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Counter, Registry } from 'prom-client';
-import { METRIC_NAMES, Origin, PublishingPoint, createOrigin, registerMetrics } from '../../lib';
+import { LiveSmoothOptions, METRIC_NAMES, Origin, PublishingPoint, createOrigin, diskStore, registerMetrics } from '../../lib';
 import { SmoothIngestParser } from '../../lib/ingest/smooth';
 import type { IngestSession } from '../../lib/point/session';
 import { smoothErrorOf } from '../helpers/errors';
@@ -67,9 +68,9 @@ interface Harness {
   round(s: IngestSession, r: number): void;
 }
 
-function harness(): Harness {
+function harness(options: LiveSmoothOptions = {}): Harness {
   const clock = { now: 1_000_000 };
-  const origin = createOrigin(root, { stateFile: false, clock: { now: () => clock.now } });
+  const origin = createOrigin(root, { stateFile: false, clock: { now: () => clock.now }, ...options });
   made.push(origin);
   const registry = registerMetrics(origin);
   return {
@@ -112,6 +113,17 @@ describe('registerMetrics', () => {
       expect([name, m.value(name, { point: 'ch1.isml' })]).toEqual([name, 0]);
     }
     expect(m.all('live_smooth_track_ingest_fragments_total')).toEqual([]);
+    for (const kind of ['stored', 'held', 'cached', 'partial']) {
+      expect([kind, m.value('live_smooth_point_memory_bytes', { point: 'ch1.isml', kind })]).toEqual([kind, 0]);
+    }
+    expect(m.value('live_smooth_point_disk_bytes', { point: 'ch1.isml' })).toBe(0);
+    expect(m.value('live_smooth_memory_bytes')).toBe(0);
+    expect(m.value('live_smooth_memory_max_bytes')).toBe(h.origin.options.maxBytes);
+    expect(m.value('live_smooth_manifest_builds_total', { point: 'ch1.isml' })).toBe(0);
+    expect(m.value('live_smooth_manifest_build_seconds_total', { point: 'ch1.isml' })).toBe(0);
+    // Nothing answered yet: no series (statuses and codes appear as they are counted).
+    expect(m.all('live_smooth_responses_total')).toEqual([]);
+    expect(m.all('live_smooth_ingest_refusals_total')).toEqual([]);
     // Every metric is there with its HELP and TYPE, counters as counters.
     for (const name of METRIC_NAMES) {
       expect([name, m.types.get(name)]).toEqual([name, name.endsWith('_total') ? 'counter' : 'gauge']);
@@ -230,6 +242,108 @@ describe('registerMetrics', () => {
     d.abort('disconnected');
   });
 
+  it('reports memory by kind, which adds up to what the point counts in the byte budget, and manifest builds', async () => {
+    const h = harness({ maxBytes: 64 * 2 ** 20 });
+    const p = await h.point();
+    const s = h.open(p);
+    h.round(s, 0);
+    h.round(s, 1);
+    // Two manifests of the same content: one build. Half a fragment: partial bytes.
+    p.manifest();
+    p.manifest();
+    s.write(fragmentsOfRound(2)[0]!.subarray(0, 100));
+
+    const m = await scrape(h.registry);
+    const labels = { point: 'ch1.isml' };
+    const kinds = Object.fromEntries(m.all('live_smooth_point_memory_bytes').map((x) => [x.labels.kind, x.value]));
+    const memory = p.memory;
+    expect(kinds).toEqual({ stored: memory.stored, held: memory.held, cached: memory.cached, partial: memory.partial });
+    expect(kinds.stored! + kinds.cached! + kinds.partial!).toBe(memory.total);
+    expect(kinds.held).toBeGreaterThan(0); // the lookahead holds the newest fragments back
+    expect(kinds.held).toBeLessThan(kinds.stored!);
+    expect(kinds.cached).toBeGreaterThan(0);
+    expect(kinds.partial).toBe(100);
+    expect(m.value('live_smooth_point_disk_bytes', labels)).toBe(0);
+    // One point: the origin's budget holds what it counts.
+    expect(m.value('live_smooth_memory_bytes')).toBe(h.origin.memory.used);
+    expect(h.origin.memory.used).toBe(memory.total);
+    expect(m.value('live_smooth_memory_max_bytes')).toBe(64 * 2 ** 20);
+
+    expect(m.value('live_smooth_manifest_builds_total', labels)).toBe(1);
+    expect(m.value('live_smooth_manifest_build_seconds_total', labels)).toBe(p.manifestBuilds.seconds);
+    expect(p.manifestBuilds.seconds).toBeGreaterThan(0);
+    s.abort('disconnected');
+  });
+
+  it("reports a disk store's files apart from what it holds in memory", async () => {
+    const folder = mkdtempSync(path.join(tmpdir(), 'live-smooth-metrics-disk-'));
+    try {
+      const h = harness({ store: diskStore({ folder }) });
+      const p = await h.point();
+      const s = h.open(p);
+      h.round(s, 0);
+      // The write queue drains to the files.
+      for (let i = 0; i < 100 && p.memory.disk < p.bytes; i++) await new Promise((ok) => setTimeout(ok, 10));
+      const m = await scrape(h.registry);
+      expect(m.value('live_smooth_point_disk_bytes', { point: 'ch1.isml' })).toBe(p.bytes);
+      expect(m.value('live_smooth_point_store_bytes', { point: 'ch1.isml' })).toBe(p.bytes);
+      expect(p.bytes).toBeGreaterThan(0);
+      expect(m.value('live_smooth_point_memory_bytes', { point: 'ch1.isml', kind: 'stored' })).toBe(p.memory.stored);
+      expect(p.memory.stored).toBeLessThan(p.bytes);
+      s.abort('disconnected');
+      p.close();
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
+  it('reports the responses and refusals the edge counted on the point, by output, status and code', async () => {
+    const h = harness();
+    const p = await h.point();
+    const other = await h.point('refuse.isml');
+    for (let i = 0; i < 3; i++) p.responses.count('fragment', 200);
+    p.responses.count('fragment', 412);
+    p.responses.count('fragment', 304);
+    p.responses.count('manifest', 200);
+    p.responses.count('fragment_info', 404);
+    p.responses.count('raw_fragment', 200);
+    p.responses.count('other', 405);
+    p.responses.count('ingest', 400);
+    p.responses.refused('ERR_BAD_BOX');
+    p.responses.count('ingest', 503);
+    p.responses.refused('ERR_TOO_MANY_CONNECTIONS');
+    p.responses.count('ingest', 500);
+    p.responses.refused('internal');
+    p.responses.count('ingest', 400);
+    p.responses.refused('ERR_BAD_BOX');
+    other.responses.count('ingest', 200);
+
+    const m = await scrape(h.registry);
+    const rows = (name: string): string[] => m.all(name).map((x) => `${Object.values(x.labels).join(' ')} ${x.value}`);
+    expect(rows('live_smooth_responses_total')).toEqual([
+      'ch1.isml manifest 200 1',
+      'ch1.isml fragment 200 3',
+      'ch1.isml fragment 304 1',
+      'ch1.isml fragment 412 1',
+      'ch1.isml fragment_info 404 1',
+      'ch1.isml raw_fragment 200 1',
+      'ch1.isml ingest 400 2',
+      'ch1.isml ingest 500 1',
+      'ch1.isml ingest 503 1',
+      'ch1.isml other 405 1',
+      'refuse.isml ingest 200 1',
+    ]);
+    expect(m.all('live_smooth_responses_total')[0]!.labels).toEqual({ point: 'ch1.isml', output: 'manifest', status: '200' });
+    expect(rows('live_smooth_ingest_refusals_total')).toEqual([
+      'ch1.isml ERR_BAD_BOX 2',
+      'ch1.isml ERR_TOO_MANY_CONNECTIONS 1',
+      'ch1.isml internal 1',
+    ]);
+    // Counters: a later scrape reads the totals, not the increments since the last.
+    p.responses.count('fragment', 200);
+    expect((await scrape(h.registry)).value('live_smooth_responses_total', { point: 'ch1.isml', output: 'fragment', status: '200' })).toBe(4);
+  });
+
   it('drops the series of tracks the point no longer has, and keeps the state current', async () => {
     const h = harness();
     const p = await h.point();
@@ -255,13 +369,18 @@ describe('registerMetrics', () => {
     expect(events.map((e) => [origin.listenerCount(e), p.listenerCount(e)])).toEqual(before);
 
     const reads = jest.spyOn(PublishingPoint.prototype, 'trackStats', 'get');
+    // The memory is summed over the tracks on each read: once per scrape too, whatever the number of kinds.
+    const memoryReads = jest.spyOn(PublishingPoint.prototype, 'memory', 'get');
     try {
       await registry.metrics();
       expect(reads).toHaveBeenCalledTimes(1);
+      expect(memoryReads).toHaveBeenCalledTimes(1);
       await registry.metrics();
       expect(reads).toHaveBeenCalledTimes(2);
+      expect(memoryReads).toHaveBeenCalledTimes(2);
     } finally {
       reads.mockRestore();
+      memoryReads.mockRestore();
     }
   });
 
