@@ -44,7 +44,10 @@ export interface PointSettings {
    * `reset` drops the window and starts a fresh session. Not an IIS meta.
    */
   encoderRestart: EncoderRestart;
-  /** Extra output formats, e.g. `m3u8-aapl` (read and kept). */
+  /**
+   * Output formats besides Smooth (always offered), see {@link outputFormats}: empty for DASH and HLS
+   * both, else a comma- or space-separated list (`m3u8-aapl`, `mpd-time-csf`, `smooth` for neither…).
+   */
   formats: string;
   'm3u8-aapl-segmentlength': number;
   'm3u8-aapl-maxbitrate': number;
@@ -427,5 +430,41 @@ export function writeDefinition(text: string, changes: Readonly<Record<string, u
     }
   }
   readDefinition(out);
+  return out;
+}
+
+/** The outputs a point offers besides Smooth. */
+export interface OutputFormats {
+  dash: boolean;
+  hls: boolean;
+}
+
+/** `formats` names, case-insensitive, by output; `smooth` names Smooth alone (always offered). */
+const FORMAT_NAMES: ReadonlyMap<string, keyof OutputFormats | 'smooth'> = new Map([
+  ['smooth', 'smooth'],
+  ['mss', 'smooth'],
+  ['dash', 'dash'],
+  ['mpd', 'dash'],
+  ['mpd-time-csf', 'dash'],
+  ['mpd-time-cmaf', 'dash'],
+  ['hls', 'hls'],
+  ['m3u8', 'hls'],
+  ['m3u8-aapl', 'hls'],
+  ['m3u8-cmaf', 'hls'],
+]);
+
+/**
+ * The outputs a `formats` setting offers besides Smooth. Empty (the default) offers DASH and HLS; a
+ * list offers what it names (IIS's `m3u8-aapl` is HLS, `smooth` alone turns both off). Names this
+ * library does not serve (IIS's `m3u8-aapl-v3`, `f4m`…) are ignored.
+ */
+export function outputFormats(formats: string): OutputFormats {
+  const names = formats.split(/[\s,]+/).filter((n) => n !== '');
+  if (names.length === 0) return { dash: true, hls: true };
+  const out = { dash: false, hls: false };
+  for (const n of names) {
+    const f = FORMAT_NAMES.get(n.toLowerCase());
+    if (f === 'dash' || f === 'hls') out[f] = true;
+  }
   return out;
 }

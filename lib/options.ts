@@ -242,6 +242,11 @@ export interface LiveSmoothOptions {
   startOnFirstRequest?: boolean;
   /** Default `restartOnEncoderReconnect`. Default `false`. */
   restartOnEncoderReconnect?: boolean;
+  /**
+   * Default `formats`: the outputs besides Smooth, e.g. `'m3u8-aapl'` for HLS alone, `'smooth'` for
+   * neither DASH nor HLS (see `outputFormats`). Default `''`: DASH and HLS.
+   */
+  formats?: string;
   /** Site-wide defaults for any `.isml` meta (by meta name); the top-level options above win. */
   settings?: SettingsOverrides;
   /**
@@ -427,6 +432,9 @@ export function resolveOptions(o: LiveSmoothOptions = {}): ResolvedOptions {
   if (o.settings !== undefined && (typeof o.settings !== 'object' || o.settings === null)) {
     throw new SmoothError('ERR_INVALID_OPTION', 'options.settings must be an object of .isml settings');
   }
+  if (o.formats !== undefined && typeof o.formats !== 'string') {
+    throw new SmoothError('ERR_INVALID_OPTION', "options.formats must be a string of format names (e.g. 'mpd-time-csf m3u8-aapl')");
+  }
   if (o.stateFile !== undefined && o.stateFile !== false && (typeof o.stateFile !== 'string' || o.stateFile === '')) {
     throw new SmoothError('ERR_INVALID_OPTION', 'options.stateFile must be a file path or false');
   }
@@ -444,6 +452,7 @@ export function resolveOptions(o: LiveSmoothOptions = {}): ResolvedOptions {
         .filter((k) => o[k] !== undefined)
         .map((k) => [k, boolean(k, o[k])]),
     ),
+    ...(o.formats !== undefined ? { formats: o.formats } : {}),
   };
   return Object.freeze({
     defaults: Object.freeze(settingsOption('options', top)),

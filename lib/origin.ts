@@ -24,6 +24,7 @@ import { LiveSmoothOptions, ResolvedOptions, layersFor, resolveOptions } from '.
 import { PublishingPoint } from './point';
 import { PointEvents, PointState, SafeEmitter, describeError } from './point/events';
 import { SharedLimits, sharedLimits } from './point/limits';
+import { anchorFromJson, anchorToJson } from './point/anchor';
 
 const debug = createDebug('live-smooth:origin');
 
@@ -80,6 +81,7 @@ const FORWARDED: ReadonlyArray<keyof PointEvents> = [
   'streamStarted',
   'streamEnded',
   'fragmentTrimmed',
+  'anchor',
   'inputRejected',
   'encoderRestart',
   'fragmentDropped',
@@ -310,6 +312,7 @@ export class Origin extends SafeEmitter<PointEvents> {
     const target = this as EventEmitter;
     for (const name of FORWARDED) source.on(name, (event: unknown) => target.emit(name, event));
     point.on('state', () => this.#save());
+    point.on('anchor', () => this.#save());
     return point;
   }
 
@@ -417,7 +420,7 @@ export class Origin extends SafeEmitter<PointEvents> {
   /** Reads the state file: points that were started come back Starting, waiting for their encoders. */
   #restore(): void {
     if (!this.#stateFile) return;
-    let saved: { points?: Record<string, string> };
+    let saved: { points?: Record<string, string>; anchors?: Record<string, unknown> };
     try {
       saved = JSON.parse(readFileSync(this.#stateFile, 'utf8')) as typeof saved;
     } catch {
@@ -425,8 +428,9 @@ export class Origin extends SafeEmitter<PointEvents> {
     }
     for (const [rel, state] of Object.entries(saved.points ?? {})) {
       if (!isPointPath(rel)) continue;
+      const anchor = anchorFromJson(saved.anchors?.[rel]);
       this.resolve(rel)
-        .then((point) => point?.restore(state as PointState))
+        .then((point) => point?.restore(state as PointState, anchor))
         .catch((err: unknown) => debug('%s: cannot restore its state: %s', rel, describeError(err)));
     }
   }
@@ -438,9 +442,14 @@ export class Origin extends SafeEmitter<PointEvents> {
     this.#saving = setTimeout(() => {
       this.#saving = undefined;
       const points: Record<string, PointState> = {};
-      for (const p of this.points()) if (p.state === 'Starting' || p.state === 'Started') points[p.path] = p.state;
+      const anchors: Record<string, ReturnType<typeof anchorToJson>> = {};
+      for (const p of this.points()) {
+        if (p.state !== 'Starting' && p.state !== 'Started') continue;
+        points[p.path] = p.state;
+        if (p.anchor) anchors[p.path] = anchorToJson(p.anchor);
+      }
       this.#written = this.#written
-        .then(() => replaceFile(file, `${JSON.stringify({ points }, null, 2)}\n`))
+        .then(() => replaceFile(file, `${JSON.stringify({ points, anchors }, null, 2)}\n`))
         .catch((err: Error) => debug('cannot write state file: %s', err.message));
     }, 100);
     this.#saving.unref();

@@ -10,7 +10,11 @@ import createDebug from 'debug';
 import { SmoothError, isSmoothError } from '../errors';
 import type { LiveSmoothOptions } from '../options';
 import { Origin, createOrigin } from '../origin';
-import type { FragmentLookup, PackagedFragment, PublishingPoint } from '../point';
+import { outputFormats } from '../definition';
+import { TIME_URL_PLACEHOLDER } from '../manifest/output';
+import { escapeAttr } from '../manifest/xml';
+import type { TrackType } from '../model';
+import type { FragmentLookup, PackagedFragment, PublishingPoint, RenderedManifest } from '../point';
 import type { IngestSession } from '../point/session';
 import type { ResponseOutput } from '../point/stats';
 import { isThenable } from '../store/types';
@@ -101,11 +105,30 @@ const PART_OUTPUT: Readonly<Record<'Fragments' | 'FragmentInfo' | 'RawFragments'
   RawFragments: 'raw_fragment',
 };
 
+const PLACEHOLDER_BYTES = Buffer.byteLength(TIME_URL_PLACEHOLDER);
+
+/**
+ * The absolute path of the point's `time` URL, from the path a request for one of its resources came
+ * by (mount point included): the MPD's `UTCTiming` must not depend on how a player resolves it.
+ */
+function timePath(req: IncomingMessage): string | undefined {
+  const url = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '';
+  const m = /^(\/[^?#]*?\.isml)\//i.exec(url);
+  return m ? `${m[1]}/time` : undefined;
+}
+
 /** The output a failure inside dispatch counts as: the one the resource would have been answered as. */
 function outputOf(resource: Resource): ResponseOutput {
   if (resource.kind === 'ingest' || resource.kind === 'manifest') return resource.kind;
+  if (resource.kind === 'output') return resource.format;
+  if (resource.kind === 'cmaf') return resource.part === 'init' ? 'cmaf_init' : resource.part === 'playlist' ? 'm3u8' : 'cmaf_segment';
   if (resource.kind === 'fragment' && resource.part !== 'KeyFrames') return PART_OUTPUT[resource.part];
   return 'other';
+}
+
+/** Content-Type of a track's fragments and segments. */
+function mediaType(type: TrackType): string {
+  return type === 'video' ? 'video/mp4' : type === 'audio' ? 'audio/mp4' : 'application/mp4';
 }
 
 /** `If-None-Match` (RFC 9110 §13.1.2): `*`, or a list of entity tags compared weakly. */
@@ -172,11 +195,24 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
       if (req.method !== 'GET' && req.method !== 'HEAD') return answer(res, point, 'other', 405, 'method not allowed', { Allow: 'GET, HEAD' });
       if (point.state === 'Error') return answer(res, point, 'other', 500, `publishing point error: ${point.error ?? 'unknown'}`);
       if (resource.kind === 'unknown') return answer(res, point, 'other', 404, resource.reason);
+      if (resource.kind === 'time') return clock(req, res, point);
+      const offered = outputFormats(point.settings.formats);
+      if (resource.kind === 'output' && !offered[resource.format === 'mpd' ? 'dash' : 'hls']) {
+        return answer(res, point, 'other', 404, `this publishing point does not offer ${resource.format === 'mpd' ? 'DASH' : 'HLS'} (its formats setting)`);
+      }
+      if (resource.kind === 'cmaf' && !offered.dash && !offered.hls) {
+        return answer(res, point, 'other', 404, 'this publishing point offers neither DASH nor HLS (its formats setting)');
+      }
       if (!point.serving) {
         point.clientRequest();
         return answer(res, point, 'other', 404, `publishing point is ${point.state}: no live content yet`);
       }
-      if (resource.kind === 'manifest') return manifest(req, res, point);
+      if (resource.kind === 'manifest') return manifest(req, res, point, 'manifest', point.manifest());
+      if (resource.kind === 'output') {
+        if (resource.format === 'm3u8') return manifest(req, res, point, 'm3u8', point.hlsMaster());
+        return manifest(req, res, point, 'mpd', point.mpd(), timePath(req));
+      }
+      if (resource.kind === 'cmaf') return cmaf(req, res, point, resource);
       return fragment(req, res, point, resource);
     } catch (err) {
       reply(res, err, point, outputOf(resource));
@@ -281,25 +317,98 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
     req.resume();
   };
 
-  const manifest = (req: IncomingMessage, res: ServerResponse, point: PublishingPoint): void => {
-    const m = point.manifest();
+  /**
+   * Sends a rendered manifest (Smooth, MPD or HLS playlist). An MPD's `UTCTiming` URL is made absolute
+   * here, per request, from the path the request came by (`timePath`), since the rendering is shared by
+   * every client and players resolve it against the page rather than the MPD.
+   */
+  const manifest = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    point: PublishingPoint,
+    output: ResponseOutput,
+    m: RenderedManifest,
+    timePath?: string,
+  ): void => {
     cors(res);
     const cacheControl = m.maxAge > 0 ? `public, max-age=${m.maxAge}` : 'no-cache';
     if (matches(req.headers['if-none-match'], m.etag)) {
-      point.responses.count('manifest', 304);
+      point.responses.count(output, 304);
       res.writeHead(304, { ETag: m.etag, 'Cache-Control': cacheControl });
       res.end();
       return;
     }
-    point.responses.count('manifest', 200);
+    let body = m.body;
+    const at = timePath === undefined ? -1 : body.lastIndexOf(TIME_URL_PLACEHOLDER);
+    if (at !== -1) {
+      const path = Buffer.from(escapeAttr(timePath!), 'utf8');
+      body = Buffer.concat([body.subarray(0, at), path, body.subarray(at + PLACEHOLDER_BYTES)]);
+    }
+    point.responses.count(output, 200);
     res.writeHead(200, {
       'Content-Type': m.contentType,
-      'Content-Length': String(m.body.length),
+      'Content-Length': String(body.length),
       'Cache-Control': cacheControl,
       ETag: m.etag,
       'Last-Modified': new Date(m.lastModified).toUTCString(),
     });
-    res.end(req.method === 'HEAD' ? undefined : m.body);
+    res.end(req.method === 'HEAD' ? undefined : body);
+  };
+
+  /** The wall clock as DASH `UTCTiming` (`http-iso`) reads it: ISO 8601 with milliseconds, never cached. */
+  const clock = (req: IncomingMessage, res: ServerResponse, point: PublishingPoint): void => {
+    const body = new Date(resolved.clock.now()).toISOString();
+    point.responses.count('other', 200);
+    cors(res);
+    res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': String(body.length), 'Cache-Control': 'no-store' });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  };
+
+  /** `cmaf/<rep>/…`: an init segment, a media segment (DASH and HLS), or an HLS media playlist. */
+  const cmaf = (req: IncomingMessage, res: ServerResponse, point: PublishingPoint, r: Extract<Resource, { kind: 'cmaf' }>): void => {
+    if (r.part === 'playlist') {
+      const m = point.hlsMedia(r.rep);
+      if (!m) return answer(res, point, 'm3u8', 404, `no representation ${r.rep}`);
+      return manifest(req, res, point, 'm3u8', m);
+    }
+    if (r.part === 'init') {
+      const header = point.initSegment(r.rep);
+      if (!header) return answer(res, point, 'cmaf_init', 404, `no representation ${r.rep}`);
+      point.responses.count('cmaf_init', 200);
+      cors(res);
+      // A new session may describe the track differently under the same id: revalidated, never kept.
+      res.writeHead(200, {
+        'Content-Type': mediaType(header.info.type),
+        'Content-Length': String(header.init.length),
+        'Cache-Control': 'no-cache',
+      });
+      res.end(req.method === 'HEAD' ? undefined : header.init);
+      return;
+    }
+    const found = point.segment(r.rep, r.time);
+    // DASH-IF and USP: 404 for a segment not available yet, 410 for one that left the window.
+    if (found.status === 'not-yet') return answer(res, point, 'cmaf_segment', 404, `segment ${r.time} of ${r.rep} is not available yet`);
+    if (found.status === 'expired') return answer(res, point, 'cmaf_segment', 410, found.reason);
+    if (found.status === 'not-found') return answer(res, point, 'cmaf_segment', 404, found.reason);
+    const etag = `"c${found.found.etag.slice(2)}`;
+    cors(res);
+    if (matches(req.headers['if-none-match'], etag)) {
+      point.responses.count('cmaf_segment', 304);
+      res.writeHead(304, { ETag: etag, 'Cache-Control': fragmentCacheControl });
+      res.end();
+      return;
+    }
+    const packaged = point.cmafSegment(found.found, { decodeTimeOffset: found.decodeTimeOffset });
+    const send = (p: PackagedFragment | undefined): void => {
+      if (!p) return answer(res, point, 'cmaf_segment', 404, `segment ${r.time} of ${r.rep} left the window`);
+      point.responses.count('cmaf_segment', 200);
+      writeFragment(req, res, 'Fragments', found.found.track.type, etag, fragmentCacheControl, p);
+    };
+    if (isThenable(packaged)) {
+      Promise.resolve(packaged).then(send, (err: unknown) => reply(res, err, point, 'cmaf_segment'));
+    } else {
+      send(packaged);
+    }
   };
 
   const fragmentCacheControl = `public, max-age=${resolved.fragmentMaxAge}, immutable`;
@@ -380,12 +489,24 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
     p: PackagedFragment | undefined,
   ): void => {
     if (!p) return answer(res, point, PART_OUTPUT[part], 404, `no fragment of ${found.track.name} at ${found.time} (it left the window)`);
-    const stream = Buffer.isBuffer(p.data) ? undefined : p.data;
-    const type = found.track.type;
-    const length = part === 'FragmentInfo' ? p.moofSize : part === 'RawFragments' ? p.dataSize : p.head.length + p.dataSize;
     point.responses.count(PART_OUTPUT[part], 200);
+    writeFragment(req, res, part, found.track.type, etag, cacheControl, p);
+  };
+
+  /** Writes a packaged fragment's response: its header, then the stored sample bytes as they are (never a copy). */
+  const writeFragment = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    part: 'Fragments' | 'FragmentInfo' | 'RawFragments',
+    type: TrackType,
+    etag: string,
+    cacheControl: string,
+    p: PackagedFragment,
+  ): void => {
+    const stream = Buffer.isBuffer(p.data) ? undefined : p.data;
+    const length = part === 'FragmentInfo' ? p.moofSize : part === 'RawFragments' ? p.dataSize : p.head.length + p.dataSize;
     res.writeHead(200, {
-      'Content-Type': type === 'video' ? 'video/mp4' : type === 'audio' ? 'audio/mp4' : 'application/mp4',
+      'Content-Type': mediaType(type),
       'Content-Length': String(length),
       'Cache-Control': cacheControl,
       ETag: etag,

@@ -8,6 +8,12 @@ import { IDENTIFIER } from '../model';
 /** What a request URL addresses below a publishing point. */
 export type Resource =
   | { kind: 'manifest' }
+  /** The DASH MPD (`.mpd`, `Manifest(format=mpd-time-csf|mpd-time-cmaf)`) or the HLS master playlist (`.m3u8`, `Manifest(format=m3u8-aapl|m3u8-cmaf)`). */
+  | { kind: 'output'; format: 'mpd' | 'm3u8' }
+  /** Below `cmaf/<rep>/`: the init segment, a media segment at output time `time`, or the HLS media playlist. */
+  | { kind: 'cmaf'; rep: string; part: 'init' | 'segment' | 'playlist'; time: bigint }
+  /** The wall clock (DASH `UTCTiming`). */
+  | { kind: 'time' }
   | { kind: 'ingest'; streamId: string; eventId: string | undefined }
   | {
       kind: 'fragment';
@@ -32,6 +38,16 @@ type FragmentPart = Extract<Resource, { kind: 'fragment' }>['part'];
 const FRAGMENT_NOUNS = new Map<string, FragmentPart>(
   (['Fragments', 'FragmentInfo', 'RawFragments', 'KeyFrames'] as const).map((n) => [n.toLowerCase(), n]),
 );
+
+/** `Manifest(format=…)` values of IIS and Azure Media Services, by output; an optional `.mpd`/`.m3u8` may follow. */
+const MANIFEST_FORMATS = new Map<string, 'mpd' | 'm3u8'>([
+  ['mpd-time-csf', 'mpd'],
+  ['mpd-time-cmaf', 'mpd'],
+  ['m3u8-aapl', 'm3u8'],
+  ['m3u8-cmaf', 'm3u8'],
+]);
+/** A representation id: `<name>=<bitrate>` and `,<key>=<value>` per custom attribute (see `representationId`). */
+const REPRESENTATION = /^[A-Za-z][A-Za-z0-9_-]{0,63}=\d{1,10}(?:,[A-Za-z][A-Za-z0-9_-]{0,63}=[A-Za-z0-9_.:-]{1,64}){0,16}$/;
 
 function badUrl(message: string): SmoothError {
   return new SmoothError('ERR_BAD_URL', message);
@@ -92,8 +108,18 @@ function parseResource(rest: string[]): Resource {
     rest = rest.slice(1);
   }
   if (rest.length === 1 && rest[0]!.toLowerCase() === 'manifest') return { kind: 'manifest' };
+  if (rest.length === 1 && (rest[0] === '.mpd' || rest[0] === '.m3u8')) return { kind: 'output', format: rest[0] === '.mpd' ? 'mpd' : 'm3u8' };
+  if (rest.length === 1 && rest[0] === 'time') return { kind: 'time' };
+  if (rest.length === 3 && rest[0] === 'cmaf') return parseCmaf(rest[1]!, rest[2]!);
+  // IIS documented `Manifest(format=m3u8-aapl).m3u8` for caches that go by the extension.
+  const manifestFormat = rest.length === 1 ? /^manifest\(format=([a-z0-9-]+)\)(\.mpd|\.m3u8)?$/i.exec(rest[0]!) : null;
+  if (manifestFormat) {
+    const format = MANIFEST_FORMATS.get(manifestFormat[1]!.toLowerCase());
+    if (!format) return { kind: 'unknown', reason: `manifest format ${manifestFormat[1]} is not supported` };
+    return { kind: 'output', format };
+  }
   const head = rest[0] === undefined ? undefined : call(rest[0]);
-  if (rest.length === 1 && head?.[0] === 'manifest') return { kind: 'unknown', reason: 'manifest formats are not supported' };
+  if (rest.length === 1 && head?.[0] === 'manifest') return { kind: 'unknown', reason: 'malformed Manifest() format' };
   if (rest.length === 1 && head?.[0] === 'streams') {
     if (!STREAM_ID.test(head[1])) throw badUrl('Streams() id must be 1-128 characters of A-Z a-z 0-9 . _ ~ -');
     return { kind: 'ingest', streamId: head[1], eventId };
@@ -122,4 +148,16 @@ function parseResource(rest: string[]): Resource {
     return { kind: 'fragment', part, bitrate: Number(bitrateText), attributes, track: m[1]!, time };
   }
   return { kind: 'unknown', reason: 'unknown resource' };
+}
+
+/** `cmaf/<rep>/init.mp4`, `cmaf/<rep>/<time>.m4s`, `cmaf/<rep>/index.m3u8`. */
+function parseCmaf(rep: string, file: string): Resource {
+  if (!REPRESENTATION.test(rep)) return { kind: 'unknown', reason: 'malformed representation id' };
+  if (file === 'init.mp4') return { kind: 'cmaf', rep, part: 'init', time: 0n };
+  if (file === 'index.m3u8') return { kind: 'cmaf', rep, part: 'playlist', time: 0n };
+  const m = /^(\d{1,20})\.m4s$/.exec(file);
+  if (!m) return { kind: 'unknown', reason: 'unknown resource below cmaf/' };
+  const time = BigInt(m[1]!);
+  if (time > MAX_TIME) throw badUrl('segment time exceeds 2^64-1');
+  return { kind: 'cmaf', rep, part: 'segment', time };
 }

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import type { PointSettings } from '../definition';
 import { SmoothError } from '../errors';
-import type { MediaFragment } from '../media';
+import type { MediaFragment, TrackHeader } from '../media';
 import type { ManifestSnapshot, StreamSnapshot } from '../manifest/types';
 import type { FragmentTime, TrackInfo } from '../model';
 import type { MoofHead } from '../mp4/writer';
@@ -18,6 +18,8 @@ import { smoothFragment } from '../package/smooth';
 import { Awaitable, EvictReason, FragmentStore, StoredFragment, isThenable } from '../store/types';
 import type { FailureSource, PointEvents } from './events';
 import type { BudgetHolder, ByteBudget } from './limits';
+import type { Anchor } from './anchor';
+import { PointOutputs, RenderedOutput } from './outputs';
 import { TimeShift, restartShift } from './restart';
 import { listGroup, trimBound } from './timeline';
 import { Track, TrackRegistry } from './tracks';
@@ -56,6 +58,19 @@ export type FragmentLookup =
   | { status: 'not-yet' }
   | { status: 'not-found'; reason: string };
 
+/** Result of a DASH/HLS segment lookup by representation id and output time. */
+export type SegmentLookup =
+  | {
+      status: 'ok';
+      found: Extract<FragmentLookup, { status: 'ok' }>;
+      /** Added to the stored decode times for `tfdt` (minus the anchor's base). */
+      decodeTimeOffset: bigint;
+    }
+  | { status: 'not-yet' }
+  /** Before the oldest fragment the track still has (DASH answers 410). */
+  | { status: 'expired'; reason: string }
+  | { status: 'not-found'; reason: string };
+
 /** A fragment packaged for a client: its header, then the stored sample bytes (a view or a stream). */
 export interface PackagedFragment extends MoofHead {
   data: StoredFragment['data'];
@@ -70,7 +85,7 @@ export interface ContentHost {
   settings(): PointSettings;
   /** The stream can still deliver newer fragments (the point is Started). */
   live(): boolean;
-  emit<K extends 'fragmentTrimmed'>(name: K, payload: PointEvents[K][0]): void;
+  emit<K extends 'fragmentTrimmed' | 'anchor'>(name: K, payload: PointEvents[K][0]): void;
   failed(source: FailureSource, error: unknown): void;
   /** The origin's byte budget, shared by its points. */
   readonly budget: ByteBudget;
@@ -163,11 +178,20 @@ export class PointContent implements BudgetHolder {
   /** A shed is under way: the store's evictions it causes are reported as `bytes`. */
   #shedding = false;
   readonly #builds: ManifestBuilds = { builds: 0, seconds: 0 };
+  readonly #outputs: PointOutputs;
 
   constructor(host: ContentHost) {
     this.#host = host;
     this.#store = this.#newStore();
     this.#changedAt = host.options.clock.now();
+    this.#outputs = new PointOutputs({
+      tracks: this.tracks,
+      settings: () => host.settings(),
+      live: () => host.live(),
+      changedAt: () => this.#changedAt,
+      etag: (kind) => `"${kind}${this.#tag}.${this.#version}"`,
+      now: () => host.options.clock.now(),
+    });
     host.budget.join(this);
   }
 
@@ -242,10 +266,10 @@ export class PointContent implements BudgetHolder {
     return true;
   }
 
-  /** Fragments in the timelines (each costs {@link FRAGMENT_COST}). */
+  /** Fragments in the timelines (each costs {@link FRAGMENT_COST}); runs per fragment, so no iterator. */
   #fragmentCount(): number {
     let n = 0;
-    for (const t of this.tracks) n += t.timeline.size;
+    for (const g of this.tracks.groups) for (const t of g.tracks) n += t.timeline.size;
     return n;
   }
 
@@ -256,7 +280,7 @@ export class PointContent implements BudgetHolder {
   }
 
   #cached(): number {
-    return this.#packaged.bytes + (this.#manifest?.body.length ?? 0);
+    return this.#packaged.bytes + (this.#manifest?.body.length ?? 0) + this.#outputs.bytes;
   }
 
   /**
@@ -265,18 +289,23 @@ export class PointContent implements BudgetHolder {
    * told, so the nested report only adds its own difference.
    * @returns whether the origin is within its budget
    */
-  #report(): boolean {
-    const total = this.#stored() + this.#cached() + this.#partial;
+  #report(stored = this.#stored()): boolean {
+    const total = stored + this.#cached() + this.#partial;
     const delta = total - this.#counted;
     this.#counted = total;
     const budget = this.#host.budget;
     return delta === 0 ? budget.used <= budget.max : budget.change(delta);
   }
 
-  /** The point's own limit: its stored fragments, with their bookkeeping, within `maxBytesPerPoint`. */
-  #fitPoint(): void {
-    const over = this.#stored() - this.#host.options.maxBytesPerPoint;
-    if (over > 0) this.shed(over);
+  /**
+   * The point's own limit: its stored fragments, with their bookkeeping, within `maxBytesPerPoint`;
+   * then what it holds is reported.
+   */
+  #fitAndReport(): void {
+    const stored = this.#stored();
+    const over = stored - this.#host.options.maxBytesPerPoint;
+    if (over > 0) this.shed(over); // reports
+    else this.#report(stored);
   }
 
   /**
@@ -285,6 +314,9 @@ export class PointContent implements BudgetHolder {
    */
   add(track: Track, fragment: MediaFragment): boolean {
     track.timeline.add(fragment, fragment.byteLength);
+    if (this.#outputs.arrived(track, fragment.time + fragment.duration, fragment.duration, fragment.samples.count)) {
+      this.#host.emit('anchor', { point: this.#host.path, availabilityStart: this.#outputs.anchor!.availabilityStart });
+    }
     track.stats.arrived(this.#host.options.clock.now(), fragment.dataSize);
     if (!this.#put(track, fragment)) {
       this.#report();
@@ -294,8 +326,7 @@ export class PointContent implements BudgetHolder {
     if (published.length > 0) this.#publish(track, published);
     // A bitrate that has published nothing yet caps its StreamIndex's listed edge at its newest fragment.
     else if (track.timeline.newestPublished() === undefined) this.touch();
-    this.#fitPoint();
-    this.#report();
+    this.#fitAndReport();
     this.#wake(track);
     return true;
   }
@@ -386,6 +417,7 @@ export class PointContent implements BudgetHolder {
     this.#version++;
     this.#changedAt = this.#host.options.clock.now();
     this.#manifest = undefined;
+    this.#outputs.invalidate();
   }
 
   /** Drops everything: a new session, with a new store and a new ETag tag. */
@@ -395,6 +427,7 @@ export class PointContent implements BudgetHolder {
     this.#storeCall(() => old.clear());
     this.#packaged.clear();
     this.#manifest = undefined;
+    this.#outputs.clear();
     for (const track of [...this.#waiters.keys()]) this.#wake(track);
     this.tracks.clear();
     this.#restart = undefined;
@@ -428,6 +461,60 @@ export class PointContent implements BudgetHolder {
       dvrWindowLength: BigInt(s.manifestWindowLength) * BigInt(ROOT_TIMESCALE),
       streams,
     };
+  }
+
+  /** The session's DASH/HLS anchor, once its first fragment arrived. */
+  get anchor(): Anchor | undefined {
+    return this.#outputs.anchor;
+  }
+
+  /** An anchor an earlier process saved, for a session whose first fragment fits it. */
+  restoreAnchor(anchor: Anchor): void {
+    this.#outputs.restore(anchor);
+  }
+
+  /** The DASH MPD, rendered once per change of the timeline. */
+  mpd(): RenderedOutput {
+    return this.#reported(this.#outputs.mpd());
+  }
+
+  /** The HLS master playlist, rendered once per change of the timeline. */
+  hlsMaster(): RenderedOutput {
+    return this.#reported(this.#outputs.master());
+  }
+
+  /** The HLS media playlist of representation `id`; `undefined` for an unknown one. */
+  hlsMedia(id: string): RenderedOutput | undefined {
+    const out = this.#outputs.media(id);
+    return out && this.#reported(out);
+  }
+
+  /** A rendering just made (or cached) counts in the budget. */
+  #reported<T>(out: T): T {
+    this.#report();
+    return out;
+  }
+
+  /** The header (description and init segment) of representation `id`. */
+  initSegment(id: string): TrackHeader | undefined {
+    return this.#outputs.track(id)?.header;
+  }
+
+  /**
+   * The DASH/HLS segment of representation `id` that starts at output time `time` (the stored time
+   * minus the anchor's base).
+   */
+  segment(id: string, time: bigint): SegmentLookup {
+    const track = this.#outputs.track(id);
+    if (!track) return { status: 'not-found', reason: `no representation ${id}` };
+    const offset = this.#outputs.offset(track);
+    const { name, bitrate, customAttributes } = track.info;
+    const found = this.lookup(name, bitrate, customAttributes, time + offset);
+    if (found.status === 'ok') return { status: 'ok', found, decodeTimeOffset: -offset };
+    if (found.status === 'not-yet') return found;
+    const oldest = track.timeline.oldest();
+    if (oldest && time + offset < oldest.time) return { status: 'expired', reason: `segment ${time} of ${id} left the window` };
+    return { status: 'not-found', reason: `no segment of ${id} at ${time}` };
   }
 
   /** The client manifest, rendered once per change of the timeline. */

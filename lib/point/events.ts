@@ -29,6 +29,11 @@ export interface PointEvents {
   streamEnded: [{ point: string; streamId: string; reason: 'eos' | 'disconnected' | 'error' }];
   /** A fragment left the point (DVR window, byte budget, reset, failed store write). */
   fragmentTrimmed: [{ point: string; track: string; time: bigint; reason: string }];
+  /**
+   * The session's DASH/HLS timeline was anchored (its first fragment): output time 0 is
+   * `availabilityStart` (wall-clock ms). The origin saves it with the point's state.
+   */
+  anchor: [{ point: string; availabilityStart: number }];
   inputRejected: [{ point: string; streamId: string; code: string; message: string }];
   /**
    * An encoder came back with times before the resend window of a track it feeds alone (it restarted),

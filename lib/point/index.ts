@@ -16,7 +16,9 @@ import type { ManifestSnapshot } from '../manifest/types';
 import type { TrackInfo } from '../model';
 import type { ResolvedOptions } from '../options';
 import type { Awaitable } from '../store/types';
-import { FragmentLookup, ManifestBuilds, PackagedFragment, PointContent, PointMemory, RenderedManifest } from './content';
+import { FragmentLookup, ManifestBuilds, PackagedFragment, PointContent, PointMemory, RenderedManifest, SegmentLookup } from './content';
+import type { Anchor } from './anchor';
+import type { RenderedOutput } from './outputs';
 import { FailureSource, PointEvents, PointState, SafeEmitter, describeError } from './events';
 import { Effect, PointCommand, PointEvent, refusedCommand, refusedEncoder, step } from './lifecycle';
 import { IngestSession, LOCAL_IDENTITY, SessionEnd, SessionHost, conflictOf } from './session';
@@ -27,7 +29,9 @@ import { Track, trackStats } from './tracks';
 
 export type { PointState } from './events';
 export type { PointCommand } from './lifecycle';
-export type { FragmentLookup, ManifestBuilds, PackagedFragment, PointMemory, RenderedManifest } from './content';
+export type { FragmentLookup, ManifestBuilds, PackagedFragment, PointMemory, RenderedManifest, SegmentLookup } from './content';
+export type { Anchor } from './anchor';
+export type { RenderedOutput } from './outputs';
 
 const debug = createDebug('live-smooth:point');
 
@@ -217,9 +221,18 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
     if ('effect' in s) this.#run(s.effect, `${command} command`);
   }
 
-  /** Restores a state remembered across a process restart: a point that was started waits for encoders again. */
-  restore(state: PointState): void {
+  /**
+   * Restores a state remembered across a process restart: a point that was started waits for encoders
+   * again, and its DASH/HLS anchor is kept if the encoder goes on with its times.
+   */
+  restore(state: PointState, anchor?: Anchor): void {
     if (this.#state === 'Idle' && (state === 'Starting' || state === 'Started')) this.#run('start', 'restored after restart');
+    if (anchor) this.#content.restoreAnchor(anchor);
+  }
+
+  /** The session's DASH/HLS anchor, once its first fragment arrived. */
+  get anchor(): Anchor | undefined {
+    return this.#content.anchor;
   }
 
   /**
@@ -598,6 +611,34 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
     options: { decodeTimeOffset?: bigint; sequenceNumber?: number } = {},
   ): Awaitable<PackagedFragment | undefined> {
     return this.#content.cmafSegment(found, options);
+  }
+
+  /** The DASH MPD, rendered once per change of the timeline. */
+  mpd(): RenderedOutput {
+    return this.#content.mpd();
+  }
+
+  /** The HLS master playlist, rendered once per change of the timeline. */
+  hlsMaster(): RenderedOutput {
+    return this.#content.hlsMaster();
+  }
+
+  /** The HLS media playlist of representation `id` (see `representationId`); `undefined` for an unknown one. */
+  hlsMedia(id: string): RenderedOutput | undefined {
+    return this.#content.hlsMedia(id);
+  }
+
+  /** The header of representation `id`: its description and init segment (CMAF header). */
+  initSegment(id: string): TrackHeader | undefined {
+    return this.#content.initSegment(id);
+  }
+
+  /**
+   * The DASH/HLS segment of representation `id` starting at output time `time`; deliver it with
+   * {@link cmafSegment} and the lookup's `decodeTimeOffset`.
+   */
+  segment(id: string, time: bigint): SegmentLookup {
+    return this.#content.segment(id, time);
   }
 
   // ---- events ----

@@ -99,14 +99,36 @@ export interface FailureCounts {
 }
 
 /**
- * What the HTTP edge answered a request that reached a point: the manifest, a fragment by part
- * (`Fragments`, `FragmentInfo`, `RawFragments`), an encoder's POST, or anything else (preflights,
- * methods not allowed, unknown resources, requests the point's state turns away).
+ * What the HTTP edge answered a request that reached a point: the Smooth manifest, a fragment by part
+ * (`Fragments`, `FragmentInfo`, `RawFragments`), the DASH MPD, an HLS playlist (master or media), a
+ * CMAF init or media segment (DASH and HLS), an encoder's POST, or anything else (preflights, the
+ * time endpoint, methods not allowed, unknown resources, requests the point's state turns away).
  */
-export type ResponseOutput = 'manifest' | 'fragment' | 'fragment_info' | 'raw_fragment' | 'ingest' | 'other';
+export type ResponseOutput =
+  | 'manifest'
+  | 'fragment'
+  | 'fragment_info'
+  | 'raw_fragment'
+  | 'mpd'
+  | 'm3u8'
+  | 'cmaf_init'
+  | 'cmaf_segment'
+  | 'ingest'
+  | 'other';
 
 /** Every {@link ResponseOutput}, in the order the metrics list them. */
-export const RESPONSE_OUTPUTS: readonly ResponseOutput[] = ['manifest', 'fragment', 'fragment_info', 'raw_fragment', 'ingest', 'other'];
+export const RESPONSE_OUTPUTS: readonly ResponseOutput[] = [
+  'manifest',
+  'fragment',
+  'fragment_info',
+  'raw_fragment',
+  'mpd',
+  'm3u8',
+  'cmaf_init',
+  'cmaf_segment',
+  'ingest',
+  'other',
+];
 
 /** Why the edge refused an encoder: the error's code, or `internal` for an unexpected failure. */
 export type RefusalCode = SmoothErrorCode | 'internal';
@@ -118,14 +140,9 @@ export type RefusalCode = SmoothErrorCode | 'internal';
  * closed (the statuses the edge writes, the error codes), so the maps stay small.
  */
 export class ResponseCounts {
-  readonly #statuses: Readonly<Record<ResponseOutput, Map<number, number>>> = {
-    manifest: new Map(),
-    fragment: new Map(),
-    fragment_info: new Map(),
-    raw_fragment: new Map(),
-    ingest: new Map(),
-    other: new Map(),
-  };
+  readonly #statuses = Object.fromEntries(RESPONSE_OUTPUTS.map((o) => [o, new Map<number, number>()])) as Readonly<
+    Record<ResponseOutput, Map<number, number>>
+  >;
   readonly #refusals = new Map<RefusalCode, number>();
 
   /** One response of `output` went out with `status`. */

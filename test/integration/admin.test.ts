@@ -822,15 +822,16 @@ describe('management API: live points', () => {
     await point(s, 'idle.isml');
     // The file is rewritten (coalesced, ~100 ms) after each change; wait for the settled content.
     const stateFile = path.join(s.root, '.live-smooth-state.json');
-    const expected = { points: { 'started.isml': 'Started' } };
-    let saved: unknown;
+    // Only the started point's state, with the anchor of its DASH/HLS timeline.
+    const expected = { points: { 'started.isml': 'Started' }, anchors: { 'started.isml': expect.objectContaining({ base: expect.any(String) }) } };
+    let saved: { points?: unknown; anchors?: Record<string, unknown> } | undefined;
     await until(() => {
       try {
-        saved = JSON.parse(readFileSync(stateFile, 'utf8'));
+        saved = JSON.parse(readFileSync(stateFile, 'utf8')) as typeof saved;
       } catch {
         saved = undefined;
       }
-      return JSON.stringify(saved) === JSON.stringify(expected);
+      return JSON.stringify(saved?.points) === JSON.stringify(expected.points) && Object.keys(saved?.anchors ?? {}).join() === 'started.isml';
     }, 3000).catch(() => undefined);
     expect(saved).toEqual(expected);
 

@@ -43,8 +43,40 @@ describe('parseRoute', () => {
       expect(parseRoute('/ch1.isml/Events(203_0)/Manifest')?.resource).toEqual({ kind: 'manifest' });
     });
 
-    it('reports Manifest(format=…) as unsupported, not as the manifest', () => {
-      expect(parseRoute('/ch1.isml/Manifest(format=m3u8-aapl)')?.resource).toMatchObject({ kind: 'unknown' });
+    it('routes the IIS and Azure Manifest(format=…) spellings to the DASH and HLS outputs, others as unknown', () => {
+      for (const [url, format] of [
+        ['/ch1.isml/Manifest(format=m3u8-aapl)', 'm3u8'],
+        ['/ch1.isml/Manifest(format=m3u8-aapl).m3u8', 'm3u8'],
+        ['/ch1.isml/Manifest(format=M3U8-CMAF)', 'm3u8'],
+        ['/ch1.isml/Manifest(format=mpd-time-csf)', 'mpd'],
+        ['/ch1.isml/Manifest(format=mpd-time-cmaf).mpd', 'mpd'],
+        ['/ch1.isml/.mpd', 'mpd'],
+        ['/ch1.isml/.m3u8', 'm3u8'],
+      ] as const) {
+        expect([url, parseRoute(url)?.resource]).toEqual([url, { kind: 'output', format }]);
+      }
+      expect(parseRoute('/ch1.isml/Manifest(format=f4m)')?.resource).toMatchObject({ kind: 'unknown' });
+      expect(parseRoute('/ch1.isml/Manifest(foo)')?.resource).toMatchObject({ kind: 'unknown' });
+    });
+
+    it('routes cmaf/<rep>/… to init, segment and media playlist, with the representation id validated', () => {
+      expect(parseRoute('/ch1.isml/cmaf/video=2000000/init.mp4')?.resource).toEqual({ kind: 'cmaf', rep: 'video=2000000', part: 'init', time: 0n });
+      expect(parseRoute('/ch1.isml/cmaf/audio=128000%2Clang=en/index.m3u8')?.resource).toEqual({
+        kind: 'cmaf',
+        rep: 'audio=128000,lang=en',
+        part: 'playlist',
+        time: 0n,
+      });
+      expect(parseRoute('/ch1.isml/cmaf/video=2000000/18014398509481985.m4s')?.resource).toEqual({
+        kind: 'cmaf',
+        rep: 'video=2000000',
+        part: 'segment',
+        time: 18014398509481985n,
+      });
+      expect(parseRoute('/ch1.isml/cmaf/video/init.mp4')?.resource).toMatchObject({ kind: 'unknown' });
+      expect(parseRoute('/ch1.isml/cmaf/video=1/x.m4s')?.resource).toMatchObject({ kind: 'unknown' });
+      expect(() => parseRoute('/ch1.isml/cmaf/video=1/99999999999999999999.m4s')).toThrow('2^64');
+      expect(parseRoute('/ch1.isml/time')?.resource).toEqual({ kind: 'time' });
     });
 
     it('leaves the definition file itself to the host, and reports unknown nouns below it', () => {

@@ -164,12 +164,15 @@ describe('maxBytesPerPoint counts each fragment with its bookkeeping', () => {
 });
 
 describe('one budget for the points of an origin (maxBytes)', () => {
-  it('a point that grows past the budget makes the largest point shed its oldest fragments; the total stays within it', () => {
+  /** Points a and b sharing an origin's limits, with a 1 MiB budget. */
+  function twoPoints(): { maxBytes: number; limits: SharedLimits; a: PublishingPoint; b: PublishingPoint } {
     const maxBytes = 2 ** 20;
-    const options = resolveOptions({ stateFile: false, maxBytes });
-    const limits = sharedLimits(options);
-    const a = point({ maxBytes }, limits, 'a.isml');
-    const b = point({ maxBytes }, limits, 'b.isml');
+    const limits = sharedLimits(resolveOptions({ stateFile: false, maxBytes }));
+    return { maxBytes, limits, a: point({ maxBytes }, limits, 'a.isml'), b: point({ maxBytes }, limits, 'b.isml') };
+  }
+
+  it('a point that grows past the budget makes the largest point shed its oldest fragments; the total stays within it', () => {
+    const { maxBytes, limits, a, b } = twoPoints();
     const trimmed = { a: 0, b: 0 };
     a.on('fragmentTrimmed', () => trimmed.a++);
     b.on('fragmentTrimmed', () => trimmed.b++);
@@ -197,11 +200,7 @@ describe('one budget for the points of an origin (maxBytes)', () => {
   });
 
   it('counts partly received boxes; one the budget cannot hold even after shedding is refused (ERR_BUDGET_EXCEEDED) and sheds nothing', () => {
-    const maxBytes = 2 ** 20;
-    const options = resolveOptions({ stateFile: false, maxBytes });
-    const limits = sharedLimits(options);
-    const a = point({ maxBytes }, limits, 'a.isml');
-    const b = point({ maxBytes }, limits, 'b.isml');
+    const { limits, a, b } = twoPoints();
     const sa = open(a);
     for (let i = 0; i < 10; i++) sa.write(second(i, 1, 30_000)); // ~0.3 MiB stored
     const stored = limits.budget.used;
@@ -224,11 +223,7 @@ describe('one budget for the points of an origin (maxBytes)', () => {
   });
 
   it('a box that fits once old fragments go is taken, and they go', () => {
-    const maxBytes = 2 ** 20;
-    const options = resolveOptions({ stateFile: false, maxBytes });
-    const limits = sharedLimits(options);
-    const a = point({ maxBytes }, limits, 'a.isml');
-    const b = point({ maxBytes }, limits, 'b.isml');
+    const { maxBytes, limits, a, b } = twoPoints();
     const sa = open(a);
     for (let i = 0; i < 25; i++) sa.write(second(i, 1, 30_000)); // ~0.75 MiB
     const trimmed: number[] = [];

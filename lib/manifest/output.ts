@@ -1,0 +1,69 @@
+/**
+ * What the DASH and HLS outputs show of a point at one moment: the Smooth snapshot's StreamIndexes as
+ * adaptation sets / renditions, with every time already on the output's timeline (rebased against the
+ * session's anchor, so that it stays below 2^53 and exact) and the URLs of each representation's
+ * segments. The renderers (`dash.ts`, `hls.ts`) are pure functions of it.
+ *
+ * URLs, relative to the point (`<name>.isml/`):
+ * - `cmaf/<rep>/init.mp4`: the init segment of representation `<rep>`;
+ * - `cmaf/<rep>/<t>.m4s`: its media segment that starts at output time `<t>` (the `$Time$` of the MPD);
+ * - `cmaf/<rep>/index.m3u8`: its HLS media playlist;
+ * - `time`: the wall clock, for DASH `UTCTiming` (`urn:mpeg:dash:utc:http-iso:2014`).
+ * `<rep>` is {@link representationId}: `<name>=<bitrate>` plus `,<key>=<value>` per custom attribute.
+ */
+import type { FragmentTime, TrackInfo, TrackType } from '../model';
+
+/** One track as a DASH Representation / HLS rendition. */
+export interface OutputRepresentation {
+  /** {@link representationId} of the track: unique in the point, and the `<rep>` of its URLs. */
+  id: string;
+  info: TrackInfo;
+  /** RFC 6381 codecs string (`avc1.64001f`, `mp4a.40.2`), or `undefined` when it cannot be derived. */
+  codecs: string | undefined;
+  /** Frames per second of a video track, as measured from its fragments (e.g. `25`, `29.97`). */
+  frameRate: number | undefined;
+}
+
+/** One StreamIndex: tracks of one type and name that share one timeline. */
+export interface OutputGroup {
+  type: TrackType;
+  name: string;
+  language: string | undefined;
+  /** Timescale of the group's times (its tracks' timescale). */
+  timescale: number;
+  /** In ascending bitrate. */
+  representations: readonly OutputRepresentation[];
+  /** Listed segments, oldest first, in output time (below 2^53). */
+  segments: readonly FragmentTime[];
+  /** HLS `EXT-X-MEDIA-SEQUENCE`: the sequence number of `segments[0]`; grows by one per segment that left. */
+  mediaSequence: number;
+  /** HLS `EXT-X-DISCONTINUITY-SEQUENCE`: discontinuities that left with the segments after them. */
+  discontinuitySequence: number;
+  /** Indexes into `segments` of segments that do not start where the one before ended (a gap). */
+  discontinuities: ReadonlySet<number>;
+  /** HLS `EXT-X-TARGETDURATION` (seconds): at least every segment's duration rounded, and never smaller later. */
+  targetDuration: number;
+}
+
+/** A point as the DASH and HLS outputs show it. */
+export interface OutputSnapshot {
+  /** No more segments will come (the point stopped): DASH `static`, HLS `EXT-X-ENDLIST`. */
+  ended: boolean;
+  /** Wall-clock ms of output time 0 (DASH `availabilityStartTime`; HLS program date-times count from it). */
+  availabilityStart: number;
+  /** Wall-clock ms of the last change of the listing (DASH `publishTime`). */
+  publishTime: number;
+  /** DVR window in seconds, 0 for the whole event. */
+  window: number;
+  /** Fragments held back per track before they are listed. */
+  lookahead: number;
+  groups: readonly OutputGroup[];
+}
+
+/** Stands for the absolute path of the point's `time` URL in a rendered MPD; the HTTP edge replaces it per request. */
+export const TIME_URL_PLACEHOLDER = '@@live-smooth-time-url@@';
+
+/** The `<rep>` of a track's DASH/HLS URLs: `<name>=<bitrate>` and `,<key>=<value>` per custom attribute. */
+export function representationId(info: Pick<TrackInfo, 'name' | 'bitrate' | 'customAttributes'>): string {
+  return `${info.name}=${info.bitrate}${info.customAttributes.map(([k, v]) => `,${k}=${v}`).join('')}`;
+}

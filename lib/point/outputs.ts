@@ -1,0 +1,248 @@
+/**
+ * The DASH and HLS views of a point's content: the session's anchor, the listing of each StreamIndex on
+ * the output timeline with its HLS sequence numbers, and the MPD and playlists rendered from it once per
+ * change of the timeline (never per request). The segments themselves are the content's (`cmafSegment`).
+ */
+import type { PointSettings } from '../definition';
+import { codecsOf } from '../manifest/codecs';
+import { renderMpd } from '../manifest/dash';
+import { renderMaster, renderMedia } from '../manifest/hls';
+import { OutputGroup, OutputRepresentation, OutputSnapshot, representationId } from '../manifest/output';
+import type { FragmentTime } from '../model';
+import { Anchor, anchorFits, chooseAnchor } from './anchor';
+import { listGroup } from './timeline';
+import type { Group, Track, TrackRegistry } from './tracks';
+
+/** A rendered DASH or HLS manifest (the same shape as the Smooth one). */
+export interface RenderedOutput {
+  body: Buffer;
+  contentType: string;
+  etag: string;
+  lastModified: number;
+  maxAge: number;
+}
+
+/** What the outputs need of the content. */
+export interface OutputsHost {
+  readonly tracks: TrackRegistry;
+  settings(): PointSettings;
+  /** More fragments may come (the point is Started). */
+  live(): boolean;
+  /** Wall-clock ms of the last change of the timeline. */
+  changedAt(): number;
+  /** Entity tag of a rendering of kind `kind` of the content as it is now. */
+  etag(kind: string): string;
+  /** Wall-clock ms now. */
+  now(): number;
+}
+
+/** What HLS numbering remembers of a StreamIndex between listings. */
+interface Sequence {
+  /** The listing it last numbered (stored times), oldest first. */
+  listing: readonly FragmentTime[];
+  mediaSequence: number;
+  discontinuitySequence: number;
+  targetDuration: number;
+}
+
+export const MPD_TYPE = 'application/dash+xml';
+export const M3U8_TYPE = 'application/vnd.apple.mpegurl';
+
+/** Whether `b` does not start where `a` ends. */
+const gap = (a: FragmentTime, b: FragmentTime): boolean => a.time + a.duration !== b.time;
+
+/** Index of the entry of `list` (time-ordered) that starts at `time`, or −1. */
+function indexOf(list: readonly FragmentTime[], time: bigint): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (list[mid]!.time < time) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < list.length && list[lo]!.time === time ? lo : -1;
+}
+
+/** The DASH/HLS state and renderings of one point's session. */
+export class PointOutputs {
+  readonly #host: OutputsHost;
+  #anchor: Anchor | undefined;
+  /** An anchor from the state file, taken for the session if its first fragment fits it. */
+  #saved: Anchor | undefined;
+  #snapshot: OutputSnapshot | undefined;
+  readonly #rendered = new Map<string, RenderedOutput>();
+  /** Bytes of `#rendered` (read per fragment for the byte budget). */
+  #bytes = 0;
+  readonly #sequences = new Map<Group, Sequence>();
+  /** Measured frames per second of each video track. */
+  readonly #frameRates = new Map<Track, number>();
+
+  constructor(host: OutputsHost) {
+    this.#host = host;
+  }
+
+  /** The session's anchor, once its first fragment arrived. */
+  get anchor(): Anchor | undefined {
+    return this.#anchor;
+  }
+
+  /** An anchor saved by an earlier process, for a session that goes on (see {@link anchorFits}). */
+  restore(anchor: Anchor): void {
+    if (!this.#anchor) this.#saved = anchor;
+  }
+
+  /**
+   * A fragment of `track` arrived, `count` samples over `duration` ticks: the first of the session
+   * fixes the anchor; a video track's first gives its frame rate.
+   * @returns true when the anchor was fixed now
+   */
+  arrived(track: Track, end: bigint, duration: bigint, count: number): boolean {
+    if (track.info.type === 'video' && count > 1 && !this.#frameRates.has(track)) {
+      this.#frameRates.set(track, Math.round((count * track.info.timescale * 1000) / Number(duration)) / 1000);
+    }
+    if (this.#anchor) return false;
+    const now = this.#host.now();
+    const saved = this.#saved;
+    this.#anchor = saved && anchorFits(saved, end, track.info.timescale, now) ? saved : chooseAnchor(end, track.info.timescale, now);
+    this.#saved = undefined;
+    return true;
+  }
+
+  /** The timeline changed: renderings are made again when next asked for. */
+  invalidate(): void {
+    this.#snapshot = undefined;
+    this.#rendered.clear();
+    this.#bytes = 0;
+  }
+
+  /** A new session: a new anchor with its first fragment, numbering from 0. */
+  clear(): void {
+    this.invalidate();
+    this.#anchor = undefined;
+    this.#sequences.clear();
+    this.#frameRates.clear();
+  }
+
+  /** Bytes of the renderings kept. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Media seconds the outputs subtract from `track`'s times, in its ticks. */
+  offset(track: Track): bigint {
+    return (this.#anchor?.base ?? 0n) * BigInt(track.info.timescale);
+  }
+
+  /** The track whose representation id is `id`. */
+  track(id: string): Track | undefined {
+    for (const t of this.#host.tracks) if (representationId(t.info) === id) return t;
+    return undefined;
+  }
+
+  /** The MPD. */
+  mpd(): RenderedOutput {
+    return this.#render('mpd', MPD_TYPE, (s) => renderMpd(s))!;
+  }
+
+  /** The HLS master playlist. */
+  master(): RenderedOutput {
+    return this.#render('m3u8', M3U8_TYPE, (s) => renderMaster(s))!;
+  }
+
+  /** The HLS media playlist of representation `id`, or `undefined` when the point has no such track. */
+  media(id: string): RenderedOutput | undefined {
+    return this.#render(`m3u8:${id}`, M3U8_TYPE, (s) => {
+      for (const group of s.groups) {
+        const rep = group.representations.find((r) => r.id === id);
+        if (rep) return renderMedia(s, group, rep);
+      }
+      return undefined;
+    });
+  }
+
+  #render(key: string, contentType: string, render: (s: OutputSnapshot) => string | undefined): RenderedOutput | undefined {
+    const cached = this.#rendered.get(key);
+    if (cached) return cached;
+    const snapshot = this.snapshot();
+    const text = render(snapshot);
+    if (text === undefined) return undefined;
+    let shortest: number | undefined;
+    for (const g of snapshot.groups) {
+      const last = g.segments[g.segments.length - 1];
+      if (last) shortest = Math.min(shortest ?? Infinity, Number(last.duration) / g.timescale);
+    }
+    const out: RenderedOutput = {
+      body: Buffer.from(text, 'utf8'),
+      contentType,
+      etag: this.#host.etag(key.startsWith('m3u8:') ? `h${key.slice(5)}` : key === 'mpd' ? 'd' : 'h'),
+      lastModified: this.#host.changedAt(),
+      maxAge: shortest === undefined || snapshot.ended ? 0 : Math.floor(shortest / 2),
+    };
+    this.#rendered.set(key, out);
+    this.#bytes += out.body.length;
+    return out;
+  }
+
+  /** What the outputs show now (built once per change). */
+  snapshot(): OutputSnapshot {
+    if (this.#snapshot) return this.#snapshot;
+    const s = this.#host.settings();
+    const groups: OutputGroup[] = [];
+    for (const g of this.#host.tracks.groups) {
+      const listing = listGroup(g.tracks, s.lookaheadChunks, s.manifestWindowLength, g.timescale);
+      const seq = this.#number(g, listing);
+      const offset = (this.#anchor?.base ?? 0n) * BigInt(g.timescale);
+      const discontinuities = new Set<number>();
+      for (let i = 1; i < listing.length; i++) if (gap(listing[i - 1]!, listing[i]!)) discontinuities.add(i);
+      groups.push({
+        type: g.type,
+        name: g.name,
+        language: g.language,
+        timescale: g.timescale,
+        representations: g.tracks.map(
+          (t): OutputRepresentation => ({ id: representationId(t.info), info: t.info, codecs: codecsOf(t.info), frameRate: this.#frameRates.get(t) }),
+        ),
+        segments: listing.map((f) => ({ time: f.time - offset, duration: f.duration })),
+        mediaSequence: seq.mediaSequence,
+        discontinuitySequence: seq.discontinuitySequence,
+        discontinuities,
+        targetDuration: seq.targetDuration,
+      });
+    }
+    this.#snapshot = {
+      ended: !this.#host.live(),
+      availabilityStart: this.#anchor?.availabilityStart ?? 0,
+      publishTime: this.#host.changedAt(),
+      window: s.manifestWindowLength,
+      lookahead: s.lookaheadChunks,
+      groups,
+    };
+    return this.#snapshot;
+  }
+
+  /**
+   * HLS numbering of a StreamIndex's listing: the media sequence grows by the segments that left since
+   * the listing it last numbered, the discontinuity sequence by the gaps that left with them, and the
+   * target duration never shrinks (RFC 8216 §6.2.1).
+   */
+  #number(group: Group, listing: readonly FragmentTime[]): Sequence {
+    const before = this.#sequences.get(group);
+    let mediaSequence = before?.mediaSequence ?? 0;
+    let discontinuitySequence = before?.discontinuitySequence ?? 0;
+    if (before && before.listing.length > 0 && listing.length > 0) {
+      const old = before.listing;
+      let left = indexOf(old, listing[0]!.time);
+      // Everything listed before is gone: count it all (segments in between were never seen).
+      if (left === -1) left = listing[0]!.time > old[old.length - 1]!.time ? old.length : 0;
+      mediaSequence += left;
+      // A segment that becomes first loses the tag before it: that discontinuity counts as gone too.
+      for (let i = 1; i <= left && i < old.length; i++) if (gap(old[i - 1]!, old[i]!)) discontinuitySequence++;
+      if (left === old.length && gap(old[old.length - 1]!, listing[0]!)) discontinuitySequence++;
+    }
+    let targetDuration = before?.targetDuration ?? 1;
+    for (const f of listing) targetDuration = Math.max(targetDuration, Math.round(Number(f.duration) / group.timescale));
+    const seq: Sequence = { listing, mediaSequence, discontinuitySequence, targetDuration };
+    this.#sequences.set(group, seq);
+    return seq;
+  }
+}
