@@ -76,6 +76,8 @@ export class PointOutputs {
   readonly #sequences = new Map<Group, Sequence>();
   /** Measured frames per second of each video track. */
   readonly #frameRates = new Map<Track, number>();
+  /** Longest fragment of each StreamIndex this session, listed or not: the HLS target duration covers it. */
+  readonly #longest = new Map<Group, bigint>();
 
   constructor(host: OutputsHost) {
     this.#host = host;
@@ -97,6 +99,7 @@ export class PointOutputs {
    * @returns true when the anchor was fixed now
    */
   arrived(track: Track, end: bigint, duration: bigint, count: number): boolean {
+    if (duration > (this.#longest.get(track.group) ?? 0n)) this.#longest.set(track.group, duration);
     if (track.info.type === 'video' && count > 1 && !this.#frameRates.has(track)) {
       this.#frameRates.set(track, Math.round((count * track.info.timescale * 1000) / Number(duration)) / 1000);
     }
@@ -121,6 +124,7 @@ export class PointOutputs {
     this.#anchor = undefined;
     this.#sequences.clear();
     this.#frameRates.clear();
+    this.#longest.clear();
   }
 
   /** Bytes of the renderings kept. */
@@ -222,8 +226,9 @@ export class PointOutputs {
 
   /**
    * HLS numbering of a StreamIndex's listing: the media sequence grows by the segments that left since
-   * the listing it last numbered, the discontinuity sequence by the gaps that left with them, and the
-   * target duration never shrinks (RFC 8216 §6.2.1).
+   * the listing it last numbered, the discontinuity sequence by the gaps that left with them. The target
+   * duration covers the longest fragment of the session, listed or not, so it never changes once a
+   * client saw it (RFC 8216 §6.2.1) unless a longer one comes.
    */
   #number(group: Group, listing: readonly FragmentTime[]): Sequence {
     const before = this.#sequences.get(group);
@@ -239,8 +244,8 @@ export class PointOutputs {
       for (let i = 1; i <= left && i < old.length; i++) if (gap(old[i - 1]!, old[i]!)) discontinuitySequence++;
       if (left === old.length && gap(old[old.length - 1]!, listing[0]!)) discontinuitySequence++;
     }
-    let targetDuration = before?.targetDuration ?? 1;
-    for (const f of listing) targetDuration = Math.max(targetDuration, Math.round(Number(f.duration) / group.timescale));
+    const longest = Number(this.#longest.get(group) ?? 0n) / group.timescale;
+    const targetDuration = Math.max(before?.targetDuration ?? 1, Math.round(longest));
     const seq: Sequence = { listing, mediaSequence, discontinuitySequence, targetDuration };
     this.#sequences.set(group, seq);
     return seq;
