@@ -24,7 +24,7 @@ const origin = createOrigin(media, { ingestAuth: { tokens: [token] } });
 
 const app = express();
 app.use('/live', liveSmooth(origin));
-app.use('/admin', liveSmooth.admin(origin));
+app.use('/admin', liveSmooth.admin(origin, { live: '/live' }));
 app.use('/', player({ manifest: 'live/live.isml/Manifest', title: 'live-smooth demo' }));
 
 // Live ingest POSTs last as long as the event: Node's default requestTimeout (300 s) would cut them.
@@ -59,6 +59,8 @@ server.listen(port, async () => {
   const base = `http://localhost:${server.address().port}`;
   console.log(`player:   ${base}/`);
   console.log(`manifest: ${base}/live/live.isml/Manifest`);
+  console.log(`dash:     ${base}/live/live.isml/.mpd`);
+  console.log(`hls:      ${base}/live/live.isml/.m3u8`);
   console.log(`admin:    ${base}/admin/`);
   console.log(`ingest:   ${base}/live/<name>.isml/Streams(<id>)?token=${token}`);
   try {

@@ -6,6 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import createDebug from 'debug';
+import { outputFormats } from '../definition';
 import { SmoothError, isSmoothError } from '../errors';
 import { Origin, isPointPath } from '../origin';
 import type { PointCommand, PublishingPoint } from '../point';
@@ -17,6 +18,12 @@ const debug = createDebug('live-smooth:admin');
 
 /** Options of {@link admin}. */
 export interface AdminOptions {
+  /**
+   * Where the `liveSmooth` middleware is mounted (`/live`, or a full `https://…/live`): each point's
+   * `urls` (and the dashboard's links) then start with it. Default: none, the URLs are relative to the
+   * middleware's mount point.
+   */
+  live?: string;
   /** Interval of the `stats` events on `/events`, ms (at most 2000). Default `1000`. */
   statsInterval?: number;
   /** Most concurrent `/events` clients. Default `100`. */
@@ -80,7 +87,21 @@ const tooDeep = (): SmoothError =>
   new SmoothError('ERR_BAD_URL', `request body is nested deeper than ${MAX_JSON_DEPTH} levels of arrays and objects`);
 
 /** JSON form of a publishing point (times as decimal strings: they exceed 2^53). */
-export function pointJson(p: PublishingPoint): Record<string, unknown> {
+/**
+ * The player URLs of a point, by output, for the formats it offers: Smooth always, DASH and HLS as its
+ * `formats` setting says; prefixed with `live` (the middleware's mount point) when given.
+ */
+export function pointUrls(p: PublishingPoint, live?: string): Record<string, string> {
+  const prefix = live === undefined ? '' : `${live.replace(/\/+$/, '')}/`;
+  const offered = outputFormats(p.settings.formats);
+  const urls: Record<string, string> = { smooth: `${prefix}${p.path}/Manifest` };
+  if (offered.dash) urls.dash = `${prefix}${p.path}/.mpd`;
+  if (offered.hls) urls.hls = `${prefix}${p.path}/.m3u8`;
+  return urls;
+}
+
+/** A point as the management API shows it; `live` as for {@link pointUrls}. */
+export function pointJson(p: PublishingPoint, live?: string): Record<string, unknown> {
   const settings: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(p.settings)) settings[k] = v ?? null;
   return {
@@ -89,6 +110,7 @@ export function pointJson(p: PublishingPoint): Record<string, unknown> {
     error: p.error ?? null,
     settings,
     pendingSettings: p.pendingSettings !== undefined,
+    urls: pointUrls(p, live),
     bytes: p.bytes,
     memory: p.memory,
     failures: p.failures,
@@ -122,7 +144,11 @@ export function pointJson(p: PublishingPoint): Record<string, unknown> {
  * - `GET /events` — Server-Sent Events: `state` on every change, `stats` every `statsInterval` ms.
  */
 export function admin(source: Origin | LiveSmoothHandler, options?: AdminOptions): AdminHandler {
-  const { statsInterval = 1000, maxEventClients = 100 } = options ?? {};
+  const { statsInterval = 1000, maxEventClients = 100, live } = options ?? {};
+  if (live !== undefined && (typeof live !== 'string' || !/^(\/|https?:\/\/)[^\s"'<>\\]*$/.test(live) || live.length > 2048)) {
+    throw new SmoothError('ERR_INVALID_OPTION', "options.live must be the middleware's mount path ('/live') or an http(s) URL");
+  }
+  const describe = (p: PublishingPoint): Record<string, unknown> => pointJson(p, live);
   if (!Number.isInteger(statsInterval) || statsInterval < 50 || statsInterval > 2000) {
     throw new SmoothError('ERR_INVALID_OPTION', 'options.statsInterval must be an integer between 50 and 2000');
   }
@@ -201,7 +227,7 @@ export function admin(source: Origin | LiveSmoothHandler, options?: AdminOptions
       c.write(frame);
     }
   };
-  const stats = (): void => broadcast('stats', { publishingPoints: origin.points().map(pointJson) });
+  const stats = (): void => broadcast('stats', { publishingPoints: origin.points().map(describe) });
   origin.on('state', (e) => broadcast('state', { path: e.point, state: e.state, reason: e.reason ?? null }));
 
   const events = (req: IncomingMessage, res: ServerResponse): void => {
@@ -214,7 +240,7 @@ export function admin(source: Origin | LiveSmoothHandler, options?: AdminOptions
     });
     res.write(`retry: 2000\n\n`);
     clients.add(res);
-    res.write(`event: stats\ndata: ${JSON.stringify({ publishingPoints: origin.points().map(pointJson) })}\n\n`);
+    res.write(`event: stats\ndata: ${JSON.stringify({ publishingPoints: origin.points().map(describe) })}\n\n`);
     ticker ??= setInterval(stats, statsInterval).unref();
     req.on('close', () => {
       clients.delete(res);
@@ -252,7 +278,7 @@ export function admin(source: Origin | LiveSmoothHandler, options?: AdminOptions
     }
     if (segments.length === 1) {
       if (method !== 'GET') return json(res, 405, { error: 'method not allowed' });
-      return json(res, 200, { publishingPoints: (await origin.list()).map(pointJson) });
+      return json(res, 200, { publishingPoints: (await origin.list()).map(describe) });
     }
     const last = segments[segments.length - 1]!;
     const command = ['start', 'stop', 'shutdown'].includes(last) && segments.length > 2 ? (last as PointCommand) : undefined;
@@ -267,11 +293,11 @@ export function admin(source: Origin | LiveSmoothHandler, options?: AdminOptions
       const point = await origin.resolve(rel);
       if (!point) return json(res, 404, { error: `no publishing point ${rel}` });
       point.command(command);
-      return json(res, 200, pointJson(point));
+      return json(res, 200, describe(point));
     }
     if (method === 'GET') {
       const point = await origin.resolve(rel);
-      return point ? json(res, 200, pointJson(point)) : json(res, 404, { error: `no publishing point ${rel}` });
+      return point ? json(res, 200, describe(point)) : json(res, 404, { error: `no publishing point ${rel}` });
     }
     if (method === 'PUT') {
       if (!isJson(req)) return json(res, 415, { error: 'settings need Content-Type: application/json' });
@@ -280,7 +306,7 @@ export function admin(source: Origin | LiveSmoothHandler, options?: AdminOptions
         return json(res, 400, { error: 'body must be an object of .isml settings' });
       }
       const { point, created } = await origin.write(rel, changes as Record<string, unknown>);
-      return json(res, created ? 201 : 200, pointJson(point));
+      return json(res, created ? 201 : 200, describe(point));
     }
     if (method === 'DELETE') {
       if (!(await origin.remove(rel))) return json(res, 404, { error: `no publishing point ${rel}` });

@@ -11,6 +11,8 @@
  *
  * Test hooks (stable, for browser tests): each point is an `article[data-testid="point"]` with
  * `data-path` (relative to the root, e.g. `events/game1.isml`) and `data-state`; inside it
+ * `[data-testid="urls"]` with the player URLs `url-smooth`, `url-dash`, `url-hls` (links when the
+ * admin router was given the middleware's mount point, `live`), and
  * `[data-testid="state"]` (badge), `point-title`, `command-error`, `error`, buttons `start` / `stop` /
  * `shutdown` / `edit` / `delete`, and `tr[data-testid="track"][data-key]` rows whose cells are
  * `bitrate`, `incoming`, `fragments`, `last-fragment`, and `plots` holding the sparklines
@@ -63,6 +65,7 @@ export const DASHBOARD_HTML: string = String.raw`<!doctype html>
   .badge[data-state="ShuttingDown"] { background: var(--down); }
   .badge[data-state="Error"] { background: var(--err); }
   .reason { color: var(--muted); font-size: 12px; }
+  .urls { display: flex; gap: .75rem; margin: .25rem 0; font-size: 12px; flex-wrap: wrap; }
   .total { color: var(--muted); font-size: 12px; }
   .actions { margin-left: auto; display: flex; gap: 6px; }
   button { font: inherit; padding: 3px 10px; border-radius: 5px; border: 1px solid var(--line); background: #fff; cursor: pointer; }
@@ -242,6 +245,7 @@ export const DASHBOARD_HTML: string = String.raw`<!doctype html>
       actions.appendChild(b);
     });
     head.append(pathEl, title, badge, reason, total, actions);
+    var urls = el('div', { 'class': 'urls', 'data-testid': 'urls' });
     var error = el('p', { 'class': 'msg bad', 'data-testid': 'error' });
     error.hidden = true;
     var commandError = el('p', { 'class': 'msg bad', 'data-testid': 'command-error', role: 'alert' });
@@ -257,10 +261,10 @@ export const DASHBOARD_HTML: string = String.raw`<!doctype html>
     var tbody = el('tbody');
     table.append(thead, tbody);
     table.hidden = true;
-    root.append(head, error, commandError, settings, streams, table);
+    root.append(head, urls, error, commandError, settings, streams, table);
     return {
       el: root, point: null,
-      parts: { title: title, badge: badge, reason: reason, total: total, buttons: buttons, error: error,
+      parts: { title: title, badge: badge, reason: reason, total: total, buttons: buttons, error: error, urls: urls,
         commandError: commandError, settings: settings, streams: streams, table: table, tbody: tbody }
     };
   }
@@ -440,8 +444,24 @@ export const DASHBOARD_HTML: string = String.raw`<!doctype html>
     card.parts.total.textContent = rows.length ? 'in: ' + bitrate(sum) : '';
   }
 
+  var FORMATS = [['smooth', 'Smooth'], ['dash', 'DASH'], ['hls', 'HLS']];
+  /** The point's player URLs: links when they are absolute (admin option live), text otherwise. */
+  function renderUrls(box, urls) {
+    box.textContent = '';
+    FORMATS.forEach(function (f) {
+      var url = urls && urls[f[0]];
+      if (typeof url !== 'string') return;
+      var item = /^(\/|https?:\/\/)/.test(url)
+        ? el('a', { href: url, 'data-testid': 'url-' + f[0], target: '_blank', rel: 'noopener' }, f[1])
+        : el('span', { 'class': 'mono', 'data-testid': 'url-' + f[0], title: f[1] }, url);
+      item.setAttribute('title', f[1] + ': ' + url);
+      box.appendChild(item);
+    });
+  }
+
   function update(card, p) {
     card.point = p;
+    renderUrls(card.parts.urls, p.urls);
     var title = p.settings && p.settings.title;
     card.parts.title.textContent = title ? String(title) : '';
     setState(card, p.state);

@@ -1,8 +1,9 @@
 /**
  * The `live-smooth/player` entry. `player()`: a request handler that serves the sample player page
- * (`player/page.ts`) at its mount root and the two dash.js bundles it needs from the `dashjs` package
- * (an optional peer dependency, resolved when a handler is made), so the page works offline and
- * without a CDN. Express (`app.use('/', player())`) or plain `node:http` (`http.createServer(player())`).
+ * (`player/page.ts`) at its mount root, the two dash.js bundles it needs from the `dashjs` package
+ * and, when it is installed, hls.js from the `hls.js` package (optional peer dependencies, resolved
+ * when a handler is made), so the page works offline and without a CDN. Express
+ * (`app.use('/', player())`) or plain `node:http` (`http.createServer(player())`).
  */
 import { createReadStream, statSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -13,7 +14,8 @@ import { playerPage } from '../player/page';
 /** Options of {@link player}. */
 export interface PlayerOptions {
   /**
-   * Manifest URL the page plays when its URL has no `?src=`; relative URLs resolve against the page.
+   * Smooth manifest URL the page plays when its URL has no `?src=` (its DASH and HLS URLs are derived
+   * from it for the format selector); relative URLs resolve against the page.
    * Default `live/live.isml/Manifest` (the point `live.isml` under a `liveSmooth` mounted at `/live`,
    * next to a player mounted at `/`).
    */
@@ -28,14 +30,25 @@ export type PlayerHandler = (req: IncomingMessage, res: ServerResponse, next?: (
 /** The dash.js files the page loads, served from the package's UMD build directory. */
 const BUNDLES = new Set(['dash.all.min.js', 'dash.mss.min.js']);
 
+/** [file, size] of an installed bundle, or `undefined` when the package is not installed. */
+function installed(resolve: () => string, name: string): [string, number] | undefined {
+  try {
+    const file = path.join(path.dirname(resolve()), name);
+    return [file, statSync(file).size];
+  } catch {
+    return undefined;
+  }
+}
+
 function invalid(message: string): SmoothError {
   return new SmoothError('ERR_INVALID_OPTION', message);
 }
 
 /**
  * Creates the player handler. It answers `GET`/`HEAD` for its root (the page; a root URL without a
- * trailing slash under Express is redirected to one, so the page's relative URLs resolve) and for
- * `dashjs/dash.all.min.js` and `dashjs/dash.mss.min.js`; everything else goes to `next()` (or 404).
+ * trailing slash under Express is redirected to one, so the page's relative URLs resolve), for
+ * `dashjs/dash.all.min.js` and `dashjs/dash.mss.min.js`, and for `hlsjs/hls.min.js` when hls.js is
+ * installed; everything else goes to `next()` (or 404).
  * @throws SmoothError ERR_INVALID_OPTION for a bad option, or when the `dashjs` package cannot be found
  */
 export function player(options: PlayerOptions = {}): PlayerHandler {
@@ -54,6 +67,8 @@ export function player(options: PlayerOptions = {}): PlayerHandler {
   } catch {
     throw invalid('the dashjs package (with dash.all.min.js and dash.mss.min.js) is not installed: player() serves its bundles; npm install dashjs');
   }
+  // hls.js is optional: without it the page's HLS choice uses the browser's own HLS (Safari, iOS).
+  const hls = installed(() => require.resolve('hls.js'), 'hls.min.js');
   const page = Buffer.from(playerPage({ manifest, title }), 'utf8');
 
   return (req, res, next) => {
@@ -87,7 +102,7 @@ export function player(options: PlayerOptions = {}): PlayerHandler {
       res.end(req.method === 'HEAD' ? undefined : page);
       return;
     }
-    const bundle = pathname.startsWith('/dashjs/') ? bundles.get(pathname.slice(8)) : undefined;
+    const bundle = pathname.startsWith('/dashjs/') ? bundles.get(pathname.slice(8)) : pathname === '/hlsjs/hls.min.js' ? hls : undefined;
     if (!bundle) return pass();
     const [file, size] = bundle;
     res.writeHead(200, {

@@ -1,10 +1,12 @@
 /**
- * The sample player page: dash.js with its MSS module playing a Smooth Streaming manifest, showing the
- * quality level on screen, its bitrate and the buffer, with a selector to pin a level or go back to
- * automatic switching. Self-contained (inline CSS and script); the two dash.js bundles are loaded from
- * `dashjs/` next to the page, so it works under any mount path that ends with `/`.
+ * The sample player page: a point's live stream as Smooth (dash.js with its MSS module), DASH (dash.js)
+ * or HLS (hls.js, or the browser's own HLS), chosen with a selector or `?format=smooth|dash|hls`;
+ * it shows the quality level on screen, its bitrate and the buffer, with a selector to pin a level or go
+ * back to automatic switching. Self-contained (inline CSS and script); the dash.js bundles are loaded
+ * from `dashjs/` and hls.js from `hlsjs/` next to the page, so it works under any mount path that ends
+ * with `/`.
  *
- * Test hooks: `window.__player` = `{ errors, playingAt, waiting, levels, rendered, pinned }`
+ * Test hooks: `window.__player` = `{ errors, playingAt, waiting, levels, rendered, pinned, format }`
  * (`levels`: `{ id, bandwidth, width, height }` per video level; `rendered`: the video levels shown, in
  * order); elements carry `data-testid` `video`, `manifest`, `status`, `quality`, `bitrate`, `buffer`,
  * `throughput` and the `<select data-testid="level">` (value `auto` or a level id).
@@ -12,7 +14,10 @@
 
 /** What the page is configured with. */
 export interface PlayerPageConfig {
-  /** Manifest URL played when the page URL has no `?src=`; relative to the page. */
+  /**
+   * Smooth manifest URL of the point the page plays when its URL has no `?src=`, relative to the page;
+   * its DASH and HLS URLs are derived from it (`…/Manifest` → `…/.mpd`, `…/.m3u8`).
+   */
   manifest: string;
   /** Page title. */
   title: string;
@@ -51,15 +56,18 @@ const PAGE = String.raw`<!doctype html>
   select { font: inherit; padding: .15rem .4rem; background: #1b2025; color: inherit; border: 1px solid var(--line); border-radius: 4px; }
   .error { color: #f87171; }
 </style>
-<!-- dash.js 5: MSS support is a separate bundle, loaded after the main one. -->
+<!-- dash.js 5: MSS support is a separate bundle, loaded after the main one; hls.js when installed. -->
 <script src="dashjs/dash.all.min.js"></script>
 <script src="dashjs/dash.mss.min.js"></script>
+<script src="hlsjs/hls.min.js"></script>
 </head>
 <body>
 <main>
   <h1 id="title"></h1>
   <video id="video" data-testid="video" controls muted autoplay playsinline></video>
   <dl>
+    <dt><label for="format">Format</label></dt>
+    <dd><select id="format" data-testid="format"><option value="smooth">Smooth (dash.js + MSS)</option><option value="dash">DASH (dash.js)</option><option value="hls">HLS (hls.js)</option></select></dd>
     <dt>Manifest</dt><dd><a id="manifest" data-testid="manifest"></a></dd>
     <dt>Status</dt><dd id="status" data-testid="status">loading</dd>
     <dt>Quality</dt><dd id="quality" data-testid="quality">–</dd>
@@ -75,15 +83,28 @@ const PAGE = String.raw`<!doctype html>
   'use strict';
   var config = __CONFIG__;
   var params = new URLSearchParams(location.search);
-  var src = new URL(params.get('src') || config.manifest, location.href).href;
   var $ = function (id) { return document.getElementById(id); };
+  // The configured manifest names the point; its DASH and HLS URLs sit beside it.
+  var base = config.manifest.replace(/(Manifest|\.mpd|\.m3u8)$/, '');
+  var urls = { smooth: base + 'Manifest', dash: base + '.mpd', hls: base + '.m3u8' };
+  var given = params.get('src');
+  var format = params.get('format') || (given ? (/\.mpd$/.test(given) ? 'dash' : /\.m3u8$/.test(given) ? 'hls' : 'smooth') : 'smooth');
+  if (!urls[format]) format = 'smooth';
+  var src = new URL(given || urls[format], location.href).href;
   var video = $('video');
-  var state = (window.__player = { errors: [], playingAt: undefined, waiting: 0, levels: [], rendered: [], pinned: 'auto' });
+  var state = (window.__player = { errors: [], playingAt: undefined, waiting: 0, levels: [], rendered: [], pinned: 'auto', format: format });
   var shown; // the video level on screen
+  var api; // what the page needs of the player in use: pin(level), buffer(type), throughput(), live()
 
   $('title').textContent = config.title;
   $('manifest').textContent = src;
   $('manifest').href = src;
+  $('format').value = format;
+  $('format').addEventListener('change', function () {
+    params.set('format', $('format').value);
+    params.delete('src');
+    location.search = params.toString();
+  });
 
   function kbps(bps) { return Math.round(bps / 1000) + ' kbit/s'; }
   function label(level) { return kbps(level.bandwidth) + ', ' + level.width + '×' + level.height; }
@@ -91,38 +112,17 @@ const PAGE = String.raw`<!doctype html>
     $('status').textContent = text;
     $('status').className = isError ? 'error' : '';
   }
+  function fail(text) {
+    state.errors.push(text);
+    status(text, true);
+  }
   function describe(e) {
     var err = e && e.error;
     if (!err) return String(e && e.type);
     return 'code ' + err.code + ': ' + err.message + (err.data && err.data.url ? ' (' + err.data.url + ')' : '');
   }
-
-  if (!window.dashjs || !window.dashjs.MediaPlayer) {
-    status('dash.js did not load', true);
-    state.errors.push('dash.js did not load');
-    return;
-  }
-  var events = dashjs.MediaPlayer.events;
-  var player = dashjs.MediaPlayer().create();
-  player.updateSettings({
-    // The default clock source is an internet host; the origin's own timeline is all a live MSS stream needs.
-    streaming: { utcSynchronization: { enabled: false } },
-    debug: { logLevel: params.get('debug') ? dashjs.Debug.LOG_LEVEL_DEBUG : dashjs.Debug.LOG_LEVEL_WARNING },
-  });
-  player.on(events.ERROR, function (e) {
-    var text = 'dash.js error ' + describe(e);
-    state.errors.push(text);
-    status(text, true);
-  });
-  player.on(events.PLAYBACK_ERROR, function (e) {
-    var text = 'playback error ' + describe(e);
-    state.errors.push(text);
-    status(text, true);
-  });
-  player.on(events.STREAM_INITIALIZED, function () {
-    var reps = player.getRepresentationsByType('video') || [];
-    state.levels = reps.map(function (r) { return { id: String(r.id), bandwidth: r.bandwidth, width: r.width, height: r.height }; })
-      .sort(function (a, b) { return a.bandwidth - b.bandwidth; });
+  function showLevels(levels) {
+    state.levels = levels.slice().sort(function (a, b) { return a.bandwidth - b.bandwidth; });
     var select = $('level');
     while (select.options.length > 1) select.remove(1);
     state.levels.forEach(function (level) {
@@ -131,40 +131,109 @@ const PAGE = String.raw`<!doctype html>
       option.textContent = label(level);
       select.appendChild(option);
     });
-  });
-  player.on(events.QUALITY_CHANGE_RENDERED, function (e) {
-    if (e.mediaType !== 'video' || !e.newRepresentation) return;
-    var r = e.newRepresentation;
-    shown = { id: String(r.id), bandwidth: r.bandwidth, width: r.width, height: r.height };
-    state.rendered.push(shown);
+  }
+  function rendered(level) {
+    shown = level;
+    state.rendered.push(level);
     refresh();
-  });
+  }
+  /** Seconds buffered ahead of the playhead (the video element's view, for players that do not say). */
+  function ahead() {
+    var b = video.buffered;
+    for (var i = 0; i < b.length; i++) if (b.start(i) <= video.currentTime + 0.1 && b.end(i) >= video.currentTime) return b.end(i) - video.currentTime;
+    return 0;
+  }
+
+  /** dash.js: Smooth (with its MSS module) and DASH. */
+  function startDash() {
+    if (!window.dashjs || !window.dashjs.MediaPlayer) return fail('dash.js did not load');
+    var events = dashjs.MediaPlayer.events;
+    var player = dashjs.MediaPlayer().create();
+    player.updateSettings({
+      // The default clock source is an internet host; the origin's own timeline (and, for DASH, the
+      // MPD's UTCTiming) is all a live stream needs.
+      streaming: { utcSynchronization: { enabled: format === 'dash' } },
+      debug: { logLevel: params.get('debug') ? dashjs.Debug.LOG_LEVEL_DEBUG : dashjs.Debug.LOG_LEVEL_WARNING },
+    });
+    player.on(events.ERROR, function (e) { fail('dash.js error ' + describe(e)); });
+    player.on(events.PLAYBACK_ERROR, function (e) { fail('playback error ' + describe(e)); });
+    player.on(events.STREAM_INITIALIZED, function () {
+      showLevels((player.getRepresentationsByType('video') || []).map(function (r) {
+        return { id: String(r.id), bandwidth: r.bandwidth, width: r.width, height: r.height };
+      }));
+    });
+    player.on(events.QUALITY_CHANGE_RENDERED, function (e) {
+      if (e.mediaType !== 'video' || !e.newRepresentation) return;
+      var r = e.newRepresentation;
+      rendered({ id: String(r.id), bandwidth: r.bandwidth, width: r.width, height: r.height });
+    });
+    api = {
+      pin: function (value) {
+        if (value === 'auto') {
+          player.updateSettings({ streaming: { abr: { autoSwitchBitrate: { video: true } } } });
+        } else {
+          player.updateSettings({ streaming: { abr: { autoSwitchBitrate: { video: false } } } });
+          // forceReplace: drop what is buffered at the other level so the choice shows at once.
+          player.setRepresentationForTypeById('video', value, true);
+        }
+      },
+      buffer: function (type) { return player.isReady() ? player.getBufferLength(type) : 0; },
+      throughput: function () { return player.isReady() ? player.getAverageThroughput('video') : 0; },
+      live: function () { return player.isReady() && player.isDynamic(); },
+    };
+    player.initialize(video, src, true);
+  }
+
+  /** hls.js, or the browser's own HLS (Safari, iOS). */
+  function startHls() {
+    if (window.Hls && Hls.isSupported()) {
+      var hls = new Hls({ debug: !!params.get('debug') });
+      hls.on(Hls.Events.ERROR, function (_event, data) {
+        if (data.fatal) fail('hls.js error ' + data.type + ': ' + data.details + (data.url ? ' (' + data.url + ')' : ''));
+      });
+      hls.on(Hls.Events.MANIFEST_PARSED, function (_event, data) {
+        showLevels(data.levels.map(function (l, i) { return { id: String(i), bandwidth: l.bitrate, width: l.width, height: l.height }; }));
+      });
+      hls.on(Hls.Events.LEVEL_SWITCHED, function (_event, data) {
+        var l = hls.levels[data.level];
+        if (l) rendered({ id: String(data.level), bandwidth: l.bitrate, width: l.width, height: l.height });
+      });
+      api = {
+        pin: function (value) { hls.currentLevel = value === 'auto' ? -1 : Number(value); },
+        buffer: function () { return ahead(); },
+        throughput: function () { return hls.bandwidthEstimate / 1000; },
+        live: function () { return !!(hls.latestLevelDetails && hls.latestLevelDetails.live); },
+      };
+      hls.loadSource(src);
+      hls.attachMedia(video);
+    } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
+      api = { pin: function () {}, buffer: function () { return ahead(); }, throughput: function () { return 0; }, live: function () { return video.duration === Infinity; } };
+      $('level').disabled = true;
+      video.src = src;
+    } else {
+      fail('HLS needs hls.js (npm install hls.js beside live-smooth) or a browser that plays HLS itself');
+    }
+  }
+
   video.addEventListener('playing', function () {
     if (state.playingAt === undefined) state.playingAt = performance.now();
-    status(player.isDynamic() ? 'playing (live)' : 'playing');
+    status(api && api.live() ? 'playing (live)' : 'playing');
   });
   video.addEventListener('waiting', function () { state.waiting++; status('buffering'); });
   video.addEventListener('error', function () {
     var e = video.error;
-    var text = 'video element: ' + (e ? e.code + ' ' + e.message : 'unknown error');
-    state.errors.push(text);
-    status(text, true);
+    fail('video element: ' + (e ? e.code + ' ' + e.message : 'unknown error'));
   });
 
   $('level').addEventListener('change', function () {
     var value = $('level').value;
     state.pinned = value;
-    if (value === 'auto') {
-      player.updateSettings({ streaming: { abr: { autoSwitchBitrate: { video: true } } } });
-    } else {
-      player.updateSettings({ streaming: { abr: { autoSwitchBitrate: { video: false } } } });
-      // forceReplace: drop what is buffered at the other level so the choice shows at once.
-      player.setRepresentationForTypeById('video', value, true);
-    }
+    if (api) api.pin(value);
     refresh();
   });
 
   function refresh() {
+    if (!api) return;
     var level = shown;
     if (level) {
       var index = state.levels.findIndex(function (l) { return l.id === level.id; });
@@ -173,16 +242,17 @@ const PAGE = String.raw`<!doctype html>
       $('bitrate').textContent = kbps(level.bandwidth);
     }
     var buffers = ['video', 'audio'].map(function (type) {
-      var seconds = player.getBufferLength(type);
+      var seconds = api.buffer(type);
       return type + ' ' + (isFinite(seconds) ? seconds.toFixed(1) : '0.0') + ' s';
     });
-    $('buffer').textContent = buffers.join(', ');
-    var throughput = player.getAverageThroughput('video');
+    $('buffer').textContent = format === 'hls' ? buffers[0].replace('video', 'media') : buffers.join(', ');
+    var throughput = api.throughput();
     if (throughput > 0) $('throughput').textContent = Math.round(throughput) + ' kbit/s';
   }
-  setInterval(function () { if (player.isReady()) refresh(); }, 500);
+  setInterval(refresh, 500);
 
-  player.initialize(video, src, true);
+  if (format === 'hls') startHls();
+  else startDash();
 })();
 </script>
 </body>

@@ -124,6 +124,43 @@ describe('npm start (examples/server.js)', () => {
     90_000,
   );
 
+  withTool('Chromium', CHROMIUM)(
+    'the player page plays the same point as DASH (dash.js) and HLS (hls.js), chosen with its format selector',
+    async () => {
+      const browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        args: ['--no-sandbox', '--autoplay-policy=no-user-gesture-required', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
+      });
+      try {
+        const page = await browser.newPage({ viewport: { width: 1000, height: 800 } });
+        const log: string[] = [];
+        page.on('console', (m) => log.push(`${m.type()}: ${m.text()}`));
+        page.on('pageerror', (e) => log.push(`pageerror: ${e.message}`));
+        await page.goto(urls!.player);
+        for (const format of ['dash', 'hls'] as const) {
+          // Choosing a format reloads the page with ?format=…
+          await Promise.all([page.waitForURL(new RegExp(`format=${format}`)), page.selectOption('[data-testid=format]', format)]);
+          const state = (): Promise<{ errors: string[]; format: string; levels: unknown[] }> => page.evaluate('window.__player') as never;
+          await page.waitForFunction('window.__player && window.__player.playingAt !== undefined', undefined, { timeout: 30_000 }).catch(async (err: Error) => {
+            throw new Error(`${format}: the player did not start: ${err.message}\n${JSON.stringify(await state())}\n${log.slice(-30).join('\n')}`);
+          });
+          const time = (): Promise<number> => page.evaluate('document.querySelector("video").currentTime') as Promise<number>;
+          const t0 = await time();
+          await sleep(8000);
+          const s = await state();
+          expect(s.format).toBe(format);
+          expect(await page.locator('[data-testid=manifest]').innerText()).toMatch(format === 'dash' ? /\/\.mpd$/ : /\/\.m3u8$/);
+          expect(s.levels).toHaveLength(3);
+          expect({ format, errors: s.errors, log: s.errors.length ? log.slice(-30) : [] }).toEqual({ format, errors: [], log: [] });
+          expect((await time()) - t0).toBeGreaterThan(6);
+        }
+      } finally {
+        await browser.close();
+      }
+    },
+    120_000,
+  );
+
   it('stops cleanly on Ctrl-C: the encoder sends end of stream, the process exits with 0', async () => {
     let timer: NodeJS.Timeout | undefined;
     const exited = new Promise<number | string | null>((ok) => {

@@ -25,7 +25,9 @@ describe('player()', () => {
     expect(res.text).toContain('<script src="dashjs/dash.mss.min.js"></script>');
     expect(res.text).toContain('autoSwitchBitrate: { video: false }');
     expect(res.text).toContain("setRepresentationForTypeById('video', value, true)");
-    expect(res.text).toContain('utcSynchronization: { enabled: false }');
+    expect(res.text).toContain("utcSynchronization: { enabled: format === 'dash' }");
+    expect(res.text).toContain('<script src="hlsjs/hls.min.js"></script>');
+    expect(res.text).toContain('<option value="hls">HLS (hls.js)</option>');
     await request(app).head('/watch/index.html').expect(200);
   });
 
@@ -43,6 +45,14 @@ describe('player()', () => {
       expect(res.headers['content-type']).toBe('text/javascript; charset=utf-8');
       expect(res.text).toBe(readFileSync(path.join(dir, name), 'utf8'));
     }
+  });
+
+  it('serves hls.js from the installed package, for the HLS choice', async () => {
+    const file = path.join(path.dirname(require.resolve('hls.js')), 'hls.min.js');
+    const res = await request(app).get('/watch/hlsjs/hls.min.js').expect(200);
+    expect(res.headers['content-type']).toBe('text/javascript; charset=utf-8');
+    expect(res.text).toBe(readFileSync(file, 'utf8'));
+    await request(app).get('/watch/hlsjs/hls.js').expect(418);
   });
 
   it('passes every other URL and method on', async () => {
