@@ -1,6 +1,6 @@
 'use strict';
 /**
- * 3. Ingest: parse-and-store throughput (MB/s, one core) on captured ffmpeg pushes, and 20 concurrent
+ * 4. Ingest: parse-and-store throughput (MB/s, one core) on captured ffmpeg pushes, and 20 concurrent
  * live pushes at 3 Mbit/s each, in real time through the HTTP middleware, checked for falling behind.
  */
 const { execFileSync } = require('node:child_process');

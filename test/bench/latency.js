@@ -1,6 +1,6 @@
 'use strict';
 /**
- * 4. Ingest → available: from the moment the last bytes of the fragment that completes the lookahead
+ * 5. Ingest → available: from the moment the last bytes of the fragment that completes the lookahead
  * have been handed to the ingest socket, to the held fragment being served (Fragments GET answers 200 instead of 412) and
  * listed (the manifest's video StreamIndex ends at its time). Measured over HTTP from another process,
  * polling back to back on keep-alive connections, with a 1 min DVR window and with a full 2 h window

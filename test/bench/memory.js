@@ -1,6 +1,6 @@
 'use strict';
 /**
- * 5. Memory: an hour of 3 Mbit/s media (3 video bitrates + audio, 2 s fragments) pushed through the
+ * 6. Memory: an hour of 3 Mbit/s media (3 video bitrates + audio, 2 s fragments) pushed through the
  * HTTP middleware faster than real time into a point with a 20 min DVR window. The server's RSS is
  * sampled every simulated minute against the bytes the point holds; the ratio is (RSS − base) / held,
  * where base is the RSS of the same server before any ingest. Steady state is the part after the

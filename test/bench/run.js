@@ -6,7 +6,7 @@
  * processes; the load generators run here or in their own processes. Nothing here asserts a time:
  * the suite reports, a human judges.
  *
- * Options: `--only=fragments,manifest,ingest,latency,memory,viewers` runs a subset (results.md is
+ * Options: `--only=fragments,manifest,outputs,ingest,latency,memory,viewers` runs a subset (results.md is
  * written only for a full run unless `--write`). Environment: BENCH_SECONDS (per load run, default 3),
  * BENCH_ROUNDS (default 3), BENCH_CONNECTIONS (default 32), BENCH_VIEWERS (default 2000),
  * BENCH_VIEWER_SECONDS (default 30), BENCH_MEMORY_SECONDS (default 3600), BENCH_DISK_SECONDS (default
@@ -21,7 +21,7 @@ const { Stream, LADDER_3M } = require('./lib/media');
 const { captureLadder } = require('./lib/capture');
 const report = require('./lib/report');
 
-const SECTIONS = ['fragments', 'manifest', 'ingest', 'latency', 'memory', 'viewers'];
+const SECTIONS = ['fragments', 'manifest', 'outputs', 'ingest', 'latency', 'memory', 'viewers'];
 
 async function main() {
   const args = process.argv.slice(2);

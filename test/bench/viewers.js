@@ -1,6 +1,6 @@
 'use strict';
 /**
- * 6. Viewers: 2,000 concurrent keep-alive clients (another process) follow the live edge of a point
+ * 7. Viewers: 2,000 concurrent keep-alive clients (another process) follow the live edge of a point
  * while an encoder pushes 3 Mbit/s (3 video bitrates + audio, 2 s fragments) in real time: latency
  * p50/p99 per request kind, errors, and ingest fragments dropped (published vs pushed).
  */
