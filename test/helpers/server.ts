@@ -18,7 +18,8 @@ export interface TestServer {
   server: http.Server;
   /** Writes `root/<rel>` (an `.isml`), creating folders. */
   define(rel: string, metas?: Record<string, string>): void;
-  close(): Promise<void>;
+  /** Stops the server; the root folder is removed unless `keepRoot` (a "process restart" on the same root). */
+  close(keepRoot?: boolean): Promise<void>;
 }
 
 /**
@@ -45,9 +46,9 @@ ${head}  </head>
 `;
 }
 
-/** Starts an Express app with `liveSmooth(root)` mounted at `/live`. */
-export async function startServer(options: LiveSmoothOptions = {}, mount = '/live'): Promise<TestServer> {
-  const root = mkdtempSync(path.join(tmpdir(), 'live-smooth-'));
+/** Starts an Express app with `liveSmooth(root)` mounted at `/live`; `reuse` names an existing root (a restart). */
+export async function startServer(options: LiveSmoothOptions = {}, mount = '/live', reuse?: string): Promise<TestServer> {
+  const root = reuse ?? mkdtempSync(path.join(tmpdir(), 'live-smooth-'));
   const handler = liveSmooth(root, options);
   const app = express();
   app.use(mount, handler);
@@ -64,11 +65,11 @@ export async function startServer(options: LiveSmoothOptions = {}, mount = '/liv
       mkdirSync(path.dirname(file), { recursive: true });
       writeFileSync(file, isml(metas));
     },
-    async close() {
+    async close(keepRoot = false) {
       handler.origin.close();
       server.closeAllConnections();
       await new Promise<void>((ok) => server.close(() => ok()));
-      rmSync(root, { recursive: true, force: true });
+      if (!keepRoot) rmSync(root, { recursive: true, force: true });
     },
   };
 }

@@ -314,3 +314,43 @@ describe('the formats setting', () => {
     expect((await get(`${srv.base}/none.isml/Manifest`)).status).toBe(200);
   });
 });
+
+describe('the anchor over a process restart', () => {
+  it('an encoder that goes on with its times keeps the availabilityStartTime (the saved anchor fits its fragments)', async () => {
+    const ast = async (srv: TestServer): Promise<string> => {
+      const r = await until(async () => {
+        const m = await get(`${srv.base}/ch.isml/.mpd`);
+        return m.status === 200 && /<S /.test(m.text) ? m : undefined;
+      });
+      return String((mpdXml.parse(r.text) as { MPD: Node }).MPD.availabilityStartTime);
+    };
+    const push = async (srv: TestServer, rounds: number[]): Promise<RawPost> => {
+      const post = new RawPost(`${srv.base}/ch.isml/Streams(ch)`);
+      await post.write(fixture().header);
+      for (const r of rounds) for (const f of fragmentsOfRound(r)) await post.write(f);
+      return post;
+    };
+    let srv = await startServer({ sourceLostTimeout: 0 });
+    srv.define('ch.isml');
+    let post = await push(srv, [0, 1]);
+    const before = await ast(srv);
+    // The state file is written (coalesced) after the anchor event.
+    await until(() => {
+      try {
+        return /"anchors": \{\s+"ch\.isml"/.test(readFileSync(path.join(srv.root, '.live-smooth-state.json'), 'utf8'));
+      } catch {
+        return false;
+      }
+    });
+    post.destroy();
+    const root = srv.root;
+    await srv.close(true);
+
+    // The encoder goes on (its next round), against a new process on the same root.
+    srv = await startServer({ sourceLostTimeout: 0 }, '/live', root);
+    post = await push(srv, [2, 3]);
+    expect(await ast(srv)).toBe(before);
+    post.destroy();
+    await srv.close();
+  });
+});
