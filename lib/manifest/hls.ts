@@ -75,12 +75,12 @@ export function renderMaster(s: OutputSnapshot): string {
 }
 
 /**
- * Renders the media playlist of one representation. It is the same for every representation of a group
- * (its URIs are relative to the playlist's own `cmaf/<rep>/`), so `rep` only names which one is served.
+ * Renders the media playlist of a group's representations: the same text serves each of them, since its
+ * URIs are relative to the playlist's own `cmaf/<rep>/`.
  * `EXT-X-PROGRAM-DATE-TIME` is written on the first segment and after each discontinuity, where the
  * mapping from media time to wall clock restarts; elsewhere players derive it from the durations.
  */
-export function renderMedia(s: OutputSnapshot, group: OutputGroup, rep: OutputRepresentation): string {
+export function renderMedia(s: OutputSnapshot, group: OutputGroup): string {
   const ts = BigInt(group.timescale);
   const lines = [
     '#EXTM3U',

@@ -153,15 +153,15 @@ export class PointOutputs {
     return this.#render('m3u8', M3U8_TYPE, (s) => renderMaster(s))!;
   }
 
-  /** The HLS media playlist of representation `id`, or `undefined` when the point has no such track. */
+  /**
+   * The HLS media playlist of representation `id`, or `undefined` when the point has no such track. It
+   * is the same for every representation of a StreamIndex, so it is rendered once per StreamIndex.
+   */
   media(id: string): RenderedOutput | undefined {
-    return this.#render(`m3u8:${id}`, M3U8_TYPE, (s) => {
-      for (const group of s.groups) {
-        const rep = group.representations.find((r) => r.id === id);
-        if (rep) return renderMedia(s, group, rep);
-      }
-      return undefined;
-    });
+    const track = this.track(id);
+    if (!track) return undefined;
+    const index = this.#host.tracks.groups.indexOf(track.group);
+    return this.#render(`m3u8:${index}`, M3U8_TYPE, (s) => renderMedia(s, s.groups[index]!));
   }
 
   #render(key: string, contentType: string, render: (s: OutputSnapshot) => string | undefined): RenderedOutput | undefined {

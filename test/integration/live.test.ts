@@ -5,7 +5,6 @@
  */
 import { XMLParser } from 'fast-xml-parser';
 import express from 'express';
-import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,7 +1,8 @@
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { renderMpd } from '../../../lib/manifest/dash';
-import { TIME_URL_PLACEHOLDER, representationId, type OutputGroup, type OutputRepresentation, type OutputSnapshot } from '../../../lib/manifest/output';
-import type { FragmentTime, TrackInfo } from '../../../lib/model';
+import { TIME_URL_PLACEHOLDER, type OutputSnapshot } from '../../../lib/manifest/output';
+import type { FragmentTime } from '../../../lib/model';
+import { AST, TS, V0, aacRun, group, info, rep, run } from '../../helpers/output';
 
 type Attrs = Record<string, string>;
 type S = Attrs;
@@ -55,52 +56,6 @@ function seconds(d: string | undefined): number {
   const m = /^PT(\d+(?:\.\d{1,3})?)S$/.exec(d ?? '');
   if (!m) throw new Error(`not a PT…S duration: ${d}`);
   return Number(m[1]);
-}
-
-const TS = 10_000_000;
-const V0 = 123_456_780_000_000n; // 12 345 678 s at 10 MHz: above 2^32, which a uint32 would wrap
-const AST = Date.UTC(2025, 5, 17, 8, 0, 0, 0);
-
-function info(type: TrackInfo['type'], bitrate: number, over: Partial<TrackInfo> = {}): TrackInfo {
-  const base: TrackInfo =
-    type === 'video'
-      ? {
-          type, name: 'video', bitrate, customAttributes: [], fourCC: 'H264', codecPrivateData: '', timescale: TS, subtype: '',
-          language: undefined, maxWidth: 1280, maxHeight: 720, displayWidth: 1280, displayHeight: 720,
-        }
-      : {
-          type, name: type, bitrate, customAttributes: [], fourCC: 'AACL', codecPrivateData: '1190', timescale: TS, subtype: '',
-          language: 'en', channels: 2, samplingRate: 48000,
-        };
-  return { ...base, ...over };
-}
-
-function rep(i: TrackInfo, codecs: string | undefined, frameRate?: number): OutputRepresentation {
-  return { id: representationId(i), info: i, codecs, frameRate };
-}
-
-function group(reps: OutputRepresentation[], segments: FragmentTime[], over: Partial<OutputGroup> = {}): OutputGroup {
-  const r = reps[0]!;
-  return {
-    type: r.info.type, name: r.info.name, language: r.info.language, timescale: r.info.timescale, representations: reps, segments,
-    mediaSequence: 0, discontinuitySequence: 0, discontinuities: new Set(), targetDuration: 2, ...over,
-  };
-}
-
-function run(start: bigint, duration: bigint, n: number): FragmentTime[] {
-  return Array.from({ length: n }, (_, i) => ({ time: start + BigInt(i) * duration, duration }));
-}
-
-/** 48 kHz AAC frames at 10 MHz: 2 s segments alternate 20 053 333 / 19 946 667 and add up to 4 s per pair. */
-function aacRun(start: bigint, n: number): FragmentTime[] {
-  const out: FragmentTime[] = [];
-  let t = start;
-  for (let i = 0; i < n; i++) {
-    const duration = i % 2 === 0 ? 20_053_333n : 19_946_667n;
-    out.push({ time: t, duration });
-    t += duration;
-  }
-  return out;
 }
 
 const VIDEO = [
