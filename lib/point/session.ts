@@ -81,6 +81,8 @@ export class IngestSession {
   readonly #shifts = new Map<Track, bigint>();
   /** Consecutive fragments per track dropped behind the resend window. */
   readonly #behind = new Map<Track, number>();
+  /** Per track, why its newest fragment was left out as too short: refused if another fragment of it follows. */
+  readonly #short = new Map<Track, string>();
   #delivered = false;
   /** Wall-clock ms of the last body bytes. */
   #lastActive: number;
@@ -252,9 +254,14 @@ export class IngestSession {
       shift = this.#shifts.get(track) ?? shiftIn(this.#shift, track.info.timescale);
       this.#shifts.set(track, shift);
     }
-    // Tiny fragments would make a track's timeline and manifest huge for a few bytes each.
+    // Tiny fragments would make a track's timeline and manifest huge for a few bytes each. An encoder
+    // that stops cuts its last fragment where the stop came (ffmpeg on SIGINT: a frame or two), so a short
+    // fragment is left out, and refused only when another fragment of its track follows it.
+    const short = this.#short.get(track);
+    if (short !== undefined) throw new SmoothError('ERR_BAD_FRAGMENT', short);
     if (parsed.duration * MIN_FRAGMENTS_PER_SECOND < BigInt(track.info.timescale)) {
-      throw new SmoothError('ERR_BAD_FRAGMENT', `${track.key}: fragment of ${parsed.duration} ticks, shorter than the minimum of 100 ms`);
+      this.#short.set(track, `${track.key}: fragment of ${parsed.duration} ticks, shorter than the minimum of 100 ms`);
+      return;
     }
     let time = parsed.time + shift;
     let duration = parsed.duration;

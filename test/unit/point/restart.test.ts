@@ -308,11 +308,24 @@ describe('bounds on what a track holds', () => {
     return { p, s };
   }
 
-  it('refuses a fragment shorter than 100 ms (ERR_BAD_FRAGMENT): tiny fragments would make the timeline huge', () => {
-    const { s } = tiny();
+  it('refuses a fragment shorter than 100 ms (ERR_BAD_FRAGMENT) once another follows it: tiny fragments would make the timeline huge', () => {
+    const { p, s } = tiny();
     s.write(fragment(1, [{ trackId: 1, time: 0n, duration: 1_000_000n, samples: [payload(16, 1)] }])); // 100 ms: taken
-    const err = smoothErrorOf(() => s.write(fragment(2, [{ trackId: 1, time: 1_000_000n, duration: 999_999n, samples: [payload(16, 2)] }])));
+    s.write(fragment(2, [{ trackId: 1, time: 1_000_000n, duration: 999_999n, samples: [payload(16, 2)] }])); // left out
+    expect(p.lookup('video', 100000, [], 1_000_000n).status).not.toBe('ok');
+    const err = smoothErrorOf(() => s.write(fragment(3, [{ trackId: 1, time: 1_999_999n, duration: 1_000_000n, samples: [payload(16, 3)] }])));
     expect([err.code, err.message]).toEqual(['ERR_BAD_FRAGMENT', expect.stringContaining('100 ms')]);
+  });
+
+  it('a short last fragment (an encoder stopped mid-fragment) is left out and its end of stream still ends the point', () => {
+    const { p, s } = tiny();
+    s.write(fragment(1, [{ trackId: 1, time: 0n, duration: SECOND, samples: [payload(16, 1)] }]));
+    s.write(fragment(2, [{ trackId: 1, time: SECOND, duration: 400_000n, samples: [payload(16, 2)] }])); // 40 ms: SIGINT
+    s.write(fixture().mfra);
+    s.finish();
+    expect(p.state).toBe('Stopped');
+    expect(p.lookup('video', 100000, [], 0n).status).toBe('ok');
+    expect(p.lookup('video', 100000, [], SECOND).status).toBe('not-found');
   });
 
   it('keeps at most 43,200 fragments per track whatever the window (the oldest go), so the manifest stays bounded', () => {
