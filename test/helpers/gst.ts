@@ -32,6 +32,20 @@ export function gstPipeline(manifest: string): string[] {
   ];
 }
 
+/**
+ * Pipeline for DASH and HLS: `uridecodebin3` picks the demuxer by the document's type (dashdemux2 or
+ * hlsdemux2, which only run in such a streams-aware bin) and decodes; the first raw video and raw audio
+ * pads go to synchronised fakesinks `vs` and `as`, as in {@link gstPipeline}. hlsdemux2 is the HLS
+ * demuxer that plays `EXT-X-MEDIA` audio renditions, which the older hlsdemux ignores.
+ */
+export function uriPipeline(uri: string): string[] {
+  return [
+    'uridecodebin3', `uri=${uri}`, 'name=d',
+    'd.', '!', 'video/x-raw', '!', 'queue', '!', 'fakesink', 'silent=false', 'sync=true', 'name=vs',
+    'd.', '!', 'audio/x-raw', '!', 'queue', '!', 'fakesink', 'silent=false', 'sync=true', 'name=as',
+  ];
+}
+
 /** `h:mm:ss.nnnnnnnnn` → seconds. Hours may be huge (UTC-based times); the float keeps µs there. */
 function seconds(s: string): number {
   const [h, m, sec] = s.split(':');
@@ -40,10 +54,18 @@ function seconds(s: string): number {
 
 /**
  * Runs gst-launch for `duration` seconds (under `timeout`; no `-e`: a live pipeline never finishes its
- * EOS). `children` tracks the process so a test's teardown can kill it.
+ * EOS). `children` tracks the process so a test's teardown can kill it. `pipeline` defaults to the
+ * Smooth one of {@link gstPipeline}; its fakesinks must be named `vs` and `as`.
  */
-export function runGst(gst: string, manifest: string, duration: number, children?: Set<ChildProcess>, debug = false): Promise<GstRun> {
-  const child = spawn('timeout', ['-k', '5', String(duration), gst, '-v', ...gstPipeline(manifest)], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function runGst(
+  gst: string,
+  manifest: string,
+  duration: number,
+  children?: Set<ChildProcess>,
+  debug = false,
+  pipeline: string[] = gstPipeline(manifest),
+): Promise<GstRun> {
+  const child = spawn('timeout', ['-k', '5', String(duration), gst, '-v', ...pipeline], { stdio: ['ignore', 'pipe', 'pipe'] });
   children?.add(child);
   const run: GstRun = { code: null, video: [], audio: [], errors: [], output: '' };
   let partial = '';
