@@ -25,7 +25,7 @@ export interface TrackHeader {
   readonly key: string;
   /** What manifests say about the track. */
   readonly info: TrackInfo;
-  /** `track_ID` of the track in the ingest bitstream that first described it (and in `init`). */
+  /** `track_ID` of the track in the ingest bitstream that first described it (`init` calls it 1). */
   readonly trackId: number;
   /**
    * The track's init segment (CMAF header): `ftyp` + `moov` with this one `trak` and its `mvex/trex`,

@@ -7,9 +7,9 @@
  *
  *   ftyp  major iso6, minor 0, compatible iso6 cmfc dash msdh
  *   moov
- *     mvhd  v1: times from the ingest mvhd, its timescale, duration 0, next_track_ID = trackId + 1
+ *     mvhd  v1: times from the ingest mvhd, its timescale, duration 0, next_track_ID 2
  *     trak
- *       tkhd  v1, flags 7 (enabled | in movie | in preview), ingest track_ID, duration 0, ingest
+ *       tkhd  v1, flags 7 (enabled | in movie | in preview), track_ID 1, duration 0, ingest
  *             layer / alternate group / volume / matrix / width / height
  *       mdia
  *         mdhd  v1: ingest times, timescale and language, duration 0
@@ -23,7 +23,7 @@
  *             stts stsc stsz stco   empty: a fragmented track's samples all live in movie fragments
  *             [sgpd] ingest boxes, when present: sbgp in the fragments may refer to them
  *     mvex
- *       trex  the ingest one for the track (default_sample_description_index 0 → 1), or 1/0/0/0
+ *       trex  the ingest one for the track, as track 1 (default_sample_description_index 0 → 1), or 1/0/0/0
  *
  * Everything else is dropped. The ingest `ftyp` (isml/piff brands) and the Live Server Manifest box
  * are not inputs (they sit beside the moov, not in it). Dropped from the moov: `iods`, `udta`, `meta`,
@@ -35,11 +35,16 @@
  *
  * The pattern follows dash.js `src/mss/MssFragmentMoovProcessor.js`, which builds the same tree from a
  * Smooth manifest; here the ingest moov already has the sample entry, so it is kept instead of rebuilt.
- * The track_ID is kept as ingested, so segments of the track only have to carry the same number.
+ * Every header gives its track track_ID 1 ({@link CMAF_TRACK_ID}), as packagers do, and so do the
+ * segments: a player that switches representations then meets the same track, where GStreamer's qtdemux
+ * took another track_ID for a new stream that nothing downstream was linked to.
  */
 import { SmoothError } from '../errors';
 import { Box, childrenOf, findChild } from './reader';
 import { makeBox, makeFullBox } from './writer';
+
+/** The track_ID of every init segment's track, and of the CMAF segments played with it. */
+export const CMAF_TRACK_ID = 1;
 
 /**
  * Brands of the header's `ftyp`: `iso6` as major (ISO 14496-12 Annex E; its feature set includes
@@ -114,12 +119,11 @@ function mvhd(ingest: Box, trackId: number): Buffer {
  * duration u64, reserved 8, then layer, alternate_group, volume, reserved (2 bytes each), matrix (36),
  * width, height (16.16) — the 60 bytes after the duration are the same in both versions and are kept.
  */
-function tkhd(ingest: Box): Buffer {
+function tkhd(ingest: Box, trackId: number): Buffer {
   const { version, body } = fullPayload(ingest, 80, 92);
   const created = time(body, 0, version);
   const modified = time(body, version === 1 ? 8 : 4, version);
   const ids = version === 1 ? 16 : 8;
-  const trackId = body.readUInt32BE(ids);
   const tail = body.subarray(ids + 8 + (version === 1 ? 8 : 4), ids + 8 + (version === 1 ? 8 : 4) + 60);
   return makeFullBox('tkhd', 1, TKHD_FLAGS, u64(created), u64(modified), u32s(trackId, 0), u64(0n), tail);
 }
@@ -167,13 +171,14 @@ function defaultDinf(): Buffer {
  * in the trun anyway); an index of 0 names no sample entry, so it becomes 1.
  */
 function trex(mvex: Box | undefined, trackId: number): Buffer {
-  let fields = [trackId, 1, 0, 0, 0];
+  let fields = [CMAF_TRACK_ID, 1, 0, 0, 0];
   if (mvex) {
     for (const child of childrenOf(mvex)) {
       if (child.type !== 'trex') continue;
       const payload = child.data.subarray(child.headerSize);
       if (payload.length < 24 || payload.readUInt32BE(4) !== trackId) continue;
       fields = [0, 1, 2, 3, 4].map((i) => payload.readUInt32BE(4 + i * 4));
+      fields[0] = CMAF_TRACK_ID;
       if (fields[1] === 0) fields[1] = 1;
       break;
     }
@@ -191,7 +196,7 @@ function trex(mvex: Box | undefined, trackId: number): Buffer {
  * one track, `mvex`, empty sample tables); dash.js `MssFragmentMoovProcessor` for the reference tree.
  *
  * @param moov - the ingest `moov` box
- * @param trackId - `tkhd.track_ID` of the track; kept in `tkhd` and `trex`
+ * @param trackId - `tkhd.track_ID` of the track in the ingest `moov` (the header calls it {@link CMAF_TRACK_ID})
  * @returns the init segment (one fresh allocation; nothing refers to `moov` afterwards)
  * @throws SmoothError ERR_BAD_HEADER when the moov has no mvhd or no trak with that track_ID, or the
  *   trak lacks any of mdia, mdhd, hdlr, minf, stbl, stsd, or one of the header boxes is truncated
@@ -248,9 +253,9 @@ export function initSegment(moov: Box, trackId: number): Buffer {
     ...sampleGroups);
   const newMinf = makeBox('minf', mediaHeader ?? defaultMediaHeader(handler), dinf ?? defaultDinf(), newStbl);
   const newMdia = makeBox('mdia', mdhd(ingestMdhd), hdlr.data, ...(elng ? [elng.data] : []), newMinf);
-  const newTrak = makeBox('trak', tkhd(ingestTkhd), newMdia);
+  const newTrak = makeBox('trak', tkhd(ingestTkhd, CMAF_TRACK_ID), newMdia);
   const newMvex = makeBox('mvex', trex(findChild(moov, 'mvex'), trackId));
   const brands = BRANDS.map((b) => Buffer.from(b, 'latin1'));
   const ftyp = makeBox('ftyp', brands[0]!, u32s(0), ...brands); // major, minor_version 0, compatible
-  return Buffer.concat([ftyp, makeBox('moov', mvhd(ingestMvhd, trackId), newTrak, newMvex)]);
+  return Buffer.concat([ftyp, makeBox('moov', mvhd(ingestMvhd, CMAF_TRACK_ID), newTrak, newMvex)]);
 }

@@ -12,6 +12,7 @@ import type { ManifestSnapshot, StreamSnapshot } from '../manifest/types';
 import type { FragmentTime, TrackInfo } from '../model';
 import type { MoofHead } from '../mp4/writer';
 import type { ResolvedOptions } from '../options';
+import { CMAF_TRACK_ID } from '../mp4/init';
 import { PackageCache } from '../package/cache';
 import { cmafSegment } from '../package/cmaf';
 import { smoothFragment } from '../package/smooth';
@@ -314,7 +315,7 @@ export class PointContent implements BudgetHolder {
    */
   add(track: Track, fragment: MediaFragment): boolean {
     track.timeline.add(fragment, fragment.byteLength);
-    if (this.#outputs.arrived(track, fragment.time + fragment.duration, fragment.duration, fragment.samples.count)) {
+    if (this.#outputs.arrived(track, fragment.time, fragment.duration, fragment.samples.count)) {
       this.#host.emit('anchor', { point: this.#host.path, availabilityStart: this.#outputs.anchor!.availabilityStart });
     }
     track.stats.arrived(this.#host.options.clock.now(), fragment.dataSize);
@@ -609,7 +610,7 @@ export class PointContent implements BudgetHolder {
       if (!f) return undefined;
       let head = this.#packaged.get(found.fragment, variant);
       if (!head) {
-        head = cmafSegment(f, { trackId: track.header.trackId, decodeTimeOffset, sequenceNumber });
+        head = cmafSegment(f, { trackId: CMAF_TRACK_ID, decodeTimeOffset, sequenceNumber });
         this.#packaged.set(found.fragment, variant, head);
         this.#report();
       }

@@ -16,6 +16,7 @@ import { Origin, createOrigin } from '../../lib/origin';
 import type { FragmentStoreFactory } from '../../lib/store/types';
 import { diskStore } from '../../lib/store/disk';
 import { memoryStore } from '../../lib/store/memory';
+import { CMAF_TRACK_ID } from '../../lib/mp4/init';
 import { BoxReader, childrenOf } from '../../lib/mp4/reader';
 import { mp4boxExtract } from '../helpers/mp4box';
 import { fixture } from '../helpers/raw-ingest';
@@ -132,7 +133,7 @@ describe.each([
 
   it('mp4box reads every sample of every track, byte for byte, from decode time 0', () => {
     for (const t of result.tracks) {
-      const got = mp4boxExtract(t.header.trackId, t.parts);
+      const got = mp4boxExtract(CMAF_TRACK_ID, t.parts);
       const samples = t.fragments.reduce((n, f) => n + f.samples.count, 0);
       expect({ track: t.header.key, samples: got.samples.length }).toEqual({ track: t.header.key, samples });
       expect(got.timescale).toBe(10_000_000);

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { createFile, MP4BoxBuffer, type Movie } from 'mp4box';
 import { parseMoov } from '../../../lib/mp4/boxes';
-import { initSegment } from '../../../lib/mp4/init';
+import { CMAF_TRACK_ID, initSegment } from '../../../lib/mp4/init';
 import { Box, BoxReader, childrenOf, findChild } from '../../../lib/mp4/reader';
 import { codeOf as code } from '../../helpers/errors';
 import {
@@ -117,7 +117,7 @@ describe('initSegment on the ffmpeg ismv fixture', () => {
       }
     });
 
-    it('writes mvhd v1 with the ingest timescale, duration 0 and next_track_ID = trackId + 1', () => {
+    it('writes mvhd v1 with the ingest timescale, duration 0 and next_track_ID 2', () => {
       const p = payload(child(moov, 'mvhd'));
       expect(p.length).toBe(112);
       expect(p[0]).toBe(1);
@@ -128,17 +128,17 @@ describe('initSegment on the ffmpeg ismv fixture', () => {
       expect(p.readUInt16BE(36)).toBe(0x0100); // volume 1.0
       expect(p.readUInt32BE(48)).toBe(0x00010000); // matrix a
       expect(p.readUInt32BE(80)).toBe(0x40000000); // matrix w
-      expect(p.readUInt32BE(108)).toBe(trackId + 1);
+      expect(p.readUInt32BE(108)).toBe(CMAF_TRACK_ID + 1);
     });
 
-    it('keeps the track_ID and size in a v1 tkhd with flags 7 and duration 0', () => {
+    it('gives the track track_ID 1 and keeps its size in a v1 tkhd with flags 7 and duration 0', () => {
       const trak = child(moov, 'trak');
       expect(types(trak)).toEqual(['tkhd', 'mdia']);
       const p = payload(child(trak, 'tkhd'));
       const ingest = payload(child(ingestTrak(trackId), 'tkhd'));
       expect(p.length).toBe(96);
       expect(p.readUInt32BE(0)).toBe(0x01000007);
-      expect(p.readUInt32BE(20)).toBe(trackId);
+      expect(p.readUInt32BE(20)).toBe(CMAF_TRACK_ID);
       expect(p.readBigUInt64BE(28)).toBe(0n);
       // layer … height: the 60 bytes after the duration, identical to the ingest v1 tkhd's.
       expect(p.subarray(36)).toEqual(ingest.subarray(36));
@@ -175,14 +175,14 @@ describe('initSegment on the ffmpeg ismv fixture', () => {
       const mvex = child(moov, 'mvex');
       expect(types(mvex)).toEqual(['trex']);
       const p = payload(child(mvex, 'trex'));
-      expect([0, 4, 8, 12, 16, 20].map((o) => p.readUInt32BE(o))).toEqual([0, trackId, 1, 0, 0, 0]);
+      expect([0, 4, 8, 12, 16, 20].map((o) => p.readUInt32BE(o))).toEqual([0, CMAF_TRACK_ID, 1, 0, 0, 0]);
     });
 
     it('parses back with parseMoov as the same track', () => {
       const parsed = parseMoov(moov);
       const ingest = TRACKS.find((t) => t.trackId === trackId)!;
       expect(parsed.timescale).toBe(1000);
-      expect(parsed.tracks).toEqual([ingest]);
+      expect(parsed.tracks).toEqual([{ ...ingest, trackId: CMAF_TRACK_ID, trex: { ...ingest.trex, trackId: CMAF_TRACK_ID } }]);
     });
 
     it('is accepted by mp4box with one track, its codec string and timescale', () => {
@@ -192,7 +192,7 @@ describe('initSegment on the ffmpeg ismv fixture', () => {
       expect(info.timescale).toBe(1000);
       expect(info.tracks).toHaveLength(1);
       const track = info.tracks[0]!;
-      expect(track.id).toBe(trackId);
+      expect(track.id).toBe(CMAF_TRACK_ID);
       expect(track.timescale).toBe(10_000_000);
       expect(track.nb_samples).toBe(0);
       const entry = TRACKS.find((t) => t.trackId === trackId)!.entry!;
@@ -247,14 +247,14 @@ describe('initSegment on other moovs', () => {
     const out = topLevel(initSegment(moov, 7))[1]!;
     const tk = payload(child(out, 'trak', 'tkhd'));
     expect(tk[0]).toBe(1);
-    expect(tk.readUInt32BE(20)).toBe(7);
+    expect(tk.readUInt32BE(20)).toBe(CMAF_TRACK_ID);
     expect(tk.readUInt32BE(88) >>> 16).toBe(640);
     expect(tk.readUInt32BE(92) >>> 16).toBe(360);
     const md = payload(child(out, 'trak', 'mdia', 'mdhd'));
     expect(md[0]).toBe(1);
     expect(md.readUInt32BE(20)).toBe(90000);
     expect(parseMoov(out).tracks[0]!.language).toBe('fra');
-    expect(payload(child(out, 'mvhd')).readUInt32BE(108)).toBe(8);
+    expect(payload(child(out, 'mvhd')).readUInt32BE(108)).toBe(CMAF_TRACK_ID + 1);
   });
 
   it('drops edts, tref, udta, meta and uuid from the trak and keeps stbl sgpd and mdia elng', () => {
@@ -291,13 +291,13 @@ describe('initSegment on other moovs', () => {
     expect(types(dref, 8)).toEqual(['url ']);
     expect(payload([...childrenOf(dref, 8)][0]!)).toEqual(Buffer.from([0, 0, 0, 1]));
     let trex = payload(child(out, 'mvex', 'trex'));
-    expect([4, 8, 12, 16, 20].map((o) => trex.readUInt32BE(o))).toEqual([5, 1, 0, 0, 0]);
+    expect([4, 8, 12, 16, 20].map((o) => trex.readUInt32BE(o))).toEqual([CMAF_TRACK_ID, 1, 0, 0, 0]);
 
     const ingestTrex = trexBox(5, { descriptionIndex: 0, duration: 3000, flags: 0x01010000 });
     const zeroIndex = asBox(box('moov', mvhd(), trakWith({}), box('mvex', ingestTrex)));
     out = topLevel(initSegment(zeroIndex, 5))[1]!;
     trex = payload(child(out, 'mvex', 'trex'));
-    expect([4, 8, 12, 16, 20].map((o) => trex.readUInt32BE(o))).toEqual([5, 1, 3000, 0, 0x01010000]);
+    expect([4, 8, 12, 16, 20].map((o) => trex.readUInt32BE(o))).toEqual([CMAF_TRACK_ID, 1, 3000, 0, 0x01010000]);
   });
 
   it('picks the trak by track_ID among several', () => {
@@ -306,9 +306,9 @@ describe('initSegment on other moovs', () => {
       { trackId: 9, kind: 'audio' },
     ]));
     const out = topLevel(initSegment(moov, 9))[1]!;
-    expect(parseMoov(out).tracks.map((t) => [t.trackId, t.handler])).toEqual([[9, 'soun']]);
+    expect(parseMoov(out).tracks.map((t) => [t.trackId, t.handler])).toEqual([[CMAF_TRACK_ID, 'soun']]);
     expect(types(child(out, 'mvex'))).toEqual(['trex']);
-    expect(payload(child(out, 'mvex', 'trex')).readUInt32BE(4)).toBe(9);
+    expect(payload(child(out, 'mvex', 'trex')).readUInt32BE(4)).toBe(CMAF_TRACK_ID);
   });
 
   it('throws ERR_BAD_HEADER for a track_ID the moov does not have', () => {

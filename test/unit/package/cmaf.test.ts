@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { commitFragment, parseMovieFragment, type ParsedFragment } from '../../../lib/ingest/fragment';
 import { MediaFragment, SampleTable, packFragment } from '../../../lib/media';
 import { TFHD, TRUN, Trex, parseMfhd, parseMoov, parseTfdt, parseTfhd, parseTrun } from '../../../lib/mp4/boxes';
-import { initSegment } from '../../../lib/mp4/init';
+import { CMAF_TRACK_ID, initSegment } from '../../../lib/mp4/init';
 import { Box, BoxReader, childrenOf } from '../../../lib/mp4/reader';
 import { cmafSegment } from '../../../lib/package/cmaf';
 import { NON_SYNC, SYNC, box, fullBox, fullUuidBox, payload as bytesOf, u32 } from '../../helpers/fmp4';
@@ -239,7 +239,7 @@ describe('cmafSegment on synthetic fragments', () => {
 function trackFile(trackId: number, fragments: readonly MediaFragment[], offset: bigint): { file: Buffer; parts: Buffer[] } {
   const parts = [initSegment(MOOV, trackId)];
   fragments.forEach((f, i) => {
-    const { head } = cmafSegment(f, { trackId, sequenceNumber: i + 1, decodeTimeOffset: offset });
+    const { head } = cmafSegment(f, { trackId: CMAF_TRACK_ID, sequenceNumber: i + 1, decodeTimeOffset: offset });
     parts.push(Buffer.concat([head, f.data]));
   });
   return { file: Buffer.concat(parts), parts };
@@ -277,7 +277,7 @@ describe.each(PLAYABLE.map((p) => [p.trackId, p.kind, p] as const))('track %i (%
   it('are read by mp4box: every sample, byte for byte, at its DTS', () => {
     expect(p.fragments).toHaveLength(4);
     const { parts } = trackFile(trackId, p.fragments, p.offset);
-    const got = mp4boxExtract(trackId, parts);
+    const got = mp4boxExtract(CMAF_TRACK_ID, parts);
     expect(got.codec).toMatch(kind === 'video' ? /^avc1\.[0-9a-f]{6}$/ : /^mp4a\.40\.2$/);
     expect(got.timescale).toBe(10_000_000);
     expect(got.samples).toHaveLength(p.samples);
