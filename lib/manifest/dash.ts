@@ -51,7 +51,8 @@ export function renderMpd(s: OutputSnapshot): string {
     if (depth < delay + longest) depth = delay + longest;
     root = [
       ['type', 'dynamic'],
-      ['availabilityStartTime', isoTime(s.availabilityStart)],
+      // Wall clock of the live presentation's start: output time liveStart, the templates' offset.
+      ['availabilityStartTime', isoTime(s.availabilityStart + Number(s.liveStart) * 1000)],
       ['publishTime', isoTime(s.publishTime)],
       ['minimumUpdatePeriod', isoDuration(longest)],
       ['timeShiftBufferDepth', isoDuration(depth)],
@@ -74,7 +75,9 @@ export function renderMpd(s: OutputSnapshot): string {
     // All groups share one wall-clock timeline: the common earliest instant, in this group's timescale,
     // makes the static presentation start at 0 with audio and video still in step. Rounded down so that
     // no group's first segment lands before 0.
-    const offset = s.ended && span ? floorDiv(span.start * BigInt(g.timescale), span.scale) : undefined;
+    // Live: the session's first fragment is period time 0 (GStreamer's DASH demuxers look for the live
+    // edge relative to where the SegmentTimeline starts); whole seconds, so exact in every timescale.
+    const offset = s.ended ? (span ? floorDiv(span.start * BigInt(g.timescale), span.scale) : undefined) : s.liveStart * BigInt(g.timescale);
     adaptationSet(lines, g, index, offset);
   }
   lines.push('  </Period>');

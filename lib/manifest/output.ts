@@ -49,8 +49,14 @@ export interface OutputGroup {
 export interface OutputSnapshot {
   /** No more segments will come (the point stopped): DASH `static`, HLS `EXT-X-ENDLIST`. */
   ended: boolean;
-  /** Wall-clock ms of output time 0 (DASH `availabilityStartTime`; HLS program date-times count from it). */
+  /** Wall-clock ms of output time 0 (HLS program date-times count from it). */
   availabilityStart: number;
+  /**
+   * Whole seconds of output time where the live DASH presentation starts (`presentationTimeOffset`, and
+   * `availabilityStartTime` = `availabilityStart` + this): the session's first fragment, so that the
+   * SegmentTimeline starts at period time 0.
+   */
+  liveStart: bigint;
   /** Wall-clock ms of the last change of the listing (DASH `publishTime`). */
   publishTime: number;
   /** DVR window in seconds, 0 for the whole event. */

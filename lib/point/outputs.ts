@@ -94,11 +94,12 @@ export class PointOutputs {
   }
 
   /**
-   * A fragment of `track` arrived, `count` samples over `duration` ticks: the first of the session
-   * fixes the anchor; a video track's first gives its frame rate.
+   * A fragment of `track` arrived at `time`, `count` samples over `duration` ticks: the first of the
+   * session fixes the anchor; a video track's first gives its frame rate.
    * @returns true when the anchor was fixed now
    */
-  arrived(track: Track, end: bigint, duration: bigint, count: number): boolean {
+  arrived(track: Track, time: bigint, duration: bigint, count: number): boolean {
+    const end = time + duration;
     if (duration > (this.#longest.get(track.group) ?? 0n)) this.#longest.set(track.group, duration);
     if (track.info.type === 'video' && count > 1 && !this.#frameRates.has(track)) {
       this.#frameRates.set(track, Math.round((count * track.info.timescale * 1000) / Number(duration)) / 1000);
@@ -106,7 +107,7 @@ export class PointOutputs {
     if (this.#anchor) return false;
     const now = this.#host.now();
     const saved = this.#saved;
-    this.#anchor = saved && anchorFits(saved, end, track.info.timescale, now) ? saved : chooseAnchor(end, track.info.timescale, now);
+    this.#anchor = saved && anchorFits(saved, end, track.info.timescale, now) ? saved : chooseAnchor(time, end, track.info.timescale, now);
     this.#saved = undefined;
     return true;
   }
@@ -216,6 +217,7 @@ export class PointOutputs {
     this.#snapshot = {
       ended: !this.#host.live(),
       availabilityStart: this.#anchor?.availabilityStart ?? 0,
+      liveStart: this.#anchor?.start ?? 0n,
       publishTime: this.#host.changedAt(),
       window: s.manifestWindowLength,
       lookahead: s.lookaheadChunks,

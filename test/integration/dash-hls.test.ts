@@ -259,14 +259,19 @@ describe('DASH and HLS of a live Smooth push', () => {
   it('the anchor is saved with the point state', async () => {
     const state = await until(() => {
       try {
-        const s = JSON.parse(readFileSync(path.join(srv.root, '.live-smooth-state.json'), 'utf8')) as { anchors?: Record<string, { availabilityStart: number }> };
+        const s = JSON.parse(readFileSync(path.join(srv.root, '.live-smooth-state.json'), 'utf8')) as {
+          anchors?: Record<string, { availabilityStart: number; start: string }>;
+        };
         return s.anchors?.['live.isml'];
       } catch {
         return undefined;
       }
     });
     const mpd = (mpdXml.parse((await ok(url('.mpd'))).text) as { MPD: Node }).MPD;
-    expect(new Date(state.availabilityStart).toISOString()).toBe(mpd.availabilityStartTime);
+    // The live MPD starts at the session's first fragment, `start` seconds after output time 0.
+    expect(new Date(state.availabilityStart + Number(state.start) * 1000).toISOString()).toBe(mpd.availabilityStartTime);
+    const video = ((mpd.Period as Node[])[0]!.AdaptationSet as Node[]).find((a) => a.contentType === 'video')!;
+    expect((video.SegmentTemplate as Node).presentationTimeOffset).toBe(String(BigInt(state.start) * 10_000_000n));
   });
 
   it('after end of stream the MPD is static (on demand, from 0) and every playlist ends', async () => {

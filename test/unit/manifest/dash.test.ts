@@ -69,6 +69,7 @@ function snapshot(over: Partial<OutputSnapshot> = {}): OutputSnapshot {
   return {
     ended: false,
     availabilityStart: AST,
+    liveStart: 0n,
     publishTime: AST + 12_345_700_000,
     window: 0,
     lookahead: 2,
@@ -127,7 +128,7 @@ describe('renderMpd', () => {
           initialization: 'cmaf/$RepresentationID$/init.mp4',
           media: 'cmaf/$RepresentationID$/$Time$.m4s',
         });
-        expect(set.SegmentTemplate.presentationTimeOffset).toBeUndefined();
+        expect(set.SegmentTemplate.presentationTimeOffset).toBe('0');
       }
     });
 
@@ -294,5 +295,19 @@ describe('renderMpd', () => {
 
   it('is a pure function of the snapshot', () => {
     expect(renderMpd(snapshot())).toBe(renderMpd(snapshot()));
+  });
+});
+
+describe('the live presentation starts at the session start', () => {
+  it('presentationTimeOffset is liveStart in each timescale and availabilityStartTime moves with it', () => {
+    const start = V0 / BigInt(TS);
+    const s = snapshot({
+      liveStart: start,
+      groups: [group(VIDEO, run(V0, 20_000_000n, 5)), group([rep(info('audio', 128_000, { timescale: 48_000 }), 'mp4a.40.2')], run(start * 48_000n, 96_000n, 5))],
+    });
+    const text = renderMpd(s);
+    expect(text).toContain(`availabilityStartTime="${new Date(AST + Number(start) * 1000).toISOString()}"`);
+    const offsets = [...text.matchAll(/presentationTimeOffset="(\d+)"/g)].map((m) => BigInt(m[1]!));
+    expect(offsets).toEqual([start * BigInt(TS), start * 48_000n]);
   });
 });

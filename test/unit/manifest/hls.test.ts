@@ -13,6 +13,7 @@ function snapshot(over: Partial<OutputSnapshot> = {}): OutputSnapshot {
   return {
     ended: false,
     availabilityStart: AST,
+    liveStart: 0n,
     publishTime: AST + 12_345_700_000,
     window: 0,
     lookahead: 2,

@@ -11,32 +11,34 @@ import { anchorFits, anchorFromJson, anchorToJson, chooseAnchor } from '../../..
 import { fragment, ingestHeader, payload } from '../../helpers/fmp4';
 
 const SECOND = 10_000_000n;
-const DAY = 86_400n;
+/** Output time before the session's first fragment, seconds. */
+const MARGIN = 10n;
 
 describe('the anchor', () => {
-  it('an encoder starting near 0: base is the day before, and the first fragment ends at its arrival', () => {
+  it('an encoder starting near 0: base is 10 s before its first fragment, which ends at its arrival', () => {
     const now = Date.UTC(2026, 11, 1, 12, 0, 0);
-    const a = chooseAnchor(2n * SECOND, 10_000_000, now);
-    expect(a.base).toBe(-DAY);
-    // Output time of the end: 2 s + one day, placed at `now`.
-    expect(a.availabilityStart).toBe(now - (86_400 + 2) * 1000);
+    const a = chooseAnchor(0n, 2n * SECOND, 10_000_000, now);
+    expect(a.base).toBe(-MARGIN);
+    // Output time of the end: 2 s + the margin, placed at `now`.
+    expect(a.availabilityStart).toBe(now - (10 + 2) * 1000);
+    // The live MPD starts at the first fragment.
+    expect(a.start).toBe(MARGIN);
   });
 
-  it('a UTC-locked encoder keeps its clock: output time 0 is the start of the day before its first fragment', () => {
+  it('a UTC-locked encoder keeps its clock: output time 0 is whole seconds after the epoch, 10 s before its first fragment', () => {
     const now = Date.UTC(2026, 11, 1, 12, 0, 0);
     const end = BigInt(now / 1000) * SECOND + 1234n; // 10 MHz ticks since the epoch: above 2^53
     expect(end).toBeGreaterThan(2n ** 53n);
-    const a = chooseAnchor(end, 10_000_000, now + 700);
-    const day = BigInt(Date.UTC(2026, 11, 1) / 1000);
-    expect(a.base).toBe(day - DAY);
+    const a = chooseAnchor(end - 2n * SECOND, end, 10_000_000, now + 700);
+    expect(a.base).toBe(BigInt(now / 1000) - 2n - MARGIN);
     expect(a.availabilityStart).toBe(Number(a.base) * 1000);
-    // What the outputs write for it: two days at most, far below 2^53.
-    expect(end - a.base * SECOND).toBeLessThan(2n * DAY * SECOND);
+    // What the outputs write for it: seconds, far below 2^53.
+    expect(end - a.base * SECOND).toBeLessThan(20n * SECOND);
   });
 
   it('a saved anchor fits a session whose first fragment lands within a minute of where it puts it', () => {
     const now = Date.UTC(2026, 11, 1, 12, 0, 0);
-    const a = chooseAnchor(100n * SECOND, 10_000_000, now);
+    const a = chooseAnchor(98n * SECOND, 100n * SECOND, 10_000_000, now);
     // The encoder went on for 30 s while the process restarted.
     expect(anchorFits(a, 130n * SECOND, 10_000_000, now + 30_000)).toBe(true);
     // It restarted from 0 instead: its times no longer match the wall clock.
@@ -44,7 +46,7 @@ describe('the anchor', () => {
   });
 
   it('round-trips through the state file and refuses anything else', () => {
-    const a = chooseAnchor(2n * SECOND, 10_000_000, 1_800_000_000_000);
+    const a = chooseAnchor(0n, 2n * SECOND, 10_000_000, 1_800_000_000_000);
     expect(anchorFromJson(JSON.parse(JSON.stringify(anchorToJson(a))))).toEqual(a);
     for (const bad of [null, 1, {}, { availabilityStart: 1.5, base: '0' }, { availabilityStart: 1, base: 'x' }, { availabilityStart: 1, base: 5 }]) {
       expect(anchorFromJson(bad)).toBeUndefined();
@@ -90,10 +92,10 @@ describe('HLS numbering as the window slides', () => {
     // The same sequence number names the same segment in both polls.
     for (const [i, uri] of uris2.entries()) if (i + 6 < uris1.length) expect(uri).toBe(uris1[i + 6]);
     expect(h.tag(second, 'EXT-X-TARGETDURATION')).toBe('1');
-    // Rebased: one day and a few seconds, far below 2^53.
+    // Rebased: the margin and a few seconds, far below 2^53.
     const t = BigInt(uris2[0]!.slice(0, -4));
     expect(t % SECOND).toBe(0n);
-    expect(t > DAY * SECOND && t < (DAY + 12n) * SECOND).toBe(true);
+    expect(t > MARGIN * SECOND && t < (MARGIN + 12n) * SECOND).toBe(true);
   });
 
   it('a gap in the timeline is a discontinuity; the discontinuity sequence counts it once it has left', () => {
