@@ -136,7 +136,8 @@ function occurrences(buf: Buffer, needle: Buffer): number[] {
 
 /** A 64-bit time: negative, huge, backwards, or around the original. */
 function wildTime(rng: Rng, original: bigint): bigint {
-  return rng.pick([
+  // Near the ends of the range an offset wraps, as it would in the 64-bit field it goes into.
+  return BigInt.asIntN(64, rng.pick([
     -1n,
     -(2n ** 63n),
     2n ** 63n - 1n,
@@ -149,7 +150,7 @@ function wildTime(rng: Rng, original: bigint): bigint {
     original + 10n ** 15n,
     original + BigInt(rng.int(4, 100)) * 10_000_000n,
     BigInt.asIntN(64, (BigInt(rng.u32()) << 32n) | BigInt(rng.u32())),
-  ]);
+  ]));
 }
 
 function wildU32(rng: Rng, original: number): number {
@@ -307,7 +308,8 @@ const mutators: Record<string, Mutator> = {
     }
     if (version === 1 && u + 36 <= out.length) {
       if (rng.chance(0.6)) out.writeBigInt64BE(wildTime(rng, out.readBigInt64BE(u + 20)), u + 20);
-      else out.writeBigInt64BE(rng.pick([0n, 1n, -1n, 2n ** 63n - 1n, 999_999n, 10n ** 15n, out.readBigInt64BE(u + 28) * 2n]), u + 28);
+      // Doubling a duration already past 2^62 wraps, as a 64-bit field would.
+      else out.writeBigInt64BE(BigInt.asIntN(64, rng.pick([0n, 1n, -1n, 2n ** 63n - 1n, 999_999n, 10n ** 15n, out.readBigInt64BE(u + 28) * 2n])), u + 28);
     } else if (u + 28 <= out.length) {
       out.writeUInt32BE(wildU32(rng, out.readUInt32BE(u + 20)), u + 20 + 4 * rng.below(2));
     }

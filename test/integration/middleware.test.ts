@@ -575,7 +575,7 @@ describe('fragment and manifest responses', () => {
       [`${h.base}/vod.isml/QualityLevels(100000)/Fragments(subtitles=0)`, /no track named subtitles/],
       [`${h.base}/vod.isml/QualityLevels(100000,Lang=en)/Fragments(video=0)`, /no quality level 100000/],
       [`${h.base}/vod.isml/QualityLevels(100000)/Fragments(video=0,format=m3u8-aapl)`, /formats are not supported/],
-      [`${h.base}/vod.isml/Manifest(format=m3u8-aapl)`, /formats are not supported/],
+      [`${h.base}/vod.isml/Manifest(format=f4m)`, /format f4m is not supported/],
       [`${h.base}/vod.isml/QualityLevels(100000)/Thumbnails(video=0)`, /unknown resource/],
       [`${h.base}/vod.isml/Foo`, /unknown resource/],
     ];
