@@ -70,3 +70,9 @@ export function ffprobePath(): string | undefined {
   if (sibling && sibling !== ffmpeg && existsSync(sibling)) return sibling;
   return onPath('ffprobe');
 }
+
+/** `it` when every tool exists; else {@link withTool}'s skip (or CI failure) for the first missing one. */
+export function withTools(...tools: Array<[string, string | undefined]>): jest.It {
+  const missing = tools.find(([, p]) => !p);
+  return missing ? withTool(missing[0], undefined) : it;
+}

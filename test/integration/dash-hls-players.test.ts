@@ -35,7 +35,8 @@ import { LiveSmoothHandler, liveSmooth } from '../../lib';
 import { Push, push } from '../helpers/ffmpeg';
 import { GstRun, ptsSummary, runGst, uriPipeline } from '../helpers/gst';
 import { isml, liveServer } from '../helpers/server';
-import { chromiumPath, ffmpegPath, ffprobePath, gstLaunchPath, withTool } from '../helpers/tools';
+import { outcome, settle, type Outcome } from '../helpers/settle';
+import { chromiumPath, ffmpegPath, ffprobePath, gstLaunchPath, withTool, withTools } from '../helpers/tools';
 
 const FFMPEG = ffmpegPath();
 const FFPROBE = ffprobePath();
@@ -71,25 +72,7 @@ const SIZES = [
   [320, 180],
 ];
 
-/** `it` when every tool exists; else {@link withTool}'s skip (or CI failure) for the first missing one. */
-function withTools(...tools: Array<[string, string | undefined]>): jest.It {
-  const missing = tools.find(([, p]) => !p);
-  return missing ? withTool(missing[0], undefined) : it;
-}
 
-type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
-function settle<T>(p: Promise<T>): Promise<Outcome<T>> {
-  return p.then(
-    (value) => ({ ok: true as const, value }),
-    (error: unknown) => ({ ok: false as const, error }),
-  );
-}
-async function outcome<T>(p: Promise<Outcome<T>> | undefined): Promise<T> {
-  if (!p) throw new Error('the player was not started (see beforeAll)');
-  const o = await p;
-  if (!o.ok) throw o.error;
-  return o.value;
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((ok) => setTimeout(ok, ms));
 /** A bound for a race: its timer does not keep the test process alive once the race is won. */

@@ -28,7 +28,8 @@ import type { PublishingPoint } from '../../lib/point';
 import { Push, PushOptions, push, pushTracks } from '../helpers/ffmpeg';
 import { ptsSummary, runGst } from '../helpers/gst';
 import { isml, liveServer } from '../helpers/server';
-import { chromiumPath, ffmpegPath, gstLaunchPath, vlcPath, withTool } from '../helpers/tools';
+import { outcome, settle, type Outcome } from '../helpers/settle';
+import { chromiumPath, ffmpegPath, gstLaunchPath, vlcPath, withTools } from '../helpers/tools';
 import { VlcRun, runVlc } from '../helpers/vlc';
 
 const FFMPEG = ffmpegPath();
@@ -62,26 +63,7 @@ const CASES: Case[] = [
   { name: 'ffmpeg killed and restarted mid-stream', push: {}, restartAfter: 10 },
 ];
 
-/** `it` when every tool exists; else {@link withTool}'s skip (or CI failure) for the first missing one. */
-function withTools(...tools: Array<[string, string | undefined]>): jest.It {
-  const missing = tools.find(([, p]) => !p);
-  return missing ? withTool(missing[0], undefined) : it;
-}
 
-/** A settled background run: its result or its error, never an unhandled rejection. */
-type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
-function settle<T>(p: Promise<T>): Promise<Outcome<T>> {
-  return p.then(
-    (value) => ({ ok: true as const, value }),
-    (error: unknown) => ({ ok: false as const, error }),
-  );
-}
-async function outcome<T>(p: Promise<Outcome<T>> | undefined): Promise<T> {
-  if (!p) throw new Error('the player was not started (see beforeAll)');
-  const o = await p;
-  if (!o.ok) throw o.error;
-  return o.value;
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((ok) => setTimeout(ok, ms));
 
