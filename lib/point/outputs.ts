@@ -45,8 +45,10 @@ interface Sequence {
   targetDuration: number;
 }
 
-export const MPD_TYPE = 'application/dash+xml';
-export const M3U8_TYPE = 'application/vnd.apple.mpegurl';
+/** Content-Type of the MPD (ISO/IEC 23009-1 Annex C). */
+const MPD_TYPE = 'application/dash+xml';
+/** Content-Type of HLS playlists (RFC 8216 §4). */
+const M3U8_TYPE = 'application/vnd.apple.mpegurl';
 
 /** Whether `b` does not start where `a` ends. */
 const gap = (a: FragmentTime, b: FragmentTime): boolean => a.time + a.duration !== b.time;
