@@ -29,13 +29,24 @@ export type { MetricsOptions } from './metrics';
 export { resolveOptions } from './options';
 export { Origin, createOrigin, isPointPath } from './origin';
 export { PublishingPoint } from './point';
-export type { RenderedManifest, FragmentLookup, PackagedFragment, PointState, PointCommand } from './point';
+export type {
+  RenderedManifest,
+  RenderedOutput,
+  FragmentLookup,
+  SegmentLookup,
+  PackagedFragment,
+  PointMemory,
+  ManifestBuilds,
+  Anchor,
+  PointState,
+  PointCommand,
+} from './point';
 export { IngestSession } from './point/session';
 export type { SessionEnd } from './point/session';
 export type { PointEvents, FailureSource } from './point/events';
 export type { TrackStats, StreamStats, FailureCounts, EncoderCounts, ResponseCounts, ResponseOutput, RefusalCode } from './point/stats';
-export { readDefinition, writeDefinition, resolveSettings, IIS_DEFAULTS, META_NAMES } from './definition';
-export type { PointSettings, SettingsOverrides, MetaName, Definition, EncoderRestart } from './definition';
+export { readDefinition, writeDefinition, resolveSettings, outputFormats, IIS_DEFAULTS, META_NAMES } from './definition';
+export type { PointSettings, SettingsOverrides, MetaName, Definition, EncoderRestart, OutputFormats } from './definition';
 export type { TrackInfo, TrackType, FragmentTime } from './model';
 export { trackKey } from './model';
 export { SampleTable, packFragment, encodeFragmentMeta, decodeFragmentMeta } from './media';
@@ -54,12 +65,17 @@ export type { DiskStoreOptions } from './store/disk';
 export type { ManifestFormatter, ManifestSnapshot, StreamSnapshot } from './manifest/types';
 export { SmoothManifestFormatter } from './manifest/smooth';
 export type { SmoothManifestOptions } from './manifest/smooth';
+export { renderMpd } from './manifest/dash';
+export { renderMaster, renderMedia } from './manifest/hls';
+export { codecsOf } from './manifest/codecs';
+export { representationId } from './manifest/output';
+export type { OutputSnapshot, OutputGroup, OutputRepresentation } from './manifest/output';
 export type { IngestParser, IngestParserFactory, IngestEvent, IngestTrack } from './ingest/types';
 export { SmoothIngestParser, smoothIngest } from './ingest/smooth';
 export type { ParsedFragment } from './ingest/fragment';
 export { smoothFragment } from './package/smooth';
 export { cmafSegment } from './package/cmaf';
-export { initSegment } from './mp4/init';
+export { initSegment, CMAF_TRACK_ID } from './mp4/init';
 export type { MoofHead } from './mp4/writer';
 export { BoxReader, children } from './mp4/reader';
 export type { Box } from './mp4/reader';
