@@ -293,7 +293,12 @@ async function runBrowser(browser: Browser, site: Site, spec: BrowserSpec): Prom
   const stamp = (): string => `${((Date.now() - started) / 1000).toFixed(1)}s`;
   page.on('console', (m) => consoleLines.push(`${stamp()} ${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => consoleLines.push(`${stamp()} pageerror: ${e.message}`));
-  page.on('requestfailed', (r) => httpProblems.push(`failed ${r.url()}: ${r.failure()?.errorText}`));
+  page.on('requestfailed', (r) => {
+    // A player cancels its own request when it switches bitrate (Shaka does on a down-switch): the
+    // server did nothing wrong, and the segment is fetched at the other bitrate.
+    if (r.failure()?.errorText === 'net::ERR_ABORTED') return;
+    httpProblems.push(`failed ${r.url()}: ${r.failure()?.errorText}`);
+  });
   page.on('response', (r) => {
     const url = r.url();
     if (DEBUG) consoleLines.push(`${stamp()} HTTP ${r.status()} ${url}`);
