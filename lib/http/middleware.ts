@@ -327,7 +327,7 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
     res: ServerResponse,
     point: PublishingPoint,
     output: ResponseOutput,
-    m: RenderedManifest,
+    m: RenderedManifest & { timeAt?: number },
     timePath?: string,
   ): void => {
     cors(res);
@@ -338,21 +338,25 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
       res.end();
       return;
     }
-    let body = m.body;
-    const at = timePath === undefined ? -1 : body.lastIndexOf(TIME_URL_PLACEHOLDER);
-    if (at !== -1) {
-      const path = Buffer.from(escapeAttr(timePath!), 'utf8');
-      body = Buffer.concat([body.subarray(0, at), path, body.subarray(at + PLACEHOLDER_BYTES)]);
-    }
+    // The parts around the placeholder are views of the shared rendering: nothing is copied per request.
+    const at = timePath === undefined ? -1 : (m.timeAt ?? -1);
+    const path = at === -1 ? undefined : Buffer.from(escapeAttr(timePath!), 'utf8');
     point.responses.count(output, 200);
     res.writeHead(200, {
       'Content-Type': m.contentType,
-      'Content-Length': String(body.length),
+      'Content-Length': String(path ? m.body.length - PLACEHOLDER_BYTES + path.length : m.body.length),
       'Cache-Control': cacheControl,
       ETag: m.etag,
       'Last-Modified': new Date(m.lastModified).toUTCString(),
     });
-    res.end(req.method === 'HEAD' ? undefined : body);
+    if (req.method === 'HEAD') res.end();
+    else if (!path) res.end(m.body);
+    else {
+      res.cork();
+      res.write(m.body.subarray(0, at));
+      res.write(path);
+      res.end(m.body.subarray(at + PLACEHOLDER_BYTES));
+    }
   };
 
   /** The wall clock as DASH `UTCTiming` (`http-iso`) reads it: ISO 8601 with milliseconds, never cached. */

@@ -7,7 +7,7 @@ import type { PointSettings } from '../definition';
 import { codecsOf } from '../manifest/codecs';
 import { renderMpd } from '../manifest/dash';
 import { renderMaster, renderMedia } from '../manifest/hls';
-import { OutputGroup, OutputRepresentation, OutputSnapshot, representationId } from '../manifest/output';
+import { OutputGroup, OutputRepresentation, OutputSnapshot, TIME_URL_PLACEHOLDER, representationId } from '../manifest/output';
 import type { FragmentTime } from '../model';
 import { Anchor, anchorFits, chooseAnchor } from './anchor';
 import { listGroup } from './timeline';
@@ -20,6 +20,11 @@ export interface RenderedOutput {
   etag: string;
   lastModified: number;
   maxAge: number;
+  /**
+   * Where {@link TIME_URL_PLACEHOLDER} stands in `body` (an MPD's UTCTiming), or −1: found once per
+   * rendering, so that each response writes the parts around it without searching or copying.
+   */
+  timeAt: number;
 }
 
 /** What the outputs need of the content. */
@@ -78,6 +83,8 @@ export class PointOutputs {
   readonly #sequences = new Map<Group, Sequence>();
   /** Measured frames per second of each video track. */
   readonly #frameRates = new Map<Track, number>();
+  /** Tracks by representation id (see {@link track}). */
+  readonly #byId = new Map<string, Track>();
   /** Longest fragment of each StreamIndex this session, listed or not: the HLS target duration covers it. */
   readonly #longest = new Map<Group, bigint>();
 
@@ -128,6 +135,7 @@ export class PointOutputs {
     this.#sequences.clear();
     this.#frameRates.clear();
     this.#longest.clear();
+    this.#byId.clear();
   }
 
   /** Bytes of the renderings kept. */
@@ -140,10 +148,17 @@ export class PointOutputs {
     return (this.#anchor?.base ?? 0n) * BigInt(track.info.timescale);
   }
 
-  /** The track whose representation id is `id`. */
+  /**
+   * The track whose representation id is `id`. Asked per segment request: the ids are built once, and
+   * again only when tracks came or went (a session only adds them; a new one starts from none).
+   */
   track(id: string): Track | undefined {
-    for (const t of this.#host.tracks) if (representationId(t.info) === id) return t;
-    return undefined;
+    const tracks = this.#host.tracks;
+    if (this.#byId.size !== tracks.size) {
+      this.#byId.clear();
+      for (const t of tracks) this.#byId.set(representationId(t.info), t);
+    }
+    return this.#byId.get(id);
   }
 
   /** The MPD. */
@@ -178,8 +193,10 @@ export class PointOutputs {
       const last = g.segments[g.segments.length - 1];
       if (last) shortest = Math.min(shortest ?? Infinity, Number(last.duration) / g.timescale);
     }
+    const body = Buffer.from(text, 'utf8');
     const out: RenderedOutput = {
-      body: Buffer.from(text, 'utf8'),
+      body,
+      timeAt: body.lastIndexOf(TIME_URL_PLACEHOLDER),
       contentType,
       etag: this.#host.etag(key.startsWith('m3u8:') ? `h${key.slice(5)}` : key === 'mpd' ? 'd' : 'h'),
       lastModified: this.#host.changedAt(),
