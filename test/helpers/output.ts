@@ -2,7 +2,7 @@
  * Hand-built {@link OutputSnapshot} parts for the DASH and HLS renderer tests: tracks, groups and
  * segment runs at 10 MHz, the timescale Smooth encoders use.
  */
-import { representationId, type OutputGroup, type OutputRepresentation } from '../../lib/manifest/output';
+import { representationId, type OutputGroup, type OutputRepresentation, type OutputSnapshot } from '../../lib/manifest/output';
 import type { FragmentTime, TrackInfo } from '../../lib/model';
 
 export const TS = 10_000_000;
@@ -53,4 +53,9 @@ export function aacRun(start: bigint, n: number): FragmentTime[] {
     t += duration;
   }
   return out;
+}
+
+/** A live snapshot of `groups` (anchored at {@link AST}, lookahead 2, no window), with `over` applied. */
+export function outputSnapshot(groups: OutputGroup[], over: Partial<OutputSnapshot> = {}): OutputSnapshot {
+  return { ended: false, availabilityStart: AST, liveStart: 0n, publishTime: AST + 12_345_700_000, window: 0, lookahead: 2, groups, ...over };
 }

@@ -10,7 +10,7 @@
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
-import { chromium } from 'playwright-core';
+import { chromium, type Page } from 'playwright-core';
 import { chromiumPath, withTool } from '../helpers/tools';
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -20,6 +20,23 @@ const DEBUG = !!process.env.PLAYERS_DEBUG;
 const PLAY_SECONDS = 15;
 
 const sleep = (ms: number): Promise<void> => new Promise((ok) => setTimeout(ok, ms));
+
+/** Runs `test` on a page of a fresh headless Chromium that plays without a gesture, collecting its console in `log`. */
+async function withPage(test: (page: Page, log: string[]) => Promise<void>): Promise<void> {
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--autoplay-policy=no-user-gesture-required', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
+  });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1000, height: 800 } });
+    const log: string[] = [];
+    page.on('console', (m) => log.push(`${m.type()}: ${m.text()}`));
+    page.on('pageerror', (e) => log.push(`pageerror: ${e.message}`));
+    await test(page, log);
+  } finally {
+    await browser.close();
+  }
+}
 
 describe('npm start (examples/server.js)', () => {
   let child: ChildProcess | undefined;
@@ -74,52 +91,42 @@ describe('npm start (examples/server.js)', () => {
   withTool('Chromium', CHROMIUM)(
     'the player page plays for 15 s in Chromium, lists the quality levels and pins one',
     async () => {
-      const browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: ['--no-sandbox', '--autoplay-policy=no-user-gesture-required', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
-      });
-      try {
-        const page = await browser.newPage({ viewport: { width: 1000, height: 800 } });
-        const log: string[] = [];
-        page.on('console', (m) => log.push(`${m.type()}: ${m.text()}`));
-        page.on('pageerror', (e) => log.push(`pageerror: ${e.message}`));
+      await withPage(async (page, log) => {
         await page.goto(urls!.player);
         const state = (): Promise<{ errors: string[]; levels: Array<{ id: string; width: number; bandwidth: number }>; rendered: Array<{ id: string }> }> =>
           page.evaluate('window.__player') as never;
         await page.waitForFunction('window.__player && window.__player.playingAt !== undefined', undefined, { timeout: 30_000 }).catch(async (err: Error) => {
           throw new Error(`the player did not start: ${err.message}\n${JSON.stringify(await state())}\n${log.slice(-30).join('\n')}`);
-        });
-        const time = (): Promise<number> => page.evaluate('document.querySelector("video").currentTime') as Promise<number>;
-        const text = (id: string): Promise<string> => page.locator(`[data-testid=${id}]`).innerText();
-        const t0 = await time();
-        const began = Date.now();
-        const { levels } = await state();
-        expect(levels.map((l) => l.bandwidth)).toEqual([90_000, 174_000, 351_000].map((b) => expect.closeTo(b, -4)));
-        expect(await page.locator('[data-testid=level] option').allInnerTexts()).toEqual([
-          'Auto',
-          ...levels.map((l) => expect.stringContaining(`${Math.round(l.bandwidth / 1000)} kbit/s`)),
-        ]);
-        // Pin the lowest level: the page says so and the video shows it.
-        await sleep(3000);
-        await page.selectOption('[data-testid=level]', levels[0]!.id);
-        await page.waitForFunction(`document.querySelector('video').videoWidth === ${levels[0]!.width}`, undefined, { timeout: 10_000 });
-        expect(await text('quality')).toMatch(/^level 1 of 3: 320×180 \(pinned\)$/);
-        expect(await text('bitrate')).toMatch(/^\d+ kbit\/s$/);
-        expect(await text('buffer')).toMatch(/^video \d+\.\d s, audio \d+\.\d s$/);
-        await page.selectOption('[data-testid=level]', 'auto');
-        while (Date.now() - began < PLAY_SECONDS * 1000) await sleep(500);
-        const advance = (await time()) - t0;
-        mkdirSync(OUTPUT, { recursive: true });
-        await page.screenshot({ path: path.join(OUTPUT, 'player-page.png') });
-        const s = await state();
-        console.log(`player page: +${advance.toFixed(1)} s in ${((Date.now() - began) / 1000).toFixed(1)} s, levels shown ${s.rendered.map((r) => r.id).join(' → ')}`);
-        expect({ errors: s.errors, log: s.errors.length ? log.slice(-30) : [] }).toEqual({ errors: [], log: [] });
-        expect(advance).toBeGreaterThanOrEqual(PLAY_SECONDS - 2);
-        expect(new Set(s.rendered.map((r) => r.id)).size).toBeGreaterThan(1);
-        expect(await text('quality')).toMatch(/\(auto\)$/);
-      } finally {
-        await browser.close();
-      }
+      });
+      const time = (): Promise<number> => page.evaluate('document.querySelector("video").currentTime') as Promise<number>;
+      const text = (id: string): Promise<string> => page.locator(`[data-testid=${id}]`).innerText();
+      const t0 = await time();
+      const began = Date.now();
+      const { levels } = await state();
+      expect(levels.map((l) => l.bandwidth)).toEqual([90_000, 174_000, 351_000].map((b) => expect.closeTo(b, -4)));
+      expect(await page.locator('[data-testid=level] option').allInnerTexts()).toEqual([
+        'Auto',
+        ...levels.map((l) => expect.stringContaining(`${Math.round(l.bandwidth / 1000)} kbit/s`)),
+      ]);
+      // Pin the lowest level: the page says so and the video shows it.
+      await sleep(3000);
+      await page.selectOption('[data-testid=level]', levels[0]!.id);
+      await page.waitForFunction(`document.querySelector('video').videoWidth === ${levels[0]!.width}`, undefined, { timeout: 10_000 });
+      expect(await text('quality')).toMatch(/^level 1 of 3: 320×180 \(pinned\)$/);
+      expect(await text('bitrate')).toMatch(/^\d+ kbit\/s$/);
+      expect(await text('buffer')).toMatch(/^video \d+\.\d s, audio \d+\.\d s$/);
+      await page.selectOption('[data-testid=level]', 'auto');
+      while (Date.now() - began < PLAY_SECONDS * 1000) await sleep(500);
+      const advance = (await time()) - t0;
+      mkdirSync(OUTPUT, { recursive: true });
+      await page.screenshot({ path: path.join(OUTPUT, 'player-page.png') });
+      const s = await state();
+      console.log(`player page: +${advance.toFixed(1)} s in ${((Date.now() - began) / 1000).toFixed(1)} s, levels shown ${s.rendered.map((r) => r.id).join(' → ')}`);
+      expect({ errors: s.errors, log: s.errors.length ? log.slice(-30) : [] }).toEqual({ errors: [], log: [] });
+      expect(advance).toBeGreaterThanOrEqual(PLAY_SECONDS - 2);
+      expect(new Set(s.rendered.map((r) => r.id)).size).toBeGreaterThan(1);
+      expect(await text('quality')).toMatch(/\(auto\)$/);
+      });
     },
     90_000,
   );
@@ -127,15 +134,7 @@ describe('npm start (examples/server.js)', () => {
   withTool('Chromium', CHROMIUM)(
     'the player page plays the same point as DASH (dash.js) and HLS (hls.js), chosen with its format selector',
     async () => {
-      const browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: ['--no-sandbox', '--autoplay-policy=no-user-gesture-required', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
-      });
-      try {
-        const page = await browser.newPage({ viewport: { width: 1000, height: 800 } });
-        const log: string[] = [];
-        page.on('console', (m) => log.push(`${m.type()}: ${m.text()}`));
-        page.on('pageerror', (e) => log.push(`pageerror: ${e.message}`));
+      await withPage(async (page, log) => {
         await page.goto(urls!.player);
         for (const format of ['dash', 'hls'] as const) {
           // Choosing a format reloads the page with ?format=…
@@ -154,9 +153,7 @@ describe('npm start (examples/server.js)', () => {
           expect({ format, errors: s.errors, log: s.errors.length ? log.slice(-30) : [] }).toEqual({ format, errors: [], log: [] });
           expect((await time()) - t0).toBeGreaterThan(6);
         }
-      } finally {
-        await browser.close();
-      }
+      });
     },
     120_000,
   );

@@ -2,7 +2,7 @@ import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { renderMpd } from '../../../lib/manifest/dash';
 import { TIME_URL_PLACEHOLDER, type OutputSnapshot } from '../../../lib/manifest/output';
 import type { FragmentTime } from '../../../lib/model';
-import { AST, TS, V0, aacRun, group, info, rep, run } from '../../helpers/output';
+import { AST, TS, V0, aacRun, group, info, rep, run, outputSnapshot } from '../../helpers/output';
 
 type Attrs = Record<string, string>;
 type S = Attrs;
@@ -66,16 +66,7 @@ const VIDEO = [
 const AUDIO = [rep(info('audio', 128_000), 'mp4a.40.2')];
 
 function snapshot(over: Partial<OutputSnapshot> = {}): OutputSnapshot {
-  return {
-    ended: false,
-    availabilityStart: AST,
-    liveStart: 0n,
-    publishTime: AST + 12_345_700_000,
-    window: 0,
-    lookahead: 2,
-    groups: [group(VIDEO, run(V0, 20_000_000n, 10)), group(AUDIO, aacRun(V0, 10))],
-    ...over,
-  };
+  return outputSnapshot([group(VIDEO, run(V0, 20_000_000n, 10)), group(AUDIO, aacRun(V0, 10))], over);
 }
 
 describe('renderMpd', () => {

@@ -1,6 +1,6 @@
 import { encodeRepresentationId, renderMaster, renderMedia } from '../../../lib/manifest/hls';
 import type { OutputSnapshot } from '../../../lib/manifest/output';
-import { AST, V0, aacRun, group, info, rep, run } from '../../helpers/output';
+import { AST, V0, aacRun, group, info, rep, run, outputSnapshot } from '../../helpers/output';
 
 const VIDEO = [
   rep(info('video', 350_000, { maxWidth: 640, maxHeight: 360 }), 'avc1.42c01e', 25),
@@ -10,16 +10,7 @@ const VIDEO = [
 const AUDIO = [rep(info('audio', 128_000), 'mp4a.40.2')];
 
 function snapshot(over: Partial<OutputSnapshot> = {}): OutputSnapshot {
-  return {
-    ended: false,
-    availabilityStart: AST,
-    liveStart: 0n,
-    publishTime: AST + 12_345_700_000,
-    window: 0,
-    lookahead: 2,
-    groups: [group(VIDEO, run(V0, 20_000_000n, 10)), group(AUDIO, aacRun(V0, 10), { mediaSequence: 7 })],
-    ...over,
-  };
+  return outputSnapshot([group(VIDEO, run(V0, 20_000_000n, 10)), group(AUDIO, aacRun(V0, 10), { mediaSequence: 7 })], over);
 }
 
 const lines = (text: string): string[] => text.trimEnd().split('\n');
