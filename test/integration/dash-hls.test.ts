@@ -212,6 +212,9 @@ describe('DASH and HLS of a live Smooth push', () => {
   it('the HLS master lists every video bitrate with codecs, resolution and the audio group; media playlists are valid', async () => {
     const r = await ok(url('.m3u8'));
     expect(r.headers['content-type']).toBe('application/vnd.apple.mpegurl');
+    // Playlists are kept for half a segment at most (1 s fragments here: revalidated), like the Smooth manifest.
+    expect(r.headers['cache-control']).toBe('no-cache');
+    expect(r.headers.etag).toBeDefined();
     const master = playlist(r.text);
     expect(master.tags.get('#EXT-X-VERSION')).toEqual(['7']);
     const variants = master.tags.get('#EXT-X-STREAM-INF')!;

@@ -75,7 +75,7 @@ async function startSite(): Promise<Site> {
   const handler = liveSmooth(root);
   const app = express();
   app.use('/live', handler);
-  app.use('/admin', liveSmooth.admin(handler));
+  app.use('/admin', liveSmooth.admin(handler, { live: '/live' }));
   const timeline: Timeline = { firstFragment: undefined, states: [] };
   handler.origin.on('fragment', () => {
     timeline.firstFragment ??= Date.now();
@@ -179,6 +179,10 @@ describe('admin dashboard in Chromium with a live ffmpeg push', () => {
     await p.waitForSelector('[data-testid="connection"][data-state="live"]', { timeout: 5000 });
     expect(await p.textContent(`${card('ch1.isml')} [data-testid="point-title"]`)).toBe('Channel 1');
     expect(await p.textContent(`${card('ch1.isml')} [data-testid="state"]`)).toBe('Idle');
+    // The point's player URLs, as links below the middleware's mount point.
+    for (const [format, url] of [['smooth', '/live/ch1.isml/Manifest'], ['dash', '/live/ch1.isml/.mpd'], ['hls', '/live/ch1.isml/.m3u8']]) {
+      expect(await p.getAttribute(`${card('ch1.isml')} a[data-testid="url-${format}"]`, 'href')).toBe(url);
+    }
     // From here on the page must never reload: everything comes over the event stream.
     navigations = 0;
     await p.evaluate(RECORD_STATES);

@@ -123,6 +123,21 @@ describe('HLS numbering as the window slides', () => {
     expect(h.tag(text, 'EXT-X-TARGETDURATION')).toBe('3');
   });
 
+  it('the MPD and the playlists are rendered once per change of the timeline, not per request', () => {
+    const h = live(0);
+    for (let i = 0n; i < 4n; i++) h.send(i * SECOND);
+    const mpd = h.p.mpd();
+    const master = h.p.hlsMaster();
+    const media = h.p.hlsMedia('video=100000');
+    expect([h.p.mpd(), h.p.hlsMaster(), h.p.hlsMedia('video=100000')]).toEqual([mpd, master, media].map((r) => expect.objectContaining({ etag: r!.etag })));
+    expect(h.p.mpd()).toBe(mpd);
+    expect(h.p.hlsMedia('video=100000')).toBe(media);
+    h.send(4n * SECOND);
+    expect(h.p.mpd()).not.toBe(mpd);
+    expect(h.p.mpd().etag).not.toBe(mpd.etag);
+    expect(h.p.hlsMedia('video=100000')!.body.toString()).not.toBe(media!.body.toString());
+  });
+
   it('the end of stream ends every playlist and makes the MPD static', () => {
     const h = live(0);
     for (let i = 0n; i < 4n; i++) h.send(i * SECOND);
