@@ -310,7 +310,7 @@ export interface LiveSmoothOptions {
   edgeWait?: number;
   /** How long a `.isml` lookup is trusted before the file is checked again, in ms. Default `1000`. */
   definitionCheckInterval?: number;
-  /** Clock for availability and Last-Modified times. Default `Date`. */
+  /** Clock for availability and Last-Modified times and the `Date` header of point responses. Default `Date`. */
   clock?: Clock;
   /** Store module: creates the fragment store of each publishing point. Default in-memory. */
   store?: FragmentStoreFactory;

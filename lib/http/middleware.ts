@@ -183,9 +183,24 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
     );
   };
 
+  // The Date header comes from the clock that places segments in time (the MPD's availability, the
+  // `time` endpoint), not from Node's own: players that sync to it then agree with the MPD, also under
+  // an injected clock. It has whole seconds, so the string is built once per second.
+  let dateSecond = Number.NaN;
+  let dateText = '';
+  const httpDate = (): string => {
+    const second = Math.floor(resolved.clock.now() / 1000);
+    if (second !== dateSecond) {
+      dateSecond = second;
+      dateText = new Date(second * 1000).toUTCString();
+    }
+    return dateText;
+  };
+
   const dispatch = (req: IncomingMessage, res: ServerResponse, point: PublishingPoint, resource: Resource): void => {
     const server = (req.socket as { server?: Server }).server;
     if (server) checkServer(server);
+    res.setHeader('Date', httpDate());
     try {
       if (req.method === 'OPTIONS') return preflight(res, point);
       if (resource.kind === 'ingest') {

@@ -323,6 +323,45 @@ describe('the formats setting', () => {
   });
 });
 
+describe('Date headers', () => {
+  // Five years ahead of the real clock: a Date header Node wrote from its own clock would show.
+  const AHEAD = 5 * 365 * 86_400_000;
+  let srv: TestServer;
+
+  beforeAll(async () => {
+    srv = await startServer({ clock: { now: () => Date.now() + AHEAD } });
+    srv.define('clock.isml');
+    const post = new RawPost(`${srv.base}/clock.isml/Streams(s)`);
+    await post.write(fixture().header);
+    for (let i = 0; i < 4; i++) for (const f of fragmentsOfRound(i)) await post.write(f);
+    await until(async () => (await get(`${srv.base}/clock.isml/.mpd`)).status === 200);
+  });
+
+  afterAll(async () => {
+    await srv?.close();
+  });
+
+  it('every response of a point, the MPD, playlists, segments, the time endpoint and errors, is dated by the origin clock', async () => {
+    const mpd = await get(`${srv.base}/clock.isml/.mpd`);
+    const segment = /<S t="(\d+)"/.exec(mpd.text)![1];
+    const urls = [
+      '.mpd', '.m3u8', 'time', 'cmaf/video=100000/init.mp4', `cmaf/video=100000/${segment}.m4s`, 'cmaf/video=100000/index.m3u8',
+      'Manifest', 'cmaf/video=100000/9.m4s', 'QualityLevels(1)/Fragments(video=0)',
+    ];
+    for (const rel of urls) {
+      const before = Date.now() + AHEAD;
+      const r = await get(`${srv.base}/clock.isml/${rel}`);
+      const after = Date.now() + AHEAD;
+      const date = Date.parse(String(r.headers.date));
+      expect([rel, date >= Math.floor(before / 1000) * 1000 && date <= after]).toEqual([rel, true]);
+      if (rel === 'time') expect(Date.parse(r.text) - date).toBeLessThan(1000 + (after - before));
+    }
+    // The MPD's own times are from the same clock.
+    const published = Date.parse(/publishTime="([^"]+)"/.exec(mpd.text)![1]!);
+    expect(Math.abs(published - (Date.now() + AHEAD))).toBeLessThan(60_000);
+  });
+});
+
 describe('the anchor over a process restart', () => {
   it('an encoder that goes on with its times keeps the availabilityStartTime (the saved anchor fits its fragments)', async () => {
     const ast = async (srv: TestServer): Promise<string> => {
