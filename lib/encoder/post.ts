@@ -10,7 +10,7 @@ import * as https from 'node:https';
 import { setTimeout as delay } from 'node:timers/promises';
 import { emptyMfra } from '../mp4/edit';
 import { EncoderError } from './errors';
-import type { OutgoingFragment } from './fragment';
+import type { OutgoingFragment } from '../ismv/fragment';
 
 /** Events of a `SimulatedEncoder`; its POSTs emit most of them. */
 export interface EncoderEvents {

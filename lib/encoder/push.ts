@@ -13,12 +13,12 @@ import { EventEmitter } from 'node:events';
 import type * as https from 'node:https';
 import { setTimeout as delay } from 'node:timers/promises';
 import { SmoothError } from '../errors';
-import { OutgoingFragment, buildFragment } from './fragment';
-import { streamHeader } from './header';
+import { OutgoingFragment, buildFragment } from '../ismv/fragment';
+import { streamHeader } from '../ismv/header';
 import { EncoderEvents, IngestPost, PostContext, Stopped } from './post';
 
 export type { EncoderEvents } from './post';
-import { Source, openSource } from './source';
+import { Source, openSource } from '../ismv/source';
 import { FragmentPlan, LoopTimeline, START_TIMESCALE } from './timeline';
 
 /** Options of the simulated encoder. */

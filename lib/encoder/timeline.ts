@@ -19,6 +19,8 @@
 import type { TrackType } from '../model';
 
 /** Ticks per second of the `start` value: 100-ns units, the Smooth default timescale. */
+import type { FragmentPlacement } from '../ismv/fragment';
+
 export const START_TIMESCALE = 10_000_000n;
 
 /** What the timeline needs of a track. */
@@ -30,23 +32,9 @@ export interface TimelineTrack {
 }
 
 /** Where one source fragment goes in one loop. */
-export interface FragmentPlan {
+export interface FragmentPlan extends FragmentPlacement {
   track: number;
   loop: number;
-  /** Index of the source fragment. */
-  index: number;
-  /** Output start time (tfxd), track timescale. */
-  time: bigint;
-  /** Output duration (tfxd). */
-  duration: bigint;
-  /** Added to the source's times in this loop (e.g. to a tfdt). */
-  shift: bigint;
-  /**
-   * Ticks of the source fragment that lie before `time`: positive when it overlaps the previous loop
-   * (the sender drops leading audio samples that lie mostly in it), negative for a gap that `duration`
-   * absorbs, else 0.
-   */
-  overlap: bigint;
 }
 
 /** Floor division for bigint (`/` truncates towards zero). */

@@ -13,6 +13,8 @@ export interface SmilTrack {
   type: TrackType;
   /** `trackID` param: the track's `track_ID` in the stream's moov. */
   trackId: number;
+  /** `src` attribute: `Streams` in a Live Server Manifest, the media file in a server manifest (`.ism`). */
+  src?: string;
   /** `systemBitrate` attribute (and param, as ffmpeg repeats it). */
   bitrate: number;
   /** `systemLanguage` attribute, when known. */
@@ -43,7 +45,7 @@ export function renderSmil(tracks: readonly SmilTrack[], metas: ReadonlyArray<re
   for (const t of tracks) {
     const tag = TAGS[t.type];
     const lang = t.language ? ` systemLanguage="${a(t.language)}"` : '';
-    out += `      <${tag} src="Streams" systemBitrate="${a(t.bitrate)}"${lang}>\n`;
+    out += `      <${tag} src="${a(t.src ?? 'Streams')}" systemBitrate="${a(t.bitrate)}"${lang}>\n`;
     const params: Array<readonly [string, string | number]> = [['systemBitrate', t.bitrate], ['trackID', t.trackId], ...t.params];
     for (const [name, value] of params) {
       out += `        <param name="${a(name)}" value="${a(value)}" valuetype="data" />\n`;
@@ -93,8 +95,8 @@ export interface StreamTrack {
 }
 
 /** The SMIL text of the Live Server Manifest for the tracks of one stream. */
-export function liveServerManifestText(tracks: readonly StreamTrack[], title?: string): string {
-  const metas: Array<[string, string]> = [['creator', 'live-smooth simulated encoder']];
+export function liveServerManifestText(tracks: readonly StreamTrack[], title?: string, creator = 'live-smooth simulated encoder'): string {
+  const metas: Array<[string, string]> = [['creator', creator]];
   if (title !== undefined) metas.push(['title', title]);
   return renderSmil(
     tracks.map((t) => ({
@@ -109,8 +111,8 @@ export function liveServerManifestText(tracks: readonly StreamTrack[], title?: s
 }
 
 /** The Live Server Manifest uuid box (version 0, flags 0, UTF-8 SMIL without BOM, as ffmpeg writes it). */
-export function liveServerManifestBox(tracks: readonly StreamTrack[], title?: string): Buffer {
+export function liveServerManifestBox(tracks: readonly StreamTrack[], title?: string, creator?: string): Buffer {
   // uuid boxes carry the user type before the FullBox version and flags.
   const versionAndFlags = Buffer.alloc(4);
-  return makeBox('uuid', UUID_BYTES, versionAndFlags, Buffer.from(liveServerManifestText(tracks, title), 'utf8'));
+  return makeBox('uuid', UUID_BYTES, versionAndFlags, Buffer.from(liveServerManifestText(tracks, title, creator), 'utf8'));
 }

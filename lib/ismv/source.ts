@@ -10,7 +10,6 @@
  */
 import { FileHandle, open, readFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { isSmoothError } from '../errors';
 import { TrackDescription, LsmElement, describeTracks, parseLiveServerManifest } from '../ingest/header';
 import { TrackInfo, trackKey } from '../model';
 import {
@@ -26,7 +25,7 @@ import {
   parseTrun,
 } from '../mp4/boxes';
 import { Box, children, childrenOf, printable, readHeader } from '../mp4/reader';
-import { EncoderError } from './errors';
+import { EncoderError, isSmoothError } from '../errors';
 import { SmilTrack, renderSmil } from './lsm';
 
 /** Where one track's fragment sits in its file, and its time. */
@@ -70,10 +69,56 @@ export interface RawFragment {
   gap: number;
 }
 
+/**
+ * Where a {@link Source} gets its file handles: an open handle of `file` for as long as `fn` runs. The
+ * on-demand server shares one bounded pool (`FilePool`) between its presentations; the encoder keeps
+ * its few files open.
+ */
+export interface FileHandles {
+  use<T>(file: string, fn: (handle: FileHandle) => Promise<T>): Promise<T>;
+}
+
 /** Options of {@link openSource}. */
 export interface SourceOptions {
   /** Largest moof or mdat accepted, in bytes (the library's `maxBoxSize` default). Default 32 MiB. */
   maxBoxSize?: number;
+  /**
+   * File handles to scan and read through (not closed by {@link Source.close}). Default: one handle
+   * per file, open until the source closes.
+   */
+  files?: FileHandles;
+  /**
+   * The files may still be being written (a live archive, start-over): an incomplete last fragment
+   * ends the index instead of failing the file. Default false: a truncated file is an input error.
+   */
+  growing?: boolean;
+  /**
+   * Called with each media file an `.ism` names (resolved) before it is opened; throws to refuse it
+   * (e.g. a `src` that leaves the server's root).
+   */
+  checkMedia?: (file: string, ism: string) => void | Promise<void>;
+}
+
+/** The default {@link FileHandles}: each file opened once, kept open until closed. */
+class OpenFiles implements FileHandles {
+  readonly #handles = new Map<string, Promise<FileHandle>>();
+
+  async use<T>(file: string, fn: (handle: FileHandle) => Promise<T>): Promise<T> {
+    let fh = this.#handles.get(file);
+    if (!fh) {
+      fh = open(file, 'r');
+      this.#handles.set(file, fh);
+      // A failed open is not kept: the next use tries again.
+      fh.catch(() => this.#handles.get(file) === fh && this.#handles.delete(file));
+    }
+    return fn(await fh);
+  }
+
+  async close(): Promise<void> {
+    const handles = [...this.#handles.values()];
+    this.#handles.clear();
+    await Promise.all(handles.map(async (h) => (await h.catch(() => undefined))?.close()));
+  }
 }
 
 /** Headers and per-file parse results before tracks are chosen. */
@@ -117,106 +162,116 @@ function soleBox(buf: Buffer): Box {
 }
 
 /** Scans a fragmented MP4 file: header boxes read and parsed, each moof parsed into the fragment index. */
-async function scanFile(file: string, maxBoxSize: number): Promise<ScannedFile> {
-  let fh: FileHandle;
+async function scanFile(file: string, maxBoxSize: number, files: FileHandles, growing: boolean): Promise<ScannedFile> {
+  let opened = false;
   try {
-    fh = await open(file, 'r');
+    return await files.use(file, (fh) => {
+      opened = true;
+      return scanHandle(file, fh, maxBoxSize, growing);
+    });
   } catch (err) {
-    throw inputError(file, `cannot open: ${(err as Error).message}`);
+    if (!opened) throw inputError(file, `cannot open: ${(err as Error).message}`);
+    throw err;
   }
-  try {
-    const size = (await fh.stat()).size;
-    if (size === 0) throw inputError(file, 'the file is empty');
-    let moov: Moov | undefined;
-    let moovBox: Box | undefined;
-    let lsm: string | undefined;
-    let pending: { offset: number; box: Box } | undefined;
-    let moofs = 0;
-    const fragments = new Map<number, SourceFragment[]>();
-    const bytes = new Map<number, number>();
-    /** End of the previous fragment per track: the start of a fragment with neither tfxd nor tfdt. */
-    const running = new Map<number, bigint>();
-    let pos = 0;
-    while (pos < size) {
-      const head = await readAt(fh, pos, Math.min(HEADER_READ, size - pos));
-      let header;
+}
+
+async function scanHandle(file: string, fh: FileHandle, maxBoxSize: number, growing: boolean): Promise<ScannedFile> {
+  const size = (await fh.stat()).size;
+  if (size === 0) throw inputError(file, 'the file is empty');
+  let moov: Moov | undefined;
+  let moovBox: Box | undefined;
+  let lsm: string | undefined;
+  let pending: { offset: number; box: Box } | undefined;
+  let moofs = 0;
+  const fragments = new Map<number, SourceFragment[]>();
+  const bytes = new Map<number, number>();
+  /** End of the previous fragment per track: the start of a fragment with neither tfxd nor tfdt. */
+  const running = new Map<number, bigint>();
+  let pos = 0;
+  while (pos < size) {
+    const head = await readAt(fh, pos, Math.min(HEADER_READ, size - pos));
+    let header;
+    try {
+      header = readHeader(head, 0, head.length, Number.MAX_SAFE_INTEGER);
+    } catch (err) {
+      throw inputError(file, `${pos === 0 ? 'not an MP4/ISMV file' : 'malformed'}: ${(err as Error).message} (offset ${pos})`);
+    }
+    // A file still being written (a live archive) ends where its last complete fragment does.
+    const partial = (): boolean => growing && moofs > 0;
+    if (!header) {
+      if (partial()) break;
+      throw inputError(file, `truncated: the file ends inside a box header at offset ${pos}`);
+    }
+    if (pos === 0 && header.type !== 'ftyp') throw inputError(file, "not an MP4/ISMV file (it does not start with an 'ftyp' box)");
+    const boxSize = header.size === 0 ? size - pos : header.size;
+    if (pos + boxSize > size) {
+      if (partial()) break;
+      throw inputError(
+        file,
+        `truncated: box '${printable(header.type)}' at offset ${pos} declares ${boxSize} bytes but only ${size - pos} remain`,
+      );
+    }
+    const type = header.type;
+    const isLsm = type === 'uuid' && header.uuid === UUID_LIVE_SERVER_MANIFEST;
+    if (type === 'moov' || isLsm || type === 'moof') {
+      const limit = type === 'moof' ? maxBoxSize : MAX_HEADER_BOX;
+      if (boxSize > limit) throw inputError(file, `box '${type}' at offset ${pos} is ${boxSize} bytes, larger than ${limit}`);
+      const box = soleBox(await readAt(fh, pos, boxSize));
       try {
-        header = readHeader(head, 0, head.length, Number.MAX_SAFE_INTEGER);
+        if (type === 'moov') {
+          moovBox = box;
+          moov = parseMoov(box);
+        } else if (isLsm) {
+          lsm = lsmBoxText(box);
+        } else {
+          if (!moov) throw inputError(file, `a moof at offset ${pos} comes before the moov`);
+          if (pending) throw inputError(file, `moof at offset ${pending.offset} has no mdat`);
+          pending = { offset: pos, box };
+          moofs++;
+        }
       } catch (err) {
-        throw inputError(file, `${pos === 0 ? 'not an MP4/ISMV file' : 'malformed'}: ${(err as Error).message} (offset ${pos})`);
+        if (err instanceof EncoderError) throw err;
+        throw inputError(file, `bad '${type}' box at offset ${pos}: ${(err as Error).message}`);
       }
-      if (!header) throw inputError(file, `truncated: the file ends inside a box header at offset ${pos}`);
-      if (pos === 0 && header.type !== 'ftyp') throw inputError(file, "not an MP4/ISMV file (it does not start with an 'ftyp' box)");
-      const boxSize = header.size === 0 ? size - pos : header.size;
-      if (pos + boxSize > size) {
-        throw inputError(
-          file,
-          `truncated: box '${printable(header.type)}' at offset ${pos} declares ${boxSize} bytes but only ${size - pos} remain`,
-        );
+    } else if (type === 'mdat' && pending) {
+      if (boxSize > maxBoxSize) throw inputError(file, `mdat at offset ${pos} is ${boxSize} bytes, larger than ${maxBoxSize}`);
+      const trexOf = (id: number): Trex | undefined => moov!.tracks.find((t) => t.trackId === id)?.trex;
+      try {
+        indexMoof(pending.box, pending.offset, pos, boxSize, trexOf, running, fragments, bytes);
+      } catch (err) {
+        throw inputError(file, `bad moof at offset ${pending.offset}: ${(err as Error).message}`);
       }
-      const type = header.type;
-      const isLsm = type === 'uuid' && header.uuid === UUID_LIVE_SERVER_MANIFEST;
-      if (type === 'moov' || isLsm || type === 'moof') {
-        const limit = type === 'moof' ? maxBoxSize : MAX_HEADER_BOX;
-        if (boxSize > limit) throw inputError(file, `box '${type}' at offset ${pos} is ${boxSize} bytes, larger than ${limit}`);
-        const box = soleBox(await readAt(fh, pos, boxSize));
-        try {
-          if (type === 'moov') {
-            moovBox = box;
-            moov = parseMoov(box);
-          } else if (isLsm) {
-            lsm = lsmBoxText(box);
-          } else {
-            if (!moov) throw inputError(file, `a moof at offset ${pos} comes before the moov`);
-            if (pending) throw inputError(file, `moof at offset ${pending.offset} has no mdat`);
-            pending = { offset: pos, box };
-            moofs++;
-          }
-        } catch (err) {
-          if (err instanceof EncoderError) throw err;
-          throw inputError(file, `bad '${type}' box at offset ${pos}: ${(err as Error).message}`);
-        }
-      } else if (type === 'mdat' && pending) {
-        if (boxSize > maxBoxSize) throw inputError(file, `mdat at offset ${pos} is ${boxSize} bytes, larger than ${maxBoxSize}`);
-        const trexOf = (id: number): Trex | undefined => moov!.tracks.find((t) => t.trackId === id)?.trex;
-        try {
-          indexMoof(pending.box, pending.offset, pos, boxSize, trexOf, running, fragments, bytes);
-        } catch (err) {
-          throw inputError(file, `bad moof at offset ${pending.offset}: ${(err as Error).message}`);
-        }
-        pending = undefined;
-      }
-      pos += boxSize;
+      pending = undefined;
     }
-    if (pending) throw inputError(file, `truncated: the moof at offset ${pending.offset} has no mdat`);
-    if (!moov || !moovBox) throw inputError(file, 'no moov box (not an MP4 movie)');
-    if (moofs === 0) {
-      throw inputError(file, 'not fragmented: no moof boxes (write it with ffmpeg -f ismv, or -movflags frag_keyframe)');
-    }
-    const traks = new Map<number, Buffer>();
-    const trexes = new Map<number, Buffer>();
-    let mvhd: Buffer | undefined;
-    let trakIndex = 0;
-    for (const c of childrenOf(moovBox)) {
-      if (c.type === 'mvhd') mvhd = Buffer.from(c.data);
-      // parseMoov lists the tracks in trak order.
-      else if (c.type === 'trak') traks.set(moov.tracks[trakIndex++]!.trackId, Buffer.from(c.data));
-      else if (c.type === 'mvex') {
-        for (const t of childrenOf(c)) if (t.type === 'trex') trexes.set(t.data.readUInt32BE(t.headerSize + 4), Buffer.from(t.data));
-      }
-    }
-    if (!mvhd) throw inputError(file, 'the moov has no mvhd');
-    for (const [id, list] of fragments) {
-      for (let i = 1; i < list.length; i++) {
-        if (list[i]!.time <= list[i - 1]!.time) {
-          throw inputError(file, `track ${id}: fragment at offset ${list[i]!.moofOffset} does not start after the previous one`);
-        }
-      }
-    }
-    return { file, moov, mvhd, traks, trexes, lsm, fragments, bytes };
-  } finally {
-    await fh.close();
+    pos += boxSize;
   }
+  if (pending && !growing) throw inputError(file, `truncated: the moof at offset ${pending.offset} has no mdat`);
+  if (pending) moofs--;
+  if (!moov || !moovBox) throw inputError(file, 'no moov box (not an MP4 movie)');
+  if (moofs === 0) {
+    throw inputError(file, 'not fragmented: no moof boxes (write it with ffmpeg -f ismv, or -movflags frag_keyframe)');
+  }
+  const traks = new Map<number, Buffer>();
+  const trexes = new Map<number, Buffer>();
+  let mvhd: Buffer | undefined;
+  let trakIndex = 0;
+  for (const c of childrenOf(moovBox)) {
+    if (c.type === 'mvhd') mvhd = Buffer.from(c.data);
+    // parseMoov lists the tracks in trak order.
+    else if (c.type === 'trak') traks.set(moov.tracks[trakIndex++]!.trackId, Buffer.from(c.data));
+    else if (c.type === 'mvex') {
+      for (const t of childrenOf(c)) if (t.type === 'trex') trexes.set(t.data.readUInt32BE(t.headerSize + 4), Buffer.from(t.data));
+    }
+  }
+  if (!mvhd) throw inputError(file, 'the moov has no mvhd');
+  for (const [id, list] of fragments) {
+    for (let i = 1; i < list.length; i++) {
+      if (list[i]!.time <= list[i - 1]!.time) {
+        throw inputError(file, `track ${id}: fragment at offset ${list[i]!.moofOffset} does not start after the previous one`);
+      }
+    }
+  }
+  return { file, moov, mvhd, traks, trexes, lsm, fragments, bytes };
 }
 
 /** Adds the trafs of one moof to the per-track fragment index. */
@@ -346,7 +401,7 @@ function plainPicks(scan: ScannedFile): TrackDescription[] {
 }
 
 /** The elements of an `.ism` server manifest, resolved to files. */
-async function readServerManifest(file: string): Promise<Array<{ media: string; element: LsmElement }>> {
+async function readServerManifest(file: string, metas: Map<string, string>): Promise<Array<{ media: string; element: LsmElement }>> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -355,7 +410,7 @@ async function readServerManifest(file: string): Promise<Array<{ media: string; 
   }
   let elements: LsmElement[];
   try {
-    elements = parseLiveServerManifest(text.replace(/^\uFEFF/, ''));
+    elements = parseLiveServerManifest(text.replace(/^\uFEFF/, ''), metas);
   } catch (err) {
     throw inputError(file, `not a valid server manifest: ${(err as Error).message}`);
   }
@@ -370,11 +425,19 @@ async function readServerManifest(file: string): Promise<Array<{ media: string; 
 export class Source {
   /** Every track, in input order (the `.ism`'s order, else each file's track order). */
   readonly tracks: readonly SourceTrack[];
-  readonly #handles = new Map<string, Promise<FileHandle>>();
+  /** `<meta name content>` of the `.ism` server manifests read (the last one wins), e.g. `clientManifestRelativePath`. */
+  readonly metas: ReadonlyMap<string, string>;
+  readonly #files: FileHandles;
+  /** The handles this source opened itself (closed with it); `undefined` when they were given. */
+  readonly #owned: OpenFiles | undefined;
 
   /** Use {@link openSource}. */
-  constructor(tracks: SourceTrack[]) {
+  constructor(tracks: SourceTrack[], files?: FileHandles, metas: ReadonlyMap<string, string> = new Map()) {
     this.tracks = tracks;
+    this.metas = metas;
+    // Only openSource can hand over an OpenFiles (the class is private to this module): those are ours.
+    this.#owned = files instanceof OpenFiles ? files : files ? undefined : new OpenFiles();
+    this.#files = files ?? this.#owned!;
   }
 
   /**
@@ -384,28 +447,22 @@ export class Source {
   async read(track: SourceTrack, index: number): Promise<RawFragment> {
     const f = track.fragments[index];
     if (!f) throw new RangeError(`track has no fragment ${index}`);
-    let fh = this.#handles.get(track.file);
-    if (!fh) {
-      fh = open(track.file, 'r');
-      this.#handles.set(track.file, fh);
-    }
-    const handle = await fh;
     try {
-      const [moof, mdat] = await Promise.all([readAt(handle, f.moofOffset, f.moofSize), readAt(handle, f.mdatOffset, f.mdatSize)]);
-      const moofBox = soleBox(moof);
-      const mdatBox = soleBox(mdat);
-      if (moofBox.type !== 'moof' || mdatBox.type !== 'mdat') throw new Error('boxes moved');
-      return { moof: moofBox, mdat: mdatBox, gap: f.mdatOffset - f.moofOffset - f.moofSize };
+      return await this.#files.use(track.file, async (handle) => {
+        const [moof, mdat] = await Promise.all([readAt(handle, f.moofOffset, f.moofSize), readAt(handle, f.mdatOffset, f.mdatSize)]);
+        const moofBox = soleBox(moof);
+        const mdatBox = soleBox(mdat);
+        if (moofBox.type !== 'moof' || mdatBox.type !== 'mdat') throw new Error('boxes moved');
+        return { moof: moofBox, mdat: mdatBox, gap: f.mdatOffset - f.moofOffset - f.moofSize };
+      });
     } catch (err) {
       throw inputError(track.file, `changed while in use (fragment at offset ${f.moofOffset}): ${(err as Error).message}`);
     }
   }
 
-  /** Closes the files. */
+  /** Closes the files it opened (given {@link SourceOptions.files} stay open). */
   async close(): Promise<void> {
-    const handles = [...this.#handles.values()];
-    this.#handles.clear();
-    await Promise.all(handles.map(async (h) => (await h.catch(() => undefined))?.close()));
+    await this.#owned?.close();
   }
 }
 
@@ -421,10 +478,27 @@ export class Source {
 export async function openSource(files: readonly string[], options: SourceOptions = {}): Promise<Source> {
   if (files.length === 0) throw new EncoderError('ERR_ENCODER_INPUT', 'no input files');
   const maxBoxSize = options.maxBoxSize ?? 32 * 1024 * 1024;
+  const handles = options.files ?? new OpenFiles();
+  try {
+    return await openTracks(files, maxBoxSize, handles, options.checkMedia, options.growing === true);
+  } catch (err) {
+    if (handles instanceof OpenFiles) await handles.close();
+    throw err;
+  }
+}
+
+async function openTracks(
+  files: readonly string[],
+  maxBoxSize: number,
+  handles: FileHandles,
+  checkMedia: SourceOptions['checkMedia'],
+  growing: boolean,
+): Promise<Source> {
+  const metas = new Map<string, string>();
   const scans = new Map<string, Promise<ScannedFile>>();
   const scan = (file: string): Promise<ScannedFile> => {
     let s = scans.get(file);
-    if (!s) scans.set(file, (s = scanFile(file, maxBoxSize)));
+    if (!s) scans.set(file, (s = scanFile(file, maxBoxSize, handles, growing)));
     return s;
   };
   const tracks: SourceTrack[] = [];
@@ -456,7 +530,8 @@ export async function openSource(files: readonly string[], options: SourceOption
     }
     // An .ism names media files; elements of one file are described together (shared moov).
     const byFile = new Map<string, Pick[]>();
-    for (const { media, element } of await readServerManifest(file)) {
+    for (const { media, element } of await readServerManifest(file, metas)) {
+      await checkMedia?.(media, file);
       const s = await scan(media);
       const params = [...element.params].filter(([k]) => k !== 'trackID' && k !== 'systemBitrate');
       const id = element.params.get('trackID');
@@ -477,7 +552,7 @@ export async function openSource(files: readonly string[], options: SourceOption
     }
   }
   uniqueKeys(tracks, named);
-  return new Source(tracks);
+  return new Source(tracks, handles, metas);
 }
 
 /**

@@ -10,7 +10,7 @@ import { liveServerManifestBox } from './lsm';
 import type { SourceTrack } from './source';
 
 /** `ftyp` as ffmpeg's ismv muxer and the spec write it: major `isml`, minor 1, compatible `piff`, `iso2`. */
-function ftyp(): Buffer {
+export function smoothFtyp(): Buffer {
   const minor = Buffer.alloc(4);
   minor.writeUInt32BE(1);
   return makeBox('ftyp', Buffer.from('isml', 'latin1'), minor, Buffer.from('piffiso2', 'latin1'));
@@ -38,5 +38,5 @@ export function streamHeader(tracks: readonly SourceTrack[], title?: string): Bu
   const trexes = tracks.map((t, i) => (t.trex ? withTrackId(children(t.trex).next().value!, i + 1) : emptyTrex(i + 1)));
   const moov = makeBox('moov', mvhd, ...traks, makeBox('mvex', ...trexes));
   const lsm = liveServerManifestBox(tracks.map((t, i) => ({ trackId: i + 1, info: t.info })), title);
-  return Buffer.concat([ftyp(), lsm, moov]);
+  return Buffer.concat([smoothFtyp(), lsm, moov]);
 }

@@ -8,10 +8,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
-import { buildFragment } from '../../../lib/encoder/fragment';
-import { streamHeader } from '../../../lib/encoder/header';
-import { liveServerManifestText, renderSmil } from '../../../lib/encoder/lsm';
-import { Source, openSource } from '../../../lib/encoder/source';
+import { buildFragment } from '../../../lib/ismv/fragment';
+import { streamHeader } from '../../../lib/ismv/header';
+import { liveServerManifestText, renderSmil } from '../../../lib/ismv/lsm';
+import { Source, openSource } from '../../../lib/ismv/source';
 import { LoopTimeline } from '../../../lib/encoder/timeline';
 import { SmoothIngestParser } from '../../../lib/ingest/smooth';
 import type { IngestEvent } from '../../../lib/ingest/types';
@@ -105,6 +105,21 @@ describe('openSource', () => {
   ])('%s gets a clear error naming the file', async (name, data, message) => {
     const p = file(name, data);
     await expect(openSource([p])).rejects.toMatchObject({ code: 'ERR_ENCODER_INPUT', file: p, message });
+  });
+
+  it('a file still being written (growing) is read up to its last complete fragment, wherever it is cut', async () => {
+    const whole = ismv({});
+    const complete = (await open(file('whole.ismv', whole))).tracks.map((t) => t.fragments.length);
+    const lastMoof = whole.lastIndexOf('moof') - 4;
+    const lastMdat = whole.lastIndexOf('mdat') - 4;
+    for (const cut of [lastMoof + 3, lastMoof + 8, lastMdat + 6, lastMdat + whole.readUInt32BE(lastMdat) - 1]) {
+      const p = file(`growing-${cut}.ismv`, whole.subarray(0, cut));
+      await expect(openSource([p])).rejects.toMatchObject({ code: 'ERR_ENCODER_INPUT' });
+      const src = await openSource([p], { growing: true });
+      // The cut fragment is left out; every other one is there.
+      expect(src.tracks.map((t) => t.fragments.length).reduce((a, b) => a + b)).toBe(complete.reduce((a, b) => a + b) - 1);
+      await src.close();
+    }
   });
 
   it('names a missing file and a bad .ism', async () => {

@@ -1,13 +1,30 @@
 /**
- * Turns a source fragment into the fragment the encoder sends in a given loop: its tfxd (and tfdt)
- * re-timed, its track renumbered for the outgoing stream, and at a loop seam its overlapping audio head
- * dropped (see `timeline.ts`).
+ * Turns a fragment read from a Smooth file into one to send: its tfxd (and tfdt) re-timed, its track
+ * renumbered, no tfrf, and (the simulated encoder at a loop seam) its overlapping audio head dropped.
+ * The on-demand server sends fragments at their own times the same way.
  */
 import { parseMovieFragment } from '../ingest/fragment';
 import { retimeMoof } from '../mp4/edit';
 import { writeMoof } from '../mp4/writer';
 import type { RawFragment, SourceTrack } from './source';
-import type { FragmentPlan } from './timeline';
+
+/** Where a fragment read from a file goes: which one, at what time, and how its times move. */
+export interface FragmentPlacement {
+  /** Index of the source fragment. */
+  index: number;
+  /** Output start time (tfxd), track timescale. */
+  time: bigint;
+  /** Output duration (tfxd). */
+  duration: bigint;
+  /** Added to the source's times (e.g. to a tfdt). */
+  shift: bigint;
+  /**
+   * Ticks of the source fragment that lie before `time`: positive when it overlaps what came before
+   * (leading audio samples that lie mostly in it are dropped), negative for a gap that `duration`
+   * absorbs, else 0.
+   */
+  overlap: bigint;
+}
 
 /** A fragment ready to send. `moof` and `mdat` are not shared with any other fragment. */
 export interface OutgoingFragment {
@@ -26,7 +43,7 @@ export interface OutgoingFragment {
 export function buildFragment(
   raw: RawFragment,
   track: SourceTrack,
-  plan: FragmentPlan,
+  plan: FragmentPlacement,
   trackId: number,
   sequenceNumber: number,
 ): OutgoingFragment {
