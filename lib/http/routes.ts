@@ -1,6 +1,7 @@
 /**
- * URL grammar of a live publishing point (MS-SSTR 2.2, protocol doc §1). Percent-encoding is decoded
- * exactly once, per path segment; nouns match case-insensitively, as IIS does.
+ * URL grammar of a live publishing point (MS-SSTR 2.2, protocol doc §1) and of an on-demand
+ * presentation (`<name>.ism/Manifest`, `…/QualityLevels(…)/Fragments(…)`, protocol doc §6.2).
+ * Percent-encoding is decoded exactly once, per path segment; nouns match case-insensitively, as IIS does.
  */
 import { SmoothError } from '../errors';
 import { IDENTIFIER } from '../model';
@@ -27,12 +28,16 @@ export type Resource =
 
 /** A URL that names a publishing point: its definition path relative to the root and the resource. */
 export interface PointRoute {
-  /** `dirs/name.isml`, `/`-separated, every segment validated. */
+  /** `dirs/name.isml` (or `dirs/name.ism` on demand), `/`-separated, every segment validated. */
   point: string;
   resource: Resource;
+  /** `true` when `point` is an on-demand presentation (`.ism`); absent for a live `.isml` point. */
+  onDemand?: true;
 }
 
 const MAX_TIME = 2n ** 64n - 1n;
+/** The URL may name a point or a presentation: `.isml` anywhere (as before), or a `.ism` path segment. */
+const NAMES_ONE = /\.isml|\.ism(?:\/|$)/i;
 const STREAM_ID = /^[A-Za-z0-9._~-]{1,128}$/;
 type FragmentPart = Extract<Resource, { kind: 'fragment' }>['part'];
 const FRAGMENT_NOUNS = new Map<string, FragmentPart>(
@@ -55,7 +60,8 @@ function badUrl(message: string): SmoothError {
 
 /**
  * Parses a request URL (path and query, relative to the middleware's mount point).
- * @returns `undefined` when the URL does not name a `.isml` (not ours), else the route
+ * @returns `undefined` when the URL does not name a `.isml` or a `.ism` (not ours), else the route; a
+ *   `.isml` segment wins over a `.ism` one
  * @throws SmoothError ERR_TRAVERSAL for `..`, backslashes, NUL, empty or absolute segments;
  *   ERR_BAD_URL for malformed percent-encoding or a malformed noun
  */
@@ -63,9 +69,9 @@ export function parseRoute(url: string): PointRoute | undefined {
   const q = url.indexOf('?');
   const raw = q === -1 ? url : url.slice(0, q);
   // Cheap first test; a '%' may hide an encoded ".isml" or an encoded traversal, so decode those.
-  if (!/\.isml/i.test(raw) && !raw.includes('%')) return undefined;
+  if (!NAMES_ONE.test(raw) && !raw.includes('%')) return undefined;
   if (!raw.startsWith('/')) {
-    if (/\.isml/i.test(raw)) throw new SmoothError('ERR_TRAVERSAL', 'request target must be an origin-relative path');
+    if (NAMES_ONE.test(raw)) throw new SmoothError('ERR_TRAVERSAL', 'request target must be an origin-relative path');
     return undefined;
   }
   const segments: string[] = [];
@@ -73,11 +79,13 @@ export function parseRoute(url: string): PointRoute | undefined {
     try {
       segments.push(decodeURIComponent(s));
     } catch {
-      if (/\.isml/i.test(raw)) throw badUrl('malformed percent-encoding');
+      if (NAMES_ONE.test(raw)) throw badUrl('malformed percent-encoding');
       return undefined;
     }
   }
-  const at = segments.findIndex((s) => /\.isml$/i.test(s));
+  let at = segments.findIndex((s) => /\.isml$/i.test(s));
+  const onDemand = at === -1;
+  if (onDemand) at = segments.findIndex((s) => /\.ism$/i.test(s));
   if (at === -1) return undefined;
   for (let i = 0; i < segments.length; i++) {
     const s = segments[i]!;
@@ -89,7 +97,9 @@ export function parseRoute(url: string): PointRoute | undefined {
   // `name.isml` itself is the definition file, not a resource below it: the host (e.g. express.static
   // on the same folder) may serve it.
   if (at === segments.length - 1) return undefined;
-  return { point: segments.slice(0, at + 1).join('/'), resource: parseResource(segments.slice(at + 1)) };
+  const route: PointRoute = { point: segments.slice(0, at + 1).join('/'), resource: parseResource(segments.slice(at + 1)) };
+  if (onDemand) route.onDemand = true;
+  return route;
 }
 
 /** `Noun(args)` → `[noun, args]`, noun lower-cased; `undefined` when the segment has another shape. */

@@ -144,9 +144,11 @@ function checkLimits(text: string): void {
 
 /**
  * Parses the SMIL text of a Live Server Manifest box into its track elements.
+ * @param metas - filled with the `<head><meta name content>` pairs, when given (an on-demand `.ism`
+ *   names its client manifest there)
  * @throws SmoothError ERR_BAD_HEADER for text that is not well-formed or exceeds {@link LSM_LIMITS}
  */
-export function parseLiveServerManifest(text: string): LsmElement[] {
+export function parseLiveServerManifest(text: string, metas?: Map<string, string>): LsmElement[] {
   checkLimits(text);
   const valid = XMLValidator.validate(text);
   if (valid !== true) throw bad(`Live Server Manifest is not well-formed XML: ${valid.err.msg}`);
@@ -158,6 +160,12 @@ export function parseLiveServerManifest(text: string): LsmElement[] {
     throw bad(`Live Server Manifest is not well-formed XML: ${(err as Error).message}`);
   }
   const smil = doc.smil as XmlNode | undefined;
+  if (metas) {
+    const head = smil?.head as XmlNode | undefined;
+    for (const m of (head?.meta as XmlNode[] | undefined) ?? []) {
+      if (typeof m.name === 'string') metas.set(m.name, typeof m.content === 'string' ? m.content : '');
+    }
+  }
   const body = smil?.body as XmlNode | undefined;
   const sw = (body?.switch as XmlNode[] | undefined)?.[0];
   if (!sw) throw bad('Live Server Manifest has no <smil><body><switch>');

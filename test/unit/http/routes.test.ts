@@ -10,7 +10,8 @@ describe('parseRoute', () => {
     it.each([
       '/',
       '/index.html',
-      '/live/ch1.ism/Manifest', // on-demand .ism is not served here
+      '/live/ch1.ism', // the presentation file itself (the host may serve it)
+      '/live/ch1.ismc',
       '/live/ch1.ismv',
       '/live/ch1.isml.bak/Manifest',
       '/live/%41/b', // percent-encoded but no .isml
@@ -253,6 +254,33 @@ describe('parseRoute', () => {
 
     it('allows dots inside names', () => {
       expect(parseRoute('/a..b/.hidden/ch.1.isml/Manifest')?.point).toBe('a..b/.hidden/ch.1.isml');
+    });
+  });
+
+  describe('on-demand presentations (.ism)', () => {
+    it('routes the Manifest and fragments of a .ism, marked on demand', () => {
+      expect(parseRoute('/vod/ch1.ism/Manifest')).toEqual({ point: 'vod/ch1.ism', resource: { kind: 'manifest' }, onDemand: true });
+      expect(parseRoute('/vod/CH1.ISM/QualityLevels(150000,lang=en)/Fragments(audio_en=20000000)')).toEqual({
+        point: 'vod/CH1.ISM',
+        onDemand: true,
+        resource: { kind: 'fragment', part: 'Fragments', bitrate: 150000, attributes: [['lang', 'en']], track: 'audio_en', time: 20000000n },
+      });
+      expect(parseRoute('/vod/%63h1.ism/Manifest')?.point).toBe('vod/ch1.ism');
+    });
+
+    it('a live .isml never says on demand, and wins over a .ism folder before it', () => {
+      expect(parseRoute('/ch1.isml/Manifest')).not.toHaveProperty('onDemand');
+      expect(parseRoute('/a.ism/b.isml/Manifest')).toEqual({ point: 'a.ism/b.isml', resource: { kind: 'manifest' } });
+    });
+
+    it.each(['/vod/../ch1.ism/Manifest', '/vod/..%2Fch1.ism/Manifest', '/vod%5c..%5cch1.ism/Manifest', '/C:/ch1.ism/Manifest', 'ch1.ism/Manifest'])(
+      '%s -> ERR_TRAVERSAL',
+      (url) => expect(code(url)).toBe('ERR_TRAVERSAL'),
+    );
+
+    it('rejects malformed escapes and nouns with ERR_BAD_URL', () => {
+      expect(code('/vod/%zz/ch1.ism/Manifest')).toBe('ERR_BAD_URL');
+      expect(code('/ch1.ism/QualityLevels(x)/Fragments(video=0)')).toBe('ERR_BAD_URL');
     });
   });
 });

@@ -1,0 +1,318 @@
+/**
+ * One IIS on-demand Smooth Streaming presentation (protocol doc §6.2): a `.ism` server manifest naming
+ * `.ismv`/`.isma` files, and the `.ismc` client manifest beside it. The files are read with the
+ * simulated encoder's own reader (`openSource`: the `.ism` parser, the per-track fragment index) and a
+ * fragment response is that encoder's outgoing fragment with the file's own times (`buildFragment`), so
+ * there is one reader and one fragment writer for both.
+ *
+ * Decisions:
+ * - The fragment index comes from scanning every moof of each file once, at open (a few reads per
+ *   fragment), not from the `mfra`: a `tfra` gives times and moof offsets only, while a response also
+ *   needs the moof and mdat sizes and durations. A presentation stays open (bounded by the catalog), so
+ *   the scan is paid once.
+ * - Listed times are the tfxd times, with the live point's clamp: a start below 0 (ffmpeg's AAC
+ *   priming) is listed at 0 with the duration shortened, since URL times are unsigned. The fragment's
+ *   tfxd says the listed time; the samples are the file's.
+ * - The `.ismc` is served as its bytes when it exists (what IIS does); it is only rendered from the
+ *   media files when there is none.
+ */
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { SmoothError } from '../errors';
+import { buildFragment } from '../ismv/fragment';
+import { FileHandles, Source, SourceTrack, openSource } from '../ismv/source';
+import type { ManifestFormatter, StreamSnapshot } from '../manifest/types';
+import type { FragmentTime, TrackInfo, TrackType } from '../model';
+
+/** Root timescale of the manifest `Duration`. */
+const ROOT_TIMESCALE = 10_000_000n;
+const TYPE_ORDER: Record<TrackType, number> = { video: 0, audio: 1, text: 2 };
+
+/** What opening a presentation needs. */
+export interface PresentationOptions {
+  /** Absolute root folder: the `.ism`, the `.ismc` and every media file must lie inside it (real paths). */
+  root: string;
+  /** The handles to read the media files through (the catalog's bounded pool). */
+  files: FileHandles;
+  /** Renders the client manifest when there is no `.ismc`. */
+  formatter: ManifestFormatter;
+  /** Largest moof or mdat accepted, in bytes. */
+  maxBoxSize: number;
+}
+
+/** Size and modification time of a file the presentation was built from; `size` −1 for a missing one. */
+export interface FileStamp {
+  readonly file: string;
+  readonly mtimeMs: number;
+  readonly size: number;
+}
+
+/** The client manifest as served. */
+export interface OnDemandManifest {
+  readonly body: Buffer;
+  readonly contentType: string;
+  readonly etag: string;
+  /** Modification time (ms) of the file it comes from: the `.ismc`, else the `.ism`. */
+  readonly lastModified: number;
+  /** Whether it is the `.ismc` file's bytes (else it was rendered). */
+  readonly fromFile: boolean;
+}
+
+/** One QualityLevel of the presentation. */
+export interface OnDemandTrack {
+  readonly info: TrackInfo;
+  readonly source: SourceTrack;
+  /** Listed fragments (clamped at 0), in time order. */
+  readonly listed: readonly FragmentTime[];
+  /** Index into `source.fragments` of each listed fragment. */
+  readonly sourceIndex: readonly number[];
+  /** Listed time → position in `listed`. */
+  readonly byTime: ReadonlyMap<bigint, number>;
+}
+
+/** The answer of {@link OnDemandPresentation.lookup}. */
+export type OnDemandLookup =
+  | { status: 'ok'; track: OnDemandTrack; index: number; etag: string }
+  | { status: 'not-found'; reason: string };
+
+/** A fragment response: the moof (tfxd, no tfrf) and the mdat, both as sent. */
+export interface OnDemandFragment {
+  readonly moof: Buffer;
+  readonly mdat: Buffer;
+}
+
+/** The lexical and real-path containment of `file` in the root: throws for a file outside it. */
+async function checkInside(root: string, realRoot: string, file: string, what: string): Promise<void> {
+  const rel = path.relative(root, file);
+  if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) {
+    throw new SmoothError('ERR_BAD_DEFINITION', `${what} lies outside the media root`);
+  }
+  // A symbolic link may still lead out: the real path is what gets opened.
+  const real = await fs.realpath(file).catch(() => undefined);
+  if (real !== undefined && real !== realRoot && !real.startsWith(realRoot.endsWith(path.sep) ? realRoot : realRoot + path.sep)) {
+    throw new SmoothError('ERR_BAD_DEFINITION', `${what} resolves outside the media root`);
+  }
+}
+
+/** Stats `file`; a missing file gets size −1 (so its appearance is a change). */
+export async function stampOf(file: string): Promise<FileStamp> {
+  try {
+    const st = await fs.stat(file);
+    return { file, mtimeMs: st.mtimeMs, size: st.isFile() ? st.size : -1 };
+  } catch {
+    return { file, mtimeMs: 0, size: -1 };
+  }
+}
+
+/** Error text without the server's folders: names relative to the root. */
+function relativeMessage(root: string, message: string): string {
+  return message.split(root + path.sep).join('');
+}
+
+/** An open on-demand presentation: its tracks, fragment index and client manifest. */
+export class OnDemandPresentation {
+  /** Absolute path of the `.ism`. */
+  readonly file: string;
+  /** The files it was built from, as they were before it was read. */
+  readonly stamps: readonly FileStamp[];
+  readonly manifest: OnDemandManifest;
+  /** Presentation length in 100-ns units (the manifest `Duration`). */
+  readonly duration: bigint;
+  /** StreamIndexes in manifest order, each with its QualityLevels by ascending bitrate. */
+  readonly streams: ReadonlyArray<{ readonly type: TrackType; readonly name: string; readonly tracks: readonly OnDemandTrack[] }>;
+  readonly #source: Source;
+  /** Part of every fragment ETag: changes when any file changes. */
+  readonly #tag: string;
+
+  private constructor(
+    file: string,
+    stamps: FileStamp[],
+    source: Source,
+    streams: OnDemandPresentation['streams'],
+    duration: bigint,
+    manifest: OnDemandManifest,
+  ) {
+    this.file = file;
+    this.stamps = stamps;
+    this.#source = source;
+    this.streams = streams;
+    this.duration = duration;
+    this.manifest = manifest;
+    this.#tag = createHash('sha1').update(JSON.stringify(stamps)).digest('hex').slice(0, 16);
+  }
+
+  /**
+   * Opens the presentation of the `.ism` at `ism` (absolute, inside `o.root`).
+   * @throws SmoothError ERR_BAD_DEFINITION naming the problem (relative to the root): an unreadable or
+   *   invalid `.ism`, a media file outside the root, missing, not fragmented or not describable
+   */
+  static async open(ism: string, o: PresentationOptions): Promise<OnDemandPresentation> {
+    const realRoot = await fs.realpath(o.root).catch(() => o.root);
+    try {
+      await checkInside(o.root, realRoot, ism, path.basename(ism));
+      const ismStamp = await stampOf(ism);
+      // Media files are stamped before they are scanned: a change during the scan shows at the next check.
+      const media: FileStamp[] = [];
+      const source = await openSource([ism], {
+        maxBoxSize: o.maxBoxSize,
+        // An archive being written is served up to its last complete fragment (start-over).
+        growing: true,
+        files: o.files,
+        checkMedia: async (file) => {
+          await checkInside(o.root, realRoot, file, `media file ${path.relative(path.dirname(ism), file)}`);
+          if (!media.some((m) => m.file === file)) media.push(await stampOf(file));
+        },
+      });
+      const named = source.metas.get('clientManifestRelativePath');
+      const ismc = path.resolve(path.dirname(ism), named || `${path.basename(ism, path.extname(ism))}.ismc`);
+      await checkInside(o.root, realRoot, ismc, 'the client manifest');
+      const ismcStamp = await stampOf(ismc);
+      const streams = group(source.tracks);
+      const duration = durationOf(streams);
+      let manifest: OnDemandManifest;
+      const body = ismcStamp.size >= 0 ? await readLimited(ismc, o.maxBoxSize) : undefined;
+      if (body) {
+        manifest = { body, contentType: o.formatter.contentType, etag: etagOf(body), lastModified: ismcStamp.mtimeMs, fromFile: true };
+      } else {
+        const rendered = Buffer.from(
+          o.formatter.render({
+            isLive: false,
+            timeScale: Number(ROOT_TIMESCALE),
+            duration,
+            lookahead: 0,
+            dvrWindowLength: 0n,
+            streams: streams.map((s) => snapshotOf(s.tracks)),
+          }),
+          'utf8',
+        );
+        manifest = { body: rendered, contentType: o.formatter.contentType, etag: etagOf(rendered), lastModified: ismStamp.mtimeMs, fromFile: false };
+      }
+      return new OnDemandPresentation(ism, [ismStamp, ismcStamp, ...media], source, streams, duration, manifest);
+    } catch (err) {
+      const message = relativeMessage(o.root, (err as Error).message);
+      throw new SmoothError('ERR_BAD_DEFINITION', `on-demand presentation ${relativeMessage(o.root, ism)}: ${message}`);
+    }
+  }
+
+  /** The media files it reads. */
+  get mediaFiles(): string[] {
+    return this.stamps.slice(2).map((s) => s.file);
+  }
+
+  /** Whether any file it was built from changed (size or modification time), appeared or went away. */
+  async changed(): Promise<boolean> {
+    const now = await Promise.all(this.stamps.map((s) => stampOf(s.file)));
+    return now.some((s, i) => s.size !== this.stamps[i]!.size || s.mtimeMs !== this.stamps[i]!.mtimeMs);
+  }
+
+  /**
+   * The fragment a URL names: the StreamIndex `streamName`, the QualityLevel of `bitrate` and custom
+   * attributes, the fragment listed at exactly `time`.
+   */
+  lookup(bitrate: number, customAttributes: ReadonlyArray<readonly [string, string]>, streamName: string, time: bigint): OnDemandLookup {
+    const stream = this.streams.find((s) => s.name === streamName);
+    if (!stream) return { status: 'not-found', reason: `no track named ${streamName}` };
+    const attrs = attributesKey(customAttributes);
+    const track = stream.tracks.find((t) => t.info.bitrate === bitrate && attributesKey(t.info.customAttributes) === attrs);
+    if (!track) return { status: 'not-found', reason: `no quality level ${bitrate} for ${streamName}` };
+    const index = track.byTime.get(time);
+    if (index === undefined) return { status: 'not-found', reason: `no fragment of ${streamName} at ${time}` };
+    const level = stream.tracks.indexOf(track);
+    return { status: 'ok', track, index, etag: `"o${this.#tag}.${stream.name}.${level}.${time}"` };
+  }
+
+  /**
+   * Reads a fragment {@link lookup} found and builds its response: the file's moof with a tfxd of the
+   * listed time and duration (no tfrf), and its mdat as read.
+   * @throws EncoderError ERR_ENCODER_INPUT when the file changed under it
+   */
+  async read(found: Extract<OnDemandLookup, { status: 'ok' }>): Promise<OnDemandFragment> {
+    const { track, index } = found;
+    const sourceIndex = track.sourceIndex[index]!;
+    const listed = track.listed[index]!;
+    const raw = await this.#source.read(track.source, sourceIndex);
+    const plan = { track: 0, loop: 0, index: sourceIndex, time: listed.time, duration: listed.duration, shift: 0n, overlap: 0n };
+    const out = buildFragment(raw, track.source, plan, track.source.fileTrackId, sourceIndex + 1);
+    return { moof: out.moof, mdat: out.mdat };
+  }
+}
+
+function attributesKey(attributes: ReadonlyArray<readonly [string, string]>): string {
+  return attributes.map(([k, v]) => `${k}=${v}`).join(',');
+}
+
+function etagOf(body: Buffer): string {
+  return `"m${createHash('sha1').update(body).digest('hex').slice(0, 20)}"`;
+}
+
+/** A file's bytes, refused beyond `limit` (a client manifest is a few hundred KB). */
+async function readLimited(file: string, limit: number): Promise<Buffer | undefined> {
+  const st = await fs.stat(file).catch(() => undefined);
+  if (!st?.isFile()) return undefined;
+  if (st.size > limit) throw new Error(`${path.basename(file)} is ${st.size} bytes, larger than ${limit}`);
+  return fs.readFile(file);
+}
+
+/** A track's listed fragments: tfxd times, a start below 0 clamped to 0 (the end stays). */
+function listTrack(source: SourceTrack): OnDemandTrack {
+  const listed: FragmentTime[] = [];
+  const sourceIndex: number[] = [];
+  const byTime = new Map<bigint, number>();
+  source.fragments.forEach((f, i) => {
+    const time = f.time < 0n ? 0n : f.time;
+    const duration = f.duration - (time - f.time);
+    if (duration <= 0n) return;
+    byTime.set(time, listed.length);
+    listed.push({ time, duration });
+    sourceIndex.push(i);
+  });
+  if (listed.length === 0) throw new Error(`${path.basename(source.file)}: track ${source.fileTrackId} has no fragment after time 0`);
+  return { info: source.info, source, listed, sourceIndex, byTime };
+}
+
+/** StreamIndexes as the live point forms them: by type and name, video then audio, bitrates ascending. */
+function group(tracks: readonly SourceTrack[]): Array<{ type: TrackType; name: string; tracks: OnDemandTrack[] }> {
+  const groups: Array<{ type: TrackType; name: string; tracks: OnDemandTrack[] }> = [];
+  for (const t of tracks) {
+    let g = groups.find((x) => x.type === t.info.type && x.name === t.info.name);
+    if (!g) groups.push((g = { type: t.info.type, name: t.info.name, tracks: [] }));
+    if (g.tracks.length > 0 && g.tracks[0]!.info.timescale !== t.info.timescale) {
+      throw new Error(`the tracks of StreamIndex ${t.info.name} have different timescales`);
+    }
+    g.tracks.push(listTrack(t));
+  }
+  for (const g of groups) g.tracks.sort((a, b) => a.info.bitrate - b.info.bitrate);
+  return groups.sort((a, b) => TYPE_ORDER[a.type] - TYPE_ORDER[b.type]);
+}
+
+/** The manifest's view of one StreamIndex: its first QualityLevel's fragments (IIS requires aligned ones). */
+function snapshotOf(tracks: readonly OnDemandTrack[]): StreamSnapshot {
+  const first = tracks[0]!.info;
+  return {
+    type: first.type,
+    name: first.name,
+    subtype: first.subtype,
+    timescale: first.timescale,
+    language: first.language,
+    qualityLevels: tracks.map((t) => t.info),
+    fragments: tracks[0]!.listed,
+  };
+}
+
+/** From the earliest listed start to the latest end over the StreamIndexes, in 100-ns units. */
+function durationOf(streams: ReadonlyArray<{ tracks: readonly OnDemandTrack[] }>): bigint {
+  let start: bigint | undefined;
+  let end = 0n;
+  for (const s of streams) {
+    const t = s.tracks[0]!;
+    const scale = BigInt(t.info.timescale);
+    const first = t.listed[0]!;
+    const last = t.listed[t.listed.length - 1]!;
+    const a = (first.time * ROOT_TIMESCALE) / scale;
+    const b = ((last.time + last.duration) * ROOT_TIMESCALE) / scale;
+    if (start === undefined || a < start) start = a;
+    if (b > end) end = b;
+  }
+  return end - (start ?? 0n);
+}
