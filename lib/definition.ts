@@ -32,9 +32,9 @@ export interface PointSettings {
   manifestWindowLength: number;
   /** An Idle point starts on the first encoder POST or client GET. */
   startOnFirstRequest: boolean;
-  /** Archive folder of this point (archiving arrives later; read and kept). */
+  /** Archive folder of this point (relative: to the media root); else the origin's `archiveRoot`. */
   archivePath: string | undefined;
-  /** Archive segment length, seconds (0 = one presentation). */
+  /** Archive segment length, seconds (0 = one presentation, else at least {@link MIN_ARCHIVE_SEGMENT}). */
   archiveSegmentLength: number;
   /** A new encoder on a Stopped point shuts it down and starts a fresh session. */
   restartOnEncoderReconnect: boolean;
@@ -66,6 +66,12 @@ export type MetaName = keyof PointSettings;
 
 /** Some settings, e.g. what one `.isml` file or one mapping sets. */
 export type SettingsOverrides = { -readonly [K in MetaName]?: PointSettings[K] };
+
+/**
+ * Shortest `archiveSegmentLength`, seconds: a presentation shorter than a minute is not what segmenting
+ * is for, and every segment costs a folder and a manifest.
+ */
+export const MIN_ARCHIVE_SEGMENT = 60;
 
 type Kind = 'string' | 'uint' | 'bool' | 'source' | 'publishing' | 'restart';
 const META_KINDS: Readonly<Record<MetaName, readonly [Kind, number?]>> = {
@@ -240,6 +246,9 @@ export function resolveSettings(layers: readonly SettingsOverrides[], sources: r
   }
   if (s.archiveSegmentLength > 0 && !s.publishing.split(';').includes('Archives')) {
     throw bad('archiveSegmentLength is set but publishing does not include Archives');
+  }
+  if (s.archiveSegmentLength > 0 && s.archiveSegmentLength < MIN_ARCHIVE_SEGMENT) {
+    throw bad(`archiveSegmentLength must be 0 (one presentation) or at least ${MIN_ARCHIVE_SEGMENT} seconds`);
   }
   if (s.sourceType === 'Pull') {
     throw bad(sources.length === 0 ? 'sourceType Pull lists no source in <body>' : 'sourceType Pull is not supported yet');

@@ -14,6 +14,15 @@ import { isIngest, liveSmooth as createHandler } from './http/middleware';
 
 export type { LiveSmoothHandler } from './http/middleware';
 export { isIngest } from './http/middleware';
+export { Archiver, archiveHeader, mendFile, mendFolder, movieFragmentRandomAccess, sessionFolder, trackFileName } from './archive';
+export type { ArchiveStatus, ArchiverOptions, ArchiveFailure, MendedFile } from './archive';
+export type { ArchiveEvent } from './point/events';
+export { OnDemandCatalog, isPresentationPath } from './ondemand/catalog';
+export type { CatalogOptions } from './ondemand/catalog';
+export { OnDemandPresentation } from './ondemand/presentation';
+export type { OnDemandManifest, OnDemandTrack, OnDemandLookup, OnDemandFragment, FileStamp, PresentationOptions } from './ondemand/presentation';
+export { FilePool } from './ondemand/pool';
+export type { FileOpener } from './ondemand/pool';
 export { parseRoute } from './http/routes';
 export type { PointRoute, Resource } from './http/routes';
 export { STATUS } from './http/status';

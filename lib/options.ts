@@ -259,6 +259,18 @@ export interface LiveSmoothOptions {
    * `false` to keep no state. Default `<root>/.live-smooth-state.json`.
    */
   stateFile?: string | false;
+  /** Folder of the live archives of points whose definition names no `archivePath`. Default `<root>/archives`. */
+  archiveRoot?: string;
+  /**
+   * Bytes of archive writes that may wait for the disk, over every point. A disk that falls this far
+   * behind stops the archives it cannot take (the points go on serving). Default 64 MiB.
+   */
+  archiveQueueBytes?: number;
+  /**
+   * ms between `fdatasync`s of an archive file being written: with the queue, what a power cut can lose.
+   * Default `5000`.
+   */
+  archiveSyncInterval?: number;
   /**
    * How long a Started point whose encoders all disconnected (without end-of-stream) waits for a
    * reconnect before it stops, in ms; `0` waits forever. Default `60000`.
@@ -308,8 +320,22 @@ export interface LiveSmoothOptions {
    * `0` answers at once. Default `10000`.
    */
   edgeWait?: number;
-  /** How long a `.isml` lookup is trusted before the file is checked again, in ms. Default `1000`. */
+  /**
+   * How long a `.isml` lookup (or an on-demand `.ism` presentation) is trusted before its files are
+   * checked again, in ms. Default `1000`.
+   */
   definitionCheckInterval?: number;
+  /**
+   * File handles the on-demand presentations (`.ism`) keep open at most, over all of them; the least
+   * recently used idle one closes first, and a read waits when all are busy. Keep it well below the
+   * process's descriptor limit (`ulimit -n`). Default `256`.
+   */
+  maxOpenFiles?: number;
+  /**
+   * On-demand presentations (`.ism`) kept open at most (their fragment index and client manifest in
+   * memory); the least recently used closes first and is reopened on its next request. Default `256`.
+   */
+  maxOnDemandPresentations?: number;
   /** Clock for availability and Last-Modified times and the `Date` header of point responses. Default `Date`. */
   clock?: Clock;
   /** Store module: creates the fragment store of each publishing point. Default in-memory. */
@@ -327,6 +353,9 @@ export interface ResolvedOptions {
   /** Route layers, least specific first; `segments` are the folder names of `path`. */
   readonly mappings: ReadonlyArray<{ readonly segments: readonly string[]; readonly settings: Readonly<SettingsOverrides> }>;
   readonly stateFile: string | false | undefined;
+  readonly archiveRoot: string | undefined;
+  readonly archiveQueueBytes: number;
+  readonly archiveSyncInterval: number;
   readonly sourceLostTimeout: number;
   readonly maxBytesPerPoint: number;
   readonly maxBytes: number;
@@ -339,6 +368,8 @@ export interface ResolvedOptions {
   readonly ingestIdleTimeout: number;
   readonly edgeWait: number;
   readonly definitionCheckInterval: number;
+  readonly maxOpenFiles: number;
+  readonly maxOnDemandPresentations: number;
   readonly clock: Clock;
   readonly store: FragmentStoreFactory;
   readonly manifest: ManifestFormatter;
@@ -458,6 +489,9 @@ export function resolveOptions(o: LiveSmoothOptions = {}): ResolvedOptions {
     defaults: Object.freeze(settingsOption('options', top)),
     mappings: mappingsOption(o.mappings),
     stateFile: o.stateFile,
+    archiveRoot: o.archiveRoot,
+    archiveQueueBytes: integer('archiveQueueBytes', o.archiveQueueBytes, 1, Number.MAX_SAFE_INTEGER, 64 * 2 ** 20),
+    archiveSyncInterval: integer('archiveSyncInterval', o.archiveSyncInterval, 0, 2 ** 31, 5000),
     sourceLostTimeout: integer('sourceLostTimeout', o.sourceLostTimeout, 0, 2 ** 31, 60000),
     maxBytesPerPoint: integer('maxBytesPerPoint', o.maxBytesPerPoint, 1, Number.MAX_SAFE_INTEGER, 512 * 2 ** 20),
     maxBytes: integer('maxBytes', o.maxBytes, 1, Number.MAX_SAFE_INTEGER, 2 ** 30),
@@ -470,6 +504,8 @@ export function resolveOptions(o: LiveSmoothOptions = {}): ResolvedOptions {
     ingestIdleTimeout: integer('ingestIdleTimeout', o.ingestIdleTimeout, 0, 2 ** 31, 60000),
     edgeWait: integer('edgeWait', o.edgeWait, 0, 60000, 10000),
     definitionCheckInterval: integer('definitionCheckInterval', o.definitionCheckInterval, 0, 2 ** 31, 1000),
+    maxOpenFiles: integer('maxOpenFiles', o.maxOpenFiles, 1, 1_000_000, 256),
+    maxOnDemandPresentations: integer('maxOnDemandPresentations', o.maxOnDemandPresentations, 1, 1_000_000, 256),
     clock: o.clock ?? Date,
     store: o.store ?? memoryStore,
     manifest: o.manifest ?? new SmoothManifestFormatter({ minorVersion: o.minorVersion ?? 0 }),

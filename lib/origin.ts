@@ -25,6 +25,8 @@ import { PublishingPoint } from './point';
 import { PointEvents, PointState, SafeEmitter, describeError } from './point/events';
 import { SharedLimits, sharedLimits } from './point/limits';
 import { anchorFromJson, anchorToJson } from './point/anchor';
+import { Archiver } from './archive';
+import { OnDemandCatalog } from './ondemand/catalog';
 
 const debug = createDebug('live-smooth:origin');
 
@@ -119,6 +121,10 @@ export class Origin extends SafeEmitter<PointEvents> {
   #written: Promise<void> = Promise.resolve();
   #closed = false;
   #listenerFailures = 0;
+  /** Writes the live archives of points whose settings list `Archives`. */
+  readonly archiver: Archiver;
+  /** The on-demand presentations (`*.ism`) under the root, opened as requested, within their bounds. */
+  readonly onDemand: OnDemandCatalog;
 
   /** Prefer {@link createOrigin}, which validates the options. */
   constructor(root: string, options: ResolvedOptions) {
@@ -134,6 +140,26 @@ export class Origin extends SafeEmitter<PointEvents> {
     this.root = path.resolve(root);
     this.options = options;
     this.#limits = sharedLimits(options);
+    this.archiver = new Archiver(
+      {
+        root: path.resolve(this.root, options.archiveRoot ?? 'archives'),
+        base: this.root,
+        queueBytes: options.archiveQueueBytes,
+        syncInterval: options.archiveSyncInterval,
+        manifest: options.manifest,
+        now: () => options.clock.now(),
+      },
+      (e) => this.emit('archive', e),
+    );
+    this.onDemand = new OnDemandCatalog({
+      root: this.root,
+      formatter: options.manifest,
+      maxPresentations: options.maxOnDemandPresentations,
+      maxOpenFiles: options.maxOpenFiles,
+      checkInterval: options.definitionCheckInterval,
+      maxBoxSize: options.maxBoxSize,
+      clock: options.clock,
+    });
     this.#stateFile =
       options.stateFile === false ? undefined : path.resolve(options.stateFile ?? path.join(this.root, '.live-smooth-state.json'));
     this.#restore();
@@ -268,6 +294,7 @@ export class Origin extends SafeEmitter<PointEvents> {
     if (!stat || !stat.isFile()) {
       if (entry?.point) {
         debug('%s: definition removed, closing the point', rel);
+        this.archiver.end(rel, 'definition removed');
         entry.point.close();
         this.#save();
       }
@@ -313,6 +340,7 @@ export class Origin extends SafeEmitter<PointEvents> {
     for (const name of FORWARDED) source.on(name, (event: unknown) => target.emit(name, event));
     point.on('state', () => this.#save());
     point.on('anchor', () => this.#save());
+    this.archiver.watch(point);
     return point;
   }
 
@@ -411,6 +439,7 @@ export class Origin extends SafeEmitter<PointEvents> {
       throw new SmoothError('ERR_POINT_STATE', `only an Idle point can be deleted; ${rel} is ${point.state}`);
     }
     await fs.rm(file, { force: true });
+    this.archiver.end(rel, 'point deleted');
     point.close();
     this.#entries.delete(rel);
     this.#save();
@@ -459,6 +488,9 @@ export class Origin extends SafeEmitter<PointEvents> {
   close(): void {
     this.#closed = true;
     clearTimeout(this.#saving);
+    // The archives end with their mfra and manifests; `archiver.idle()` resolves when that is on disk.
+    void this.archiver.close();
+    void this.onDemand.close();
     for (const e of this.#entries.values()) e.point?.close();
     this.#entries.clear();
     this.#missing = 0;

@@ -5,6 +5,8 @@
  * which a plain HTML form cannot send cross-site (no CSRF by form).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import * as path from 'node:path';
+import type { ArchiveStatus } from '../archive';
 import createDebug from 'debug';
 import { outputFormats } from '../definition';
 import { SmoothError, isSmoothError } from '../errors';
@@ -24,6 +26,12 @@ export interface AdminOptions {
    * middleware's mount point.
    */
   live?: string;
+  /**
+   * Where the sample player page (`live-smooth/player`) is mounted (`/player/`, or a full URL): the
+   * dashboard then links each archive to it (`?src=<its Manifest>`). Default: archives link to their
+   * Manifest.
+   */
+  player?: string;
   /** Interval of the `stats` events on `/events`, ms (at most 2000). Default `1000`. */
   statsInterval?: number;
   /** Most concurrent `/events` clients. Default `100`. */
@@ -100,8 +108,32 @@ export function pointUrls(p: PublishingPoint, live?: string): Record<string, str
   return urls;
 }
 
-/** A point as the management API shows it; `live` as for {@link pointUrls}. */
-export function pointJson(p: PublishingPoint, live?: string): Record<string, unknown> {
+/**
+ * An archive as the management API shows it: its folder relative to the media root when it lies under
+ * it (then also `url`, its on-demand Manifest, prefixed with `live` as for {@link pointUrls}), else
+ * absolute.
+ */
+export function archiveJson(a: ArchiveStatus, root: string, live?: string): Record<string, unknown> {
+  const inside = path.relative(root, a.ism);
+  const under = !inside.startsWith('..') && !path.isAbsolute(inside);
+  const rel = under ? inside.split(path.sep).join('/') : undefined;
+  const prefix = live === undefined ? '' : `${live.replace(/\/+$/, '')}/`;
+  return {
+    ism: rel ?? a.ism,
+    url: rel === undefined ? null : `${prefix}${rel}/Manifest`,
+    segment: a.segment,
+    startedAt: new Date(a.startedAt).toISOString(),
+    state: a.state,
+    error: a.error ?? null,
+    tracks: a.tracks,
+    fragments: a.fragments,
+    bytes: a.bytes,
+    duration: a.duration,
+  };
+}
+
+/** A point as the management API shows it; `live` as for {@link pointUrls}; `archives` from {@link archiveJson}. */
+export function pointJson(p: PublishingPoint, live?: string, archives: ReadonlyArray<Record<string, unknown>> = []): Record<string, unknown> {
   const settings: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(p.settings)) settings[k] = v ?? null;
   return {
@@ -111,6 +143,7 @@ export function pointJson(p: PublishingPoint, live?: string): Record<string, unk
     settings,
     pendingSettings: p.pendingSettings !== undefined,
     urls: pointUrls(p, live),
+    archives,
     bytes: p.bytes,
     memory: p.memory,
     failures: p.failures,
@@ -144,11 +177,20 @@ export function pointJson(p: PublishingPoint, live?: string): Record<string, unk
  * - `GET /events` — Server-Sent Events: `state` on every change, `stats` every `statsInterval` ms.
  */
 export function admin(source: Origin | LiveSmoothHandler, options?: AdminOptions): AdminHandler {
-  const { statsInterval = 1000, maxEventClients = 100, live } = options ?? {};
+  const { statsInterval = 1000, maxEventClients = 100, live, player } = options ?? {};
   if (live !== undefined && (typeof live !== 'string' || !/^(\/|https?:\/\/)[^\s"'<>\\]*$/.test(live) || live.length > 2048)) {
     throw new SmoothError('ERR_INVALID_OPTION', "options.live must be the middleware's mount path ('/live') or an http(s) URL");
   }
-  const describe = (p: PublishingPoint): Record<string, unknown> => pointJson(p, live);
+  if (player !== undefined && (typeof player !== 'string' || !/^(\/|https?:\/\/)[^\s"'<>\\]*$/.test(player) || player.length > 2048)) {
+    throw new SmoothError('ERR_INVALID_OPTION', "options.player must be the sample player's mount path ('/player/') or an http(s) URL");
+  }
+  /** An archive with, when it lies under the root and the player's mount is known, its sample player link. */
+  const archive = (a: ArchiveStatus): Record<string, unknown> => {
+    const j = archiveJson(a, origin.root, live);
+    if (player !== undefined && typeof j.url === 'string') j.player = `${player}?src=${encodeURIComponent(j.url)}&format=smooth`;
+    return j;
+  };
+  const describe = (p: PublishingPoint): Record<string, unknown> => pointJson(p, live, origin.archiver.list(p.path).map(archive));
   if (!Number.isInteger(statsInterval) || statsInterval < 50 || statsInterval > 2000) {
     throw new SmoothError('ERR_INVALID_OPTION', 'options.statsInterval must be an integer between 50 and 2000');
   }

@@ -12,7 +12,8 @@
  * Test hooks (stable, for browser tests): each point is an `article[data-testid="point"]` with
  * `data-path` (relative to the root, e.g. `events/game1.isml`) and `data-state`; inside it
  * `[data-testid="urls"]` with the player URLs `url-smooth`, `url-dash`, `url-hls` (links when the
- * admin router was given the middleware's mount point, `live`), and
+ * admin router was given the middleware's mount point, `live`), `[data-testid="archives"]` with one
+ * `li[data-testid="archive"][data-state]` per archive holding its `archive-link`, and
  * `[data-testid="state"]` (badge), `point-title`, `command-error`, `error`, buttons `start` / `stop` /
  * `shutdown` / `edit` / `delete`, and `tr[data-testid="track"][data-key]` rows whose cells are
  * `bitrate`, `incoming`, `fragments`, `last-fragment`, and `plots` holding the sparklines
@@ -261,11 +262,13 @@ export const DASHBOARD_HTML: string = String.raw`<!doctype html>
     var tbody = el('tbody');
     table.append(thead, tbody);
     table.hidden = true;
-    root.append(head, urls, error, commandError, settings, streams, table);
+    var archives = el('ul', { 'class': 'archives', 'data-testid': 'archives' });
+    archives.hidden = true;
+    root.append(head, urls, error, commandError, settings, streams, table, archives);
     return {
       el: root, point: null,
       parts: { title: title, badge: badge, reason: reason, total: total, buttons: buttons, error: error, urls: urls,
-        commandError: commandError, settings: settings, streams: streams, table: table, tbody: tbody }
+        commandError: commandError, settings: settings, streams: streams, table: table, tbody: tbody, archives: archives }
     };
   }
 
@@ -459,9 +462,32 @@ export const DASHBOARD_HTML: string = String.raw`<!doctype html>
     });
   }
 
+  /**
+   * The point's archives, newest first: each a link that plays it (the sample player when the admin
+   * router knows its mount, else the Manifest), with its state, length and size.
+   */
+  function renderArchives(box, archives) {
+    box.textContent = '';
+    var list = Array.isArray(archives) ? archives.slice().reverse() : [];
+    list.forEach(function (a) {
+      if (!a || typeof a.ism !== 'string') return;
+      var href = typeof a.player === 'string' ? a.player : typeof a.url === 'string' ? a.url : null;
+      var label = a.ism + (a.state === 'writing' ? ' (writing)' : a.state === 'failed' ? ' (failed)' : '');
+      var item = el('li', { 'data-testid': 'archive', 'data-state': String(a.state) });
+      item.appendChild(href && /^(\/|https?:\/\/)/.test(href)
+        ? el('a', { href: href, target: '_blank', rel: 'noopener', 'data-testid': 'archive-link' }, label)
+        : el('span', { 'class': 'mono', 'data-testid': 'archive-link' }, label));
+      var facts = (typeof a.duration === 'number' ? a.duration.toFixed(0) + ' s, ' : '') + bytes(a.bytes) + (a.error ? ' \u2013 ' + a.error.code + ': ' + a.error.message : '');
+      item.appendChild(el('span', { 'class': 'reason' }, ' ' + facts));
+      box.appendChild(item);
+    });
+    box.hidden = list.length === 0;
+  }
+
   function update(card, p) {
     card.point = p;
     renderUrls(card.parts.urls, p.urls);
+    renderArchives(card.parts.archives, p.archives);
     var title = p.settings && p.settings.title;
     card.parts.title.textContent = title ? String(title) : '';
     setState(card, p.state);

@@ -1,7 +1,8 @@
 /**
  * The HTTP edge: `liveSmooth(origin)` returns a `(req, res, next)` handler for Express 5,
- * `express.Router` or a plain `node:http` server that serves the origin's publishing points. It answers
- * only URLs below `<name>.isml/` whose definition file exists under the origin's root, and passes
+ * `express.Router` or a plain `node:http` server that serves the origin's publishing points, and the
+ * on-demand presentations under its root (`ondemand.ts`). It answers only URLs below `<name>.isml/`
+ * (or `<name>.ism/`) whose definition (or presentation) file exists under the origin's root, and passes
  * everything else to `next()`. It needs no session, cookie or body parser and changes none.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -19,6 +20,8 @@ import type { IngestSession } from '../point/session';
 import type { ResponseOutput } from '../point/stats';
 import { isThenable } from '../store/types';
 import { IngestDecision, authorizeIngest } from './auth';
+import type { OnDemandCatalog } from '../ondemand/catalog';
+import { onDemandHandler } from './ondemand';
 import { PointRoute, Resource, parseRoute } from './routes';
 import { STATUS } from './status';
 
@@ -30,6 +33,8 @@ export interface LiveSmoothHandler {
   (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): void;
   /** The framework-free origin: publishing points, their state and events. */
   readonly origin: Origin;
+  /** The on-demand presentations (`.ism`) it serves; `close()` it to release their file handles. */
+  readonly onDemand: OnDemandCatalog;
 }
 
 /**
@@ -173,6 +178,13 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
       return;
     }
     if (!route) return pass();
+    if (route.onDemand) {
+      res.setHeader('Date', httpDate());
+      return onDemand(req, res, route, () => {
+        res.removeHeader('Date');
+        pass();
+      });
+    }
     const found = route;
     const cached = origin.cached(found.point);
     if (cached === null) return pass();
@@ -664,5 +676,7 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
     arm();
   };
 
-  return Object.assign(handler, { origin });
+  const onDemand = onDemandHandler(origin, { cors, send, matches, mediaType });
+
+  return Object.assign(handler, { origin, onDemand: origin.onDemand });
 }

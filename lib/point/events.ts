@@ -48,8 +48,26 @@ export interface PointEvents {
    * redundant encoder that fell behind; refused after a few).
    */
   fragmentDropped: [{ point: string; streamId: string; track: string; time: bigint; reason: 'duplicate' | 'behind' }];
+  /**
+   * A live archive presentation (a session, or one segment of it) began writing, was finished (its
+   * `mfra` and manifests on disk) or failed (the point goes on serving). Emitted by the origin only.
+   */
+  archive: [ArchiveEvent];
   /** A listener or the store failed; ingest and delivery went on. Counted in the point's statistics. */
   failure: [{ point: string; source: FailureSource; event?: string; message: string; error: unknown }];
+}
+
+/** The `archive` event: a live archive presentation began, was finished, or failed. */
+export interface ArchiveEvent {
+  point: string;
+  /** Absolute folder of the presentation. */
+  folder: string;
+  /** 0 for an unsegmented archive, else the segment number (from 0). */
+  segment: number;
+  state: 'writing' | 'finished' | 'failed';
+  /** Why it failed: `ERR_ARCHIVE_BEHIND` (the write queue is full) or the file system's code (`ENOSPC`, …). */
+  code?: string;
+  message?: string;
 }
 
 /** Called with what a listener threw, and the arguments of the event it was given. */

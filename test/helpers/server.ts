@@ -67,6 +67,8 @@ export async function startServer(options: LiveSmoothOptions = {}, mount = '/liv
     },
     async close(keepRoot = false) {
       handler.origin.close();
+      // The archives finish writing before their folder may go.
+      await handler.origin.archiver.idle();
       server.closeAllConnections();
       await new Promise<void>((ok) => server.close(() => ok()));
       if (!keepRoot) rmSync(root, { recursive: true, force: true });

@@ -110,11 +110,14 @@ describe('lib/ layout', () => {
       definition: ['errors', 'manifest', 'smil'],
       options: [...base, 'definition', 'ingest', 'manifest', 'store'],
       point: [...base, 'definition', 'ingest', 'manifest', 'options', 'package', 'store'],
-      origin: [...base, 'definition', 'options', 'point'],
+      origin: [...base, 'archive', 'definition', 'ondemand', 'options', 'point'],
+      archive: [...base, 'definition', 'ismv', 'manifest', 'point'],
       metrics: ['errors', 'origin', 'point'],
-      http: [...base, 'definition', 'ingest', 'manifest', 'metrics', 'options', 'origin', 'package', 'player', 'point', 'store'],
+      http: [...base, 'archive', 'definition', 'ingest', 'manifest', 'metrics', 'ondemand', 'options', 'origin', 'package', 'player', 'point', 'store'],
       player: [],
-      encoder: [...base, 'ingest', 'manifest', 'smil'],
+      ismv: [...base, 'ingest', 'manifest'],
+      encoder: [...base, 'ingest', 'ismv', 'manifest', 'smil'],
+      ondemand: [...base, 'ismv', 'manifest'],
       index: Object.keys(Object.fromEntries(SOURCES)).map(area),
     };
     const offenders: string[] = [];

@@ -1,0 +1,276 @@
+/**
+ * Live archives: a point whose `publishing` lists `Archives` writes each session as on-demand Smooth
+ * presentations (per track `.ismv`/`.isma` with `mfra`, `.ism`, `.ismc`), whole or cut into segments of
+ * `archiveSegmentLength`; the files read back as the fragments the point stored, replay as ingest, and
+ * a disk that fails or falls behind stops the archive while the point goes on serving.
+ */
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { ArchiveEvent } from '../../lib/archive';
+import { archiveJson } from '../../lib/http/admin';
+import { openSource } from '../../lib/ismv/source';
+import { children } from '../../lib/mp4/reader';
+import { RawPost, fixture, fragmentsOfRound, get, parseManifest, tfxdOf, until } from '../helpers/raw-ingest';
+import { startServer, TestServer } from '../helpers/server';
+import { ffprobePath, withTool } from '../helpers/tools';
+import { spawnSync } from 'node:child_process';
+
+const FFPROBE = ffprobePath();
+const ARCHIVES = { publishing: 'Fragments;Streams;Archives' };
+
+/** Pushes `rounds` of the fixture (4 s each, 1 s fragments) to `point`, then its end of stream. */
+async function pushSession(srv: TestServer, point: string, rounds: number, end = true): Promise<RawPost> {
+  const post = new RawPost(`${srv.base}/${point}/Streams(s)`);
+  await post.write(fixture().header);
+  for (let r = 0; r < rounds; r++) await post.write(Buffer.concat(fragmentsOfRound(r)));
+  if (end) {
+    await post.write(fixture().mfra);
+    await post.end();
+  }
+  return post;
+}
+
+/** Every folder under `dir` that holds a `.ism`, with its files. */
+function presentations(dir: string): Array<{ folder: string; files: string[] }> {
+  const out: Array<{ folder: string; files: string[] }> = [];
+  const walk = (d: string): void => {
+    const entries = readdirSync(d, { withFileTypes: true });
+    const files = entries.filter((e) => e.isFile()).map((e) => e.name).sort();
+    if (files.some((f) => f.endsWith('.ism'))) out.push({ folder: d, files });
+    for (const e of entries) if (e.isDirectory()) walk(path.join(d, e.name));
+  };
+  walk(dir);
+  return out.sort((a, b) => a.folder.localeCompare(b.folder, 'en', { numeric: true }));
+}
+
+/** The tfra entries of a file's `mfra` (version 1), found from its `mfro`. */
+function tfraTimes(file: Buffer): bigint[] {
+  expect(file.toString('latin1', file.length - 12, file.length - 8)).toBe('mfro');
+  const mfraSize = file.readUInt32BE(file.length - 4);
+  const mfra = file.subarray(file.length - mfraSize);
+  const tfra = [...children(mfra.subarray(8))].find((b) => b.type === 'tfra')!;
+  expect(tfra.data[8]).toBe(1); // version
+  const n = tfra.data.readUInt32BE(20);
+  const times: bigint[] = [];
+  for (let i = 0; i < n; i++) {
+    const at = 24 + i * 19;
+    const time = tfra.data.readBigUInt64BE(at);
+    const offset = Number(tfra.data.readBigUInt64BE(at + 8));
+    // The entry points at a moof whose tfxd has that time.
+    expect(file.toString('latin1', offset + 4, offset + 8)).toBe('moof');
+    const moofSize = file.readUInt32BE(offset);
+    expect(tfxdOf(file.subarray(offset, offset + moofSize)).time).toBe(time);
+    times.push(time);
+  }
+  return times;
+}
+
+describe('live archive', () => {
+  let srv: TestServer;
+  const events: ArchiveEvent[] = [];
+
+  beforeAll(async () => {
+    srv = await startServer();
+    srv.handler.origin.on('archive', (e) => events.push(e));
+  });
+
+  afterAll(async () => {
+    await srv?.close();
+  });
+
+  it('a session becomes one on-demand presentation: a file per track with mfra, .ism and .ismc, the fragments the point stored', async () => {
+    srv.define('events/one.isml', ARCHIVES);
+    await pushSession(srv, 'events/one.isml', 3);
+    // The end of stream stops the point, which finishes the archive.
+    await until(() => events.find((e) => e.point === 'events/one.isml' && e.state === 'finished'));
+    const live = parseManifest((await get(`${srv.base}/events/one.isml/Manifest`)).text);
+
+    const found = presentations(path.join(srv.root, 'archives', 'events', 'one'));
+    expect(found).toHaveLength(1);
+    const { folder, files } = found[0]!;
+    expect(path.basename(path.dirname(folder))).toBe('one');
+    expect(path.basename(folder)).toMatch(/^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ$/);
+    expect(files).toEqual(['audio_32000.isma', 'one.ism', 'one.ismc', 'video_100000.ismv', 'video_50000.ismv']);
+
+    // Each file: ftyp, the Live Server Manifest, moov, fragments, and a tfra listing every fragment.
+    for (const f of files.filter((n) => /\.ism[va]$/.test(n))) {
+      const bytes = readFileSync(path.join(folder, f));
+      const types = [...children(bytes)].map((b) => b.type);
+      expect(types.slice(0, 3)).toEqual(['ftyp', 'uuid', 'moov']);
+      expect(types[types.length - 1]).toBe('mfra');
+      const stream = live.streams.find((s) => s.type === (f.endsWith('.isma') ? 'audio' : 'video'))!;
+      expect(tfraTimes(bytes)).toEqual(stream.fragments.map((c) => c.t));
+    }
+    // The .ism opens as a presentation whose tracks hold exactly what the point listed.
+    const source = await openSource([path.join(folder, 'one.ism')]);
+    expect(source.tracks.map((t) => `${t.info.type}/${t.info.bitrate}`).sort()).toEqual(['audio/32000', 'video/100000', 'video/50000']);
+    for (const t of source.tracks) {
+      const stream = live.streams.find((s) => s.type === t.info.type)!;
+      expect(t.fragments.map((f) => [f.time, f.duration])).toEqual(stream.fragments.map((c) => [c.t, c.d]));
+    }
+    await source.close();
+    const ismc = readFileSync(path.join(folder, 'one.ismc'), 'utf8');
+    expect(ismc).not.toContain('IsLive');
+    expect(parseManifest(ismc).streams.map((s) => s.fragments.length)).toEqual(live.streams.map((s) => s.fragments.length));
+    expect(events.filter((e) => e.point === 'events/one.isml').map((e) => e.state)).toEqual(['writing', 'finished']);
+  });
+
+  withTool('ffprobe', FFPROBE)('ffprobe reads every archive file without an error', async () => {
+    const { folder, files } = presentations(path.join(srv.root, 'archives', 'events', 'one'))[0]!;
+    for (const f of files.filter((n) => /\.ism[va]$/.test(n))) {
+      const r = spawnSync(FFPROBE!, ['-v', 'error', '-show_entries', 'stream=codec_name', '-of', 'csv=p=0', path.join(folder, f)], { encoding: 'utf8' });
+      expect([f, r.status, r.stderr]).toEqual([f, 0, '']);
+      expect(r.stdout.trim()).toBe(f.endsWith('.isma') ? 'aac' : 'h264');
+    }
+  });
+
+  it('an archive file POSTed to a point replays its track', async () => {
+    const { folder } = presentations(path.join(srv.root, 'archives', 'events', 'one'))[0]!;
+    srv.define('replay.isml');
+    const body = readFileSync(path.join(folder, 'video_100000.ismv'));
+    const post = new RawPost(`${srv.base}/replay.isml/Streams(v)`);
+    await post.write(body);
+    await post.end();
+    await until(() => srv.handler.origin.cached('replay.isml')?.state === 'Stopped');
+    const m = parseManifest((await get(`${srv.base}/replay.isml/Manifest`)).text);
+    const archived = (await openSource([path.join(folder, 'video_100000.ismv')])).tracks[0]!;
+    expect(m.streams.map((s) => [s.type, s.bitrates])).toEqual([['video', [100000]]]);
+    expect(m.streams[0]!.fragments.map((c) => c.t)).toEqual(archived.fragments.map((f) => f.time));
+  });
+
+  it('archiveSegmentLength 60 cuts 140 s into three presentations that play on their own and join without a gap or a repeat', async () => {
+    srv.define('seg.isml', { ...ARCHIVES, archiveSegmentLength: '60' });
+    await pushSession(srv, 'seg.isml', 35);
+    await until(() => srv.handler.origin.archiver.list('seg.isml').filter((a) => a.state === 'finished').length === 3);
+    await srv.handler.origin.archiver.idle();
+    const found = presentations(path.join(srv.root, 'archives', 'seg'));
+    expect(found.map((p) => path.basename(p.folder))).toEqual(['0', '1', '2']);
+    const byType = new Map<string, bigint[][]>();
+    for (const p of found) {
+      const source = await openSource([path.join(p.folder, 'seg.ism')]);
+      expect(source.tracks).toHaveLength(3);
+      for (const t of source.tracks) {
+        const k = `${t.info.type}/${t.info.bitrate}`;
+        byType.set(k, [...(byType.get(k) ?? []), t.fragments.map((f) => f.time)]);
+      }
+      await source.close();
+    }
+    const live = parseManifest((await get(`${srv.base}/seg.isml/Manifest`)).text);
+    for (const [k, segments] of byType) {
+      // Together the segments hold every fragment the point stored, once, in order.
+      const stored = live.streams.find((s) => s.type === k.split('/')[0])!.fragments.map((c) => c.t);
+      expect([k, segments.flat()]).toEqual([k, stored]);
+      // Video cuts exactly on the minute (1 s fragments from 0); audio within half a fragment of it.
+      const starts = segments.map((s) => Number(s[0]!) / 1e7);
+      for (const [i, s] of starts.entries()) expect(Math.abs(s - 60 * i)).toBeLessThanOrEqual(0.5);
+    }
+  });
+
+  it('an encoder that reconnects and resends, then restarts from 0, is archived once and in order, as the point stores it', async () => {
+    srv.define('again.isml', ARCHIVES);
+    const ended: string[] = [];
+    srv.handler.origin.on('streamEnded', (e) => e.point === 'again.isml' && ended.push(e.reason));
+    const drop = async (post: RawPost): Promise<void> => {
+      const before = ended.length;
+      post.destroy();
+      await until(() => ended.length > before);
+    };
+    const first = await pushSession(srv, 'again.isml', 3, false);
+    await drop(first);
+    // The reconnect resends the last fragment of each track (duplicates), and goes on.
+    const second = new RawPost(`${srv.base}/again.isml/Streams(s)`);
+    await second.write(fixture().header);
+    await second.write(Buffer.concat(fragmentsOfRound(2).slice(-3)));
+    for (let r = 3; r < 5; r++) await second.write(Buffer.concat(fragmentsOfRound(r)));
+    await drop(second);
+    // A restart: the encoder's times begin at 0 again (encoderRestart=continue shifts them on).
+    const third = new RawPost(`${srv.base}/again.isml/Streams(s)`);
+    await third.write(fixture().header);
+    for (let r = 0; r < 2; r++) await third.write(Buffer.concat(fragmentsOfRound(r)));
+    await third.write(fixture().mfra);
+    await third.end();
+    await until(() => events.find((e) => e.point === 'again.isml' && e.state === 'finished'));
+    const live = parseManifest((await get(`${srv.base}/again.isml/Manifest`)).text);
+    const { folder } = presentations(path.join(srv.root, 'archives', 'again'))[0]!;
+    const source = await openSource([path.join(folder, 'again.ism')]);
+    await source.close();
+    for (const t of source.tracks) {
+      const stream = live.streams.find((st) => st.type === t.info.type)!;
+      expect(t.fragments.map((f) => f.time)).toEqual(stream.fragments.map((c) => c.t));
+      // 5 rounds, then 2 more after the restart: 28 fragments of 1 s per track, none twice.
+      expect(t.fragments).toHaveLength(28);
+      expect(new Set(t.fragments.map((f) => f.time)).size).toBe(28);
+    }
+  });
+
+  it('a session being written plays on demand (start-over) from the same handler, at the times of the live window', async () => {
+    srv.define('now.isml', ARCHIVES);
+    const post = await pushSession(srv, 'now.isml', 3, false);
+    await until(() => (srv.handler.origin.archiver.list('now.isml')[0]?.fragments ?? 0) >= 36 && srv.handler.origin.archiver.queue.pending === 0);
+    const [status] = srv.handler.origin.archiver.list('now.isml');
+    expect(status!.state).toBe('writing');
+    const url = archiveJson(status!, srv.root).url as string;
+    expect(url).toMatch(/^archives\/now\/[^/]+\/now\.ism\/Manifest$/);
+    const vod = await get(`${srv.base}/${url}`);
+    expect(vod.status).toBe(200);
+    expect(vod.text).not.toContain('IsLive');
+    const archived = parseManifest(vod.text);
+    const live = parseManifest((await get(`${srv.base}/now.isml/Manifest`)).text);
+    for (const stream of live.streams) {
+      const times = archived.streams.find((st) => st.type === stream.type)!.fragments.map((c) => c.t);
+      // The live window lists what the lookahead allows; the archive has those, at the same times, and more.
+      expect(times.slice(0, stream.fragments.length)).toEqual(stream.fragments.map((c) => c.t));
+      const last = times[times.length - 1]!;
+      const fragmentUrl = `${srv.base}/${url.replace(/Manifest$/, '')}QualityLevels(${stream.bitrates[0]})/Fragments(${stream.name}=${last})`;
+      const f = await get(fragmentUrl);
+      expect([f.status, tfxdOf(f.body).time]).toEqual([200, last]);
+    }
+    await post.write(fixture().mfra);
+    await post.end();
+  });
+
+  it('archiveSegmentLength under 60 s is refused with the reason', async () => {
+    srv.define('short.isml', { ...ARCHIVES, archiveSegmentLength: '30' });
+    const r = await get(`${srv.base}/short.isml/Manifest`);
+    expect(r.status).toBe(500);
+    expect(r.text).toContain('at least 60 seconds');
+  });
+});
+
+describe('an archive that cannot be written', () => {
+  let srv: TestServer;
+  const events: ArchiveEvent[] = [];
+
+  afterEach(async () => {
+    await srv?.close();
+    events.length = 0;
+  });
+
+  const start = async (options: Parameters<typeof startServer>[0]): Promise<void> => {
+    srv = await startServer(options);
+    srv.handler.origin.on('archive', (e) => events.push(e));
+  };
+
+  it('a folder that cannot be made (a file in the way) fails the archive with its code; the point serves on', async () => {
+    await start({});
+    writeFileSync(path.join(srv.root, 'archives'), 'not a folder');
+    srv.define('ch.isml', ARCHIVES);
+    await pushSession(srv, 'ch.isml', 2, false);
+    const failed = await until(() => events.find((e) => e.state === 'failed'));
+    expect(failed.code).toMatch(/^(ENOTDIR|EEXIST)$/);
+    expect((await get(`${srv.base}/ch.isml/Manifest`)).status).toBe(200);
+    expect(srv.handler.origin.archiver.list('ch.isml')[0]?.state).toBe('failed');
+  });
+
+  it('a disk that falls behind the write queue stops the archive (ERR_ARCHIVE_BEHIND), never the ingest', async () => {
+    await start({ archiveQueueBytes: 4096 });
+    srv.define('ch.isml', ARCHIVES);
+    await pushSession(srv, 'ch.isml', 3, false);
+    const failed = await until(() => events.find((e) => e.state === 'failed'));
+    expect(failed.code).toBe('ERR_ARCHIVE_BEHIND');
+    const m = parseManifest((await get(`${srv.base}/ch.isml/Manifest`)).text);
+    expect(m.streams[0]!.fragments.length).toBeGreaterThan(8);
+    await srv.handler.origin.archiver.idle();
+    expect(srv.handler.origin.archiver.queue.pending).toBe(0);
+  });
+});
