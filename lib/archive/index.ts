@@ -38,6 +38,8 @@ const debug = createDebug('live-smooth:archive');
 const ROOT_TIMESCALE = 10_000_000n;
 /** Archives kept in {@link Archiver.list} per point (the newest), besides those being written. */
 const LISTED = 64;
+/** Session folders remembered to keep names unique (sessions of the same second are what it is for). */
+const MAX_FOLDERS = 1024;
 /** States after which a session's archive is complete. */
 const ENDS: ReadonlySet<PointState> = new Set(['Stopped', 'ShuttingDown', 'Idle', 'Error']);
 
@@ -122,6 +124,8 @@ export class Archiver {
   readonly #past = new Map<string, ArchiveStatus[]>();
   /** Manifest writes and file closes still running. */
   readonly #pending = new Set<Promise<void>>();
+  /** Session folders this process used, newest last (at most {@link MAX_FOLDERS}): never used twice. */
+  readonly #folders = new Set<string>();
   /** Folders being written now, and those an earlier process left unfinished: the journal's content. */
   readonly #writing = new Set<string>();
   readonly #unfinished = new Set<string>();
@@ -215,6 +219,10 @@ export class Archiver {
       debug('%s: no archive: %s', point.path, describeError(err));
       return undefined;
     }
+    // Two sessions within a second (an encoder restart with encoderRestart=reset) get two folders.
+    for (let i = 2, base = folder; this.#folders.has(folder); i++) folder = `${base}-${i}`;
+    this.#folders.add(folder);
+    if (this.#folders.size > MAX_FOLDERS) this.#folders.delete(this.#folders.values().next().value!);
     const ts = BigInt(header.info.timescale);
     const s: Session = {
       point,

@@ -2,8 +2,8 @@
  * An archive survives its server's `kill -9`: a real ffmpeg push to a server in a process of its own,
  * the server killed mid-event, and a new origin on the same root finds the unfinished archive (its
  * journal), cuts each file after its last complete fragment, closes it with an `mfra` and writes the
- * `.ismc`. The presentation then holds every fragment the killed server had listed, and ffmpeg decodes
- * every file to its end without an error.
+ * `.ismc`. The presentation then holds every fragment the killed server had listed, ffmpeg decodes
+ * every file to its end without an error, and GStreamer plays it on demand from start to end.
  */
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,10 +14,12 @@ import type { ArchiveEvent } from '../../lib/archive';
 import { openSource } from '../../lib/ismv/source';
 import { Push, push } from '../helpers/ffmpeg';
 import { get, parseManifest, until } from '../helpers/raw-ingest';
-import { isml } from '../helpers/server';
-import { ffmpegPath, withTool } from '../helpers/tools';
+import { ptsSummary, runGst } from '../helpers/gst';
+import { isml, startServer } from '../helpers/server';
+import { ffmpegPath, gstLaunchPath, withTool, withTools } from '../helpers/tools';
 
 const FFMPEG = ffmpegPath();
+const GST = gstLaunchPath();
 const REPO = path.join(__dirname, '..', '..');
 
 /** Starts the server of `test/helpers/child-server.ts` on `root`; resolves with it and its base URL. */
@@ -41,6 +43,8 @@ describe('an archive after kill -9', () => {
   let root: string;
   let server: ChildProcess | undefined;
   let encoder: Push | undefined;
+  /** The mended session folder and its length (seconds of the first track). */
+  let mended: { folder: string; seconds: number } | undefined;
 
   beforeAll(() => {
     root = mkdtempSync(path.join(tmpdir(), 'live-smooth-crash-'));
@@ -101,6 +105,33 @@ describe('an archive after kill -9', () => {
         expect(times.slice(0, stream.fragments.length)).toEqual(stream.fragments.map((c) => c.t));
         const r = spawnSync(FFMPEG!, ['-v', 'error', '-i', t.file, '-f', 'null', '-'], { encoding: 'utf8' });
         expect([path.basename(t.file), r.status, r.stderr]).toEqual([path.basename(t.file), 0, '']);
+      }
+      mended = { folder, seconds: Number(source.tracks[0]!.fragments.reduce((n, f) => n + f.duration, 0n)) / source.tracks[0]!.info.timescale };
+    },
+    90_000,
+  );
+
+  withTools(['ffmpeg', FFMPEG], ['GStreamer (gst-launch-1.0)', GST])(
+    'GStreamer plays the mended presentation on demand from the same root, start to end',
+    async () => {
+      expect(mended).toBeDefined();
+      const srv = await startServer({}, '/live', root);
+      try {
+        const url = `${srv.base}/${path.relative(root, mended!.folder).split(path.sep).join('/')}/ch.ism/Manifest`;
+        const r = await runGst(GST!, url, Math.ceil(mended!.seconds) + 20);
+        const video = ptsSummary(r.video);
+        const audio = ptsSummary(r.audio);
+        const summary = `exit ${r.code}, video ${JSON.stringify(video)}, audio ${JSON.stringify(audio)}`;
+        console.log(`GStreamer on the mended archive (${mended!.seconds.toFixed(1)} s): ${summary}`);
+        const context = `${summary}\n${r.output.slice(-4000)}`;
+        expect({ errors: r.errors, context }).toEqual({ errors: [], context });
+        // It reached the end by itself (EOS), not the timeout.
+        expect({ code: r.code, context }).toEqual({ code: 0, context });
+        expect(video.span).toBeGreaterThan(mended!.seconds - 2.5);
+        expect(audio.span).toBeGreaterThan(mended!.seconds - 2.5);
+        expect(video.maxGap).toBeLessThan(1);
+      } finally {
+        await srv.close(true);
       }
     },
     90_000,

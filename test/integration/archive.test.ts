@@ -203,6 +203,20 @@ describe('live archive', () => {
     }
   });
 
+  it('encoderRestart=reset starts a new session: a second presentation in a folder of its own, even within the same second', async () => {
+    srv.define('reset.isml', { ...ARCHIVES, encoderRestart: 'reset' });
+    const ended: string[] = [];
+    srv.handler.origin.on('streamEnded', (e) => e.point === 'reset.isml' && ended.push(e.reason));
+    const first = await pushSession(srv, 'reset.isml', 2, false);
+    first.destroy();
+    await until(() => ended.length > 0);
+    await pushSession(srv, 'reset.isml', 2);
+    await until(() => srv.handler.origin.archiver.list('reset.isml').filter((a) => a.state === 'finished').length === 2);
+    const [a, b] = srv.handler.origin.archiver.list('reset.isml');
+    expect(a!.folder).not.toBe(b!.folder);
+    expect([a!.fragments, b!.fragments]).toEqual([24, 24]);
+  });
+
   it('a session being written plays on demand (start-over) from the same handler, at the times of the live window', async () => {
     srv.define('now.isml', ARCHIVES);
     const post = await pushSession(srv, 'now.isml', 3, false);
