@@ -8,7 +8,8 @@
  *
  * The tests run in order and share one server, browser page and push (a push and a browser launch per
  * test would triple the run time); a failing step leaves the later ones failing too, with their own
- * message. The screenshot is written to `test-output/dashboard.png`.
+ * message. The screenshot is written to `test-output/dashboard.png`. A third point archives a session; its
+ * archive link opens the sample player, which plays it on demand.
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
@@ -18,6 +19,7 @@ import * as path from 'node:path';
 import express from 'express';
 import { Browser, Page, chromium } from 'playwright-core';
 import { LiveSmoothHandler, liveSmooth } from '../../lib';
+import { player } from '../../lib/http/player';
 import { Push, push } from '../helpers/ffmpeg';
 import { RawPost, fixture, fragmentsOfRound, until } from '../helpers/raw-ingest';
 import { isml, liveServer } from '../helpers/server';
@@ -39,6 +41,8 @@ const NEW_TITLE = 'Game 2 <img src=x onerror="window.__xss=1">';
 const RESTART_POINT = 'restarts.isml';
 /** Fragments per round of the fixture ({@link fragmentsOfRound}): video 100k, video 50k, audio; four times. */
 const PER_ROUND = 12;
+/** The point whose session is archived; the dashboard links the archive to the sample player. */
+const ARCHIVED_POINT = 'archived.isml';
 /** The point the sparkline test feeds (the captured push, paced) while a player asks for fragments. */
 const PLOT_POINT = 'plots.isml';
 
@@ -75,7 +79,8 @@ async function startSite(): Promise<Site> {
   const handler = liveSmooth(root);
   const app = express();
   app.use('/live', handler);
-  app.use('/admin', liveSmooth.admin(handler, { live: '/live' }));
+  app.use('/admin', liveSmooth.admin(handler, { live: '/live', player: '/player/' }));
+  app.use('/player', player({ title: 'archive player' }));
   const timeline: Timeline = { firstFragment: undefined, states: [] };
   handler.origin.on('fragment', () => {
     timeline.firstFragment ??= Date.now();
@@ -466,6 +471,28 @@ describe('admin dashboard in Chromium with a live ffmpeg push', () => {
       await Promise.all([feed.catch(() => undefined), player]);
       post.destroy();
     }
+    expect(pageErrors).toEqual([]);
+  });
+  live('lists a point\'s archives with a link that plays the archive in the sample player', async () => {
+    const s = site!;
+    const p = page!;
+    writeFileSync(path.join(s.root, ARCHIVED_POINT), isml({ publishing: 'Fragments;Streams;Archives' }));
+    const post = new RawPost(`${s.origin}/live/${ARCHIVED_POINT}/Streams(a)`);
+    await post.write(fixture().header);
+    for (let r = 0; r < 3; r++) await post.write(Buffer.concat(fragmentsOfRound(r)));
+    await post.write(fixture().mfra);
+    await post.end();
+    await until(() => s.handler.origin.archiver.list(ARCHIVED_POINT)[0]?.state === 'finished');
+    await p.goto(`${s.origin}/admin/`);
+    const link = `${card(ARCHIVED_POINT)} [data-testid="archive"][data-state="finished"] a[data-testid="archive-link"]`;
+    await p.waitForSelector(link, { timeout: 10000 });
+    const href = (await p.getAttribute(link, 'href'))!;
+    const src = new URL(href, s.origin).searchParams.get('src')!;
+    expect(href).toMatch(/^\/player\/\?src=/);
+    expect(src).toMatch(/^\/live\/archives\/archived\/[^/]+\/archived\.ism\/Manifest$/);
+    // The link opens the sample player on the archive, which plays it (on demand: no IsLive).
+    await p.goto(new URL(href, s.origin).href);
+    await p.waitForFunction('document.querySelector("video") && document.querySelector("video").currentTime > 2', undefined, { timeout: 20000 });
     expect(pageErrors).toEqual([]);
   });
 });
