@@ -14,7 +14,8 @@ import { mkdir, readdir, rename, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import createDebug from 'debug';
 import type { MediaFragment, TrackHeader } from '../media';
-import type { ManifestFormatter, ManifestSnapshot, StreamSnapshot } from '../manifest/types';
+import { onDemandSnapshot } from '../manifest/ondemand';
+import type { ManifestFormatter } from '../manifest/types';
 import type { TrackInfo } from '../model';
 import { renderSmil, trackParams } from '../ismv/lsm';
 import { CMAF_TRACK_ID } from '../mp4/init';
@@ -34,8 +35,6 @@ export type { MendedFile } from './recover';
 
 const debug = createDebug('live-smooth:archive');
 
-/** Root timescale of the client manifest's `Duration`. */
-const ROOT_TIMESCALE = 10_000_000n;
 /** Archives kept in {@link Archiver.list} per point (the newest), besides those being written. */
 const LISTED = 64;
 /** Session folders remembered to keep names unique (sessions of the same second are what it is for). */
@@ -356,7 +355,7 @@ export class Archiver {
       await replace(path.join(seg.folder, `${name}.ism`), ism);
       if (complete) {
         const tracks = entries.map((e) => ({ info: e.info, fragments: e.file.fragments }));
-        await replace(path.join(seg.folder, `${name}.ismc`), this.#options.manifest.render(clientSnapshot(tracks)));
+        await replace(path.join(seg.folder, `${name}.ismc`), this.#options.manifest.render(onDemandSnapshot(tracks)));
       }
     } catch (err) {
       this.#failSegment(s, seg, failureOf(err));
@@ -423,7 +422,7 @@ export class Archiver {
         const source = await openSource([path.join(folder, ism)]);
         await source.close();
         const tracks = source.tracks.map((t) => ({ info: t.info, fragments: t.fragments }));
-        await replace(path.join(folder, ism.replace(/\.ism$/i, '.ismc')), this.#options.manifest.render(clientSnapshot(tracks)));
+        await replace(path.join(folder, ism.replace(/\.ism$/i, '.ismc')), this.#options.manifest.render(onDemandSnapshot(tracks)));
         const cut = mended.reduce((n, m) => n + m.cut, 0);
         const kept = mended.reduce((n, m) => n + m.fragments, 0);
         debug('recovered %s: %d fragments kept, %d bytes of partial fragments cut', folder, kept, cut);
@@ -456,47 +455,6 @@ export class Archiver {
     const tracked = p.catch(() => undefined).finally(() => this.#pending.delete(tracked));
     this.#pending.add(tracked);
   }
-}
-
-/** An archived track: its description and its fragments' times, oldest first. */
-interface ArchivedTrack {
-  info: TrackInfo;
-  fragments: ReadonlyArray<{ time: bigint; duration: bigint }>;
-}
-
-/** The on-demand client manifest of archived tracks: StreamIndexes by type and name, QualityLevels by bitrate. */
-function clientSnapshot(entries: readonly ArchivedTrack[]): ManifestSnapshot {
-  const groups = new Map<string, ArchivedTrack[]>();
-  for (const e of entries) {
-    const k = `${e.info.type}/${e.info.name}`;
-    groups.set(k, [...(groups.get(k) ?? []), e]);
-  }
-  const order = { video: 0, audio: 1, text: 2 };
-  let duration = 0n;
-  const streams: StreamSnapshot[] = [...groups.values()]
-    .sort((a, b) => order[a[0]!.info.type] - order[b[0]!.info.type])
-    .map((g) => {
-      g.sort((a, b) => a.info.bitrate - b.info.bitrate);
-      const info = g[0]!.info;
-      // Tracks of a StreamIndex share its timeline; the one with the most fragments lists it.
-      const listed = g.reduce((a, b) => (b.fragments.length > a.fragments.length ? b : a)).fragments;
-      const first = listed[0];
-      const last = listed[listed.length - 1];
-      if (first && last) {
-        const d = ((last.time + last.duration - first.time) * ROOT_TIMESCALE) / BigInt(info.timescale);
-        if (d > duration) duration = d;
-      }
-      return {
-        type: info.type,
-        name: info.name,
-        subtype: info.subtype,
-        timescale: info.timescale,
-        language: info.language,
-        qualityLevels: g.map((e) => e.info),
-        fragments: listed,
-      };
-    });
-  return { isLive: false, timeScale: Number(ROOT_TIMESCALE), duration, lookahead: 0, dvrWindowLength: 0n, streams };
 }
 
 /** A thrown file-system error as an archive failure. */

@@ -13,7 +13,6 @@ import * as path from 'node:path';
 import createDebug from 'debug';
 import { isSmoothError } from '../errors';
 import type { TrackType } from '../model';
-import { OnDemandCatalog } from '../ondemand/catalog';
 import type { OnDemandLookup, OnDemandPresentation } from '../ondemand/presentation';
 import type { Origin } from '../origin';
 import type { PointRoute } from './routes';

@@ -22,11 +22,10 @@ import * as path from 'node:path';
 import { SmoothError } from '../errors';
 import { buildFragment } from '../ismv/fragment';
 import { FileHandles, Source, SourceTrack, openSource } from '../ismv/source';
-import type { ManifestFormatter, StreamSnapshot } from '../manifest/types';
+import { onDemandSnapshot } from '../manifest/ondemand';
+import type { ManifestFormatter } from '../manifest/types';
 import type { FragmentTime, TrackInfo, TrackType } from '../model';
 
-/** Root timescale of the manifest `Duration`. */
-const ROOT_TIMESCALE = 10_000_000n;
 const TYPE_ORDER: Record<TrackType, number> = { video: 0, audio: 1, text: 2 };
 
 /** What opening a presentation needs. */
@@ -169,23 +168,14 @@ export class OnDemandPresentation {
       await checkInside(o.root, realRoot, ismc, 'the client manifest');
       const ismcStamp = await stampOf(ismc);
       const streams = group(source.tracks);
-      const duration = durationOf(streams);
+      const snapshot = onDemandSnapshot(streams.flatMap((g) => g.tracks.map((t) => ({ info: t.info, fragments: t.listed }))));
+      const duration = snapshot.duration;
       let manifest: OnDemandManifest;
       const body = ismcStamp.size >= 0 ? await readLimited(ismc, o.maxBoxSize) : undefined;
       if (body) {
         manifest = { body, contentType: o.formatter.contentType, etag: etagOf(body), lastModified: ismcStamp.mtimeMs, fromFile: true };
       } else {
-        const rendered = Buffer.from(
-          o.formatter.render({
-            isLive: false,
-            timeScale: Number(ROOT_TIMESCALE),
-            duration,
-            lookahead: 0,
-            dvrWindowLength: 0n,
-            streams: streams.map((s) => snapshotOf(s.tracks)),
-          }),
-          'utf8',
-        );
+        const rendered = Buffer.from(o.formatter.render(snapshot), 'utf8');
         manifest = { body: rendered, contentType: o.formatter.contentType, etag: etagOf(rendered), lastModified: ismStamp.mtimeMs, fromFile: false };
       }
       return new OnDemandPresentation(ism, [ismStamp, ismcStamp, ...media], source, streams, duration, manifest);
@@ -286,33 +276,3 @@ function group(tracks: readonly SourceTrack[]): Array<{ type: TrackType; name: s
   return groups.sort((a, b) => TYPE_ORDER[a.type] - TYPE_ORDER[b.type]);
 }
 
-/** The manifest's view of one StreamIndex: its first QualityLevel's fragments (IIS requires aligned ones). */
-function snapshotOf(tracks: readonly OnDemandTrack[]): StreamSnapshot {
-  const first = tracks[0]!.info;
-  return {
-    type: first.type,
-    name: first.name,
-    subtype: first.subtype,
-    timescale: first.timescale,
-    language: first.language,
-    qualityLevels: tracks.map((t) => t.info),
-    fragments: tracks[0]!.listed,
-  };
-}
-
-/** From the earliest listed start to the latest end over the StreamIndexes, in 100-ns units. */
-function durationOf(streams: ReadonlyArray<{ tracks: readonly OnDemandTrack[] }>): bigint {
-  let start: bigint | undefined;
-  let end = 0n;
-  for (const s of streams) {
-    const t = s.tracks[0]!;
-    const scale = BigInt(t.info.timescale);
-    const first = t.listed[0]!;
-    const last = t.listed[t.listed.length - 1]!;
-    const a = (first.time * ROOT_TIMESCALE) / scale;
-    const b = ((last.time + last.duration) * ROOT_TIMESCALE) / scale;
-    if (start === undefined || a < start) start = a;
-    if (b > end) end = b;
-  }
-  return end - (start ?? 0n);
-}
