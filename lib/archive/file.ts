@@ -56,6 +56,8 @@ export interface TrackFileOptions {
   onError: (failure: ArchiveFailure) => void;
   /** Resolves when the file's folder exists (the file is created after it). */
   ready?: Promise<void>;
+  /** Creates the file. Default: `open(file, 'wx')` (it must not exist). */
+  create?: (file: string) => Promise<FileHandle>;
 }
 
 /** One `tfra` entry: a fragment's time and where its `moof` starts. */
@@ -122,7 +124,7 @@ export class TrackFile {
   constructor(readonly file: string, header: Buffer, options: TrackFileOptions) {
     this.#options = options;
     this.#lastSync = options.now();
-    this.#handle = (options.ready ?? Promise.resolve()).then(() => open(file, 'wx'));
+    this.#handle = (options.ready ?? Promise.resolve()).then(() => (options.create ?? ((f: string) => open(f, 'wx')))(file));
     // The chain never rejects: every step handles its own failure, so later steps still release their bytes.
     this.#tail = this.#handle.then(
       () => undefined,

@@ -1,0 +1,71 @@
+/**
+ * One archive file's writes: queued in order at their offsets, bounded by the shared queue, and a disk
+ * that refuses them (a real `ENOSPC` from `/dev/full`) stops the file once, with its code, releasing
+ * everything it had queued.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { ArchiveFailure, TrackFile, WriteQueue } from '../../../lib/archive';
+import { packFragment } from '../../../lib/media';
+import { children } from '../../../lib/mp4/reader';
+
+const fragment = (time: bigint, bytes: number): ReturnType<typeof packFragment> =>
+  packFragment(
+    { trackId: 1, sequenceNumber: 1, sampleDescriptionIndex: undefined, samples: [{ duration: 1000, size: bytes, flags: 0, compositionOffset: 0 }], extra: [], data: [Buffer.alloc(bytes, 7)], dataSize: bytes },
+    { time, duration: 1000n, presentationTime: time, decodeTime: time, decodeTimeSent: false, storedAt: 0 },
+  );
+
+describe('TrackFile', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'live-smooth-file-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('writes the header, each fragment as moof + mdat at its offset, and the mfra when finished', async () => {
+    const queue = new WriteQueue(1 << 20);
+    const file = path.join(dir, 'a.ismv');
+    const f = new TrackFile(file, Buffer.from([0, 0, 0, 8, 0x66, 0x72, 0x65, 0x65]), { queue, syncInterval: 0, now: () => 0, onError: () => undefined });
+    for (let i = 0; i < 5; i++) f.append(fragment(BigInt(i) * 1000n, 100 + i));
+    await f.finish();
+    expect(queue.pending).toBe(0);
+    expect(f.failure).toBeUndefined();
+    const types = [...children(readFileSync(file))].map((b) => b.type);
+    expect(types).toEqual(['free', ...Array.from({ length: 5 }, () => ['moof', 'mdat']).flat(), 'mfra']);
+    expect(readFileSync(file).length).toBe(f.size);
+  });
+
+  it('a full disk (ENOSPC) stops the file once with its code; its queued bytes are released', async () => {
+    const queue = new WriteQueue(1 << 20);
+    const failures: ArchiveFailure[] = [];
+    const f = new TrackFile(path.join(dir, 'full.ismv'), Buffer.alloc(8), {
+      queue,
+      syncInterval: 60_000,
+      now: () => 0,
+      onError: (e) => failures.push(e),
+      create: () => open('/dev/full', 'w'),
+    });
+    for (let i = 0; i < 5; i++) f.append(fragment(BigInt(i) * 1000n, 1000));
+    await f.finish();
+    expect(failures).toEqual([expect.objectContaining({ code: 'ENOSPC' })]);
+    expect(f.failure?.code).toBe('ENOSPC');
+    expect(queue.pending).toBe(0);
+    // Appending after the failure does nothing.
+    f.append(fragment(9000n, 10));
+    expect(queue.pending).toBe(0);
+  });
+
+  it('a file that already exists is not overwritten: the archive fails with EEXIST', async () => {
+    const failures: ArchiveFailure[] = [];
+    const file = path.join(dir, 'a.ismv');
+    const before = readFileSync(file);
+    const f = new TrackFile(file, Buffer.alloc(8), { queue: new WriteQueue(1 << 20), syncInterval: 0, now: () => 0, onError: (e) => failures.push(e) });
+    f.append(fragment(0n, 10));
+    await f.finish();
+    expect(failures.map((e) => e.code)).toEqual(['EEXIST']);
+    expect(readFileSync(file).equals(before)).toBe(true);
+    expect(existsSync(file)).toBe(true);
+  });
+});
