@@ -11,7 +11,7 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import type { MediaFragment } from '../media';
-import type { TrackInfo } from '../model';
+import type { FragmentTime, TrackInfo } from '../model';
 import { smoothFtyp } from '../ismv/header';
 import { liveServerManifestBox } from '../ismv/lsm';
 import { children } from '../mp4/reader';
@@ -60,10 +60,67 @@ export interface TrackFileOptions {
   create?: (file: string) => Promise<FileHandle>;
 }
 
-/** One `tfra` entry: a fragment's time and where its `moof` starts. */
-interface Entry {
-  time: bigint;
-  offset: number;
+/**
+ * Times, durations and `moof` offsets of the fragments a file holds: 24 bytes each in typed arrays that
+ * double as they fill, where an object per fragment would cost several times that over a long event.
+ * Times are never negative here (listed times are clamped at 0).
+ */
+export class FragmentIndex {
+  #times = new BigUint64Array(64);
+  #durations = new BigUint64Array(64);
+  #offsets = new Float64Array(64);
+  #count = 0;
+
+  /** Fragments recorded. */
+  get count(): number {
+    return this.#count;
+  }
+
+  push(time: bigint, duration: bigint, offset: number): void {
+    if (this.#count === this.#times.length) {
+      const n = this.#count * 2;
+      const times = new BigUint64Array(n);
+      const durations = new BigUint64Array(n);
+      const offsets = new Float64Array(n);
+      times.set(this.#times);
+      durations.set(this.#durations);
+      offsets.set(this.#offsets);
+      [this.#times, this.#durations, this.#offsets] = [times, durations, offsets];
+    }
+    this.#times[this.#count] = time;
+    this.#durations[this.#count] = duration;
+    this.#offsets[this.#count] = offset;
+    this.#count++;
+  }
+
+  /** Start time of fragment `i`. */
+  time(i: number): bigint {
+    return this.#times[i]!;
+  }
+
+  /** Duration of fragment `i`. */
+  duration(i: number): bigint {
+    return this.#durations[i]!;
+  }
+
+  /** Offset of fragment `i`'s `moof` in the file. */
+  offset(i: number): number {
+    return this.#offsets[i]!;
+  }
+
+  /** The fragments as times and durations (built on demand, for a manifest). */
+  list(): FragmentTime[] {
+    const out: FragmentTime[] = [];
+    for (let i = 0; i < this.#count; i++) out.push({ time: this.#times[i]!, duration: this.#durations[i]! });
+    return out;
+  }
+}
+
+/** What a `tfra` lists: each fragment's time and where its `moof` starts. */
+export interface RandomAccess {
+  readonly count: number;
+  time(i: number): bigint;
+  offset(i: number): number;
 }
 
 /** Marks the `sample_number`, `trun_number` and `traf_number` fields as one byte each (0b00 sizes). */
@@ -82,15 +139,15 @@ export function archiveHeader(info: TrackInfo, init: Buffer, title: string | und
 }
 
 /** `mfra` with one version-1 `tfra` for track 1, and `mfro`. */
-export function movieFragmentRandomAccess(entries: readonly Entry[]): Buffer {
-  const body = Buffer.alloc(12 + entries.length * TFRA_ENTRY_BYTES);
+export function movieFragmentRandomAccess(entries: RandomAccess): Buffer {
+  const body = Buffer.alloc(12 + entries.count * TFRA_ENTRY_BYTES);
   body.writeUInt32BE(CMAF_TRACK_ID, 0);
   body.writeUInt32BE(0, 4); // reserved, and 1-byte traf/trun/sample numbers
-  body.writeUInt32BE(entries.length, 8);
+  body.writeUInt32BE(entries.count, 8);
   let p = 12;
-  for (const e of entries) {
-    body.writeBigUInt64BE(BigInt.asUintN(64, e.time), p);
-    body.writeBigUInt64BE(BigInt(e.offset), p + 8);
+  for (let i = 0; i < entries.count; i++) {
+    body.writeBigUInt64BE(BigInt.asUintN(64, entries.time(i)), p);
+    body.writeBigUInt64BE(BigInt(entries.offset(i)), p + 8);
     body[p + 16] = 1;
     body[p + 17] = 1;
     body[p + 18] = 1;
@@ -105,8 +162,7 @@ export function movieFragmentRandomAccess(entries: readonly Entry[]): Buffer {
 /** A track's archive file being written. */
 export class TrackFile {
   /** Fragments written (queued), oldest first: the `tfra` and the client manifest list them. */
-  readonly fragments: Array<{ time: bigint; duration: bigint }> = [];
-  readonly #entries: Entry[] = [];
+  readonly fragments = new FragmentIndex();
   readonly #options: TrackFileOptions;
   readonly #handle: Promise<FileHandle>;
   /** The end of the file as queued: where the next write goes. */
@@ -158,8 +214,7 @@ export class TrackFile {
     });
     const offset = this.#size;
     if (!this.#write([head, f.data])) return;
-    this.#entries.push({ time: f.time, offset });
-    this.fragments.push({ time: f.time, duration: f.duration });
+    this.fragments.push(f.time, f.duration, offset);
   }
 
   /**
@@ -169,7 +224,7 @@ export class TrackFile {
   finish(): Promise<void> {
     if (!this.#finished) {
       this.#finished = true;
-      if (!this.#failed) this.#write([movieFragmentRandomAccess(this.#entries)], true);
+      if (!this.#failed) this.#write([movieFragmentRandomAccess(this.fragments)], true);
       this.#tail = this.#tail.then(async () => {
         const fh = await this.#handle.catch(() => undefined);
         if (!fh) return;

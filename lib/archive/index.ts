@@ -26,8 +26,8 @@ import { presentationName, sessionFolder, trackFileName } from './layout';
 import { mendFolder, readJournal, writeJournal } from './recover';
 import { openSource } from '../ismv/source';
 
-export { WriteQueue, TrackFile, archiveHeader, movieFragmentRandomAccess } from './file';
-export type { ArchiveFailure, TrackFileOptions } from './file';
+export { FragmentIndex, WriteQueue, TrackFile, archiveHeader, movieFragmentRandomAccess } from './file';
+export type { ArchiveFailure, RandomAccess, TrackFileOptions } from './file';
 export { sessionFolder, sessionName, trackFileName, presentationName } from './layout';
 export type { ArchiveEvent } from '../point/events';
 export { JOURNAL, mendFile, mendFolder } from './recover';
@@ -354,7 +354,7 @@ export class Archiver {
       );
       await replace(path.join(seg.folder, `${name}.ism`), ism);
       if (complete) {
-        const tracks = entries.map((e) => ({ info: e.info, fragments: e.file.fragments }));
+        const tracks = entries.map((e) => ({ info: e.info, fragments: e.file.fragments.list() }));
         await replace(path.join(seg.folder, `${name}.ismc`), this.#options.manifest.render(onDemandSnapshot(tracks)));
       }
     } catch (err) {
@@ -386,11 +386,13 @@ export class Archiver {
     let bytes = 0;
     let duration = 0;
     for (const { file, info } of seg.files.values()) {
-      fragments += file.fragments.length;
+      const n = file.fragments.count;
+      fragments += n;
       bytes += file.size;
-      const first = file.fragments[0];
-      const last = file.fragments[file.fragments.length - 1];
-      if (first && last) duration = Math.max(duration, Number(last.time + last.duration - first.time) / info.timescale);
+      if (n > 0) {
+        const end = file.fragments.time(n - 1) + file.fragments.duration(n - 1);
+        duration = Math.max(duration, Number(end - file.fragments.time(0)) / info.timescale);
+      }
     }
     return {
       point: s.point.path,

@@ -85,7 +85,7 @@ export async function mendFile(file: string): Promise<MendedFile> {
       pos += boxSize;
     }
     await fh.truncate(good);
-    const mfra = movieFragmentRandomAccess(entries);
+    const mfra = movieFragmentRandomAccess({ count: entries.length, time: (i) => entries[i]!.time, offset: (i) => entries[i]!.offset });
     await fh.write(mfra, 0, mfra.length, good);
     await fh.datasync();
     return { file, fragments: entries.length, cut: size - good, complete: false };

@@ -28,13 +28,25 @@ describe('TrackFile', () => {
     const queue = new WriteQueue(1 << 20);
     const file = path.join(dir, 'a.ismv');
     const f = new TrackFile(file, Buffer.from([0, 0, 0, 8, 0x66, 0x72, 0x65, 0x65]), { queue, syncInterval: 0, now: () => 0, onError: () => undefined });
-    for (let i = 0; i < 5; i++) f.append(fragment(BigInt(i) * 1000n, 100 + i));
+    // More fragments than the index's first allocation (64): it grows and keeps every entry.
+    const n = 200;
+    for (let i = 0; i < n; i++) f.append(fragment(BigInt(i) * 1000n, 100 + i));
     await f.finish();
     expect(queue.pending).toBe(0);
     expect(f.failure).toBeUndefined();
-    const types = [...children(readFileSync(file))].map((b) => b.type);
-    expect(types).toEqual(['free', ...Array.from({ length: 5 }, () => ['moof', 'mdat']).flat(), 'mfra']);
-    expect(readFileSync(file).length).toBe(f.size);
+    const bytes = readFileSync(file);
+    const boxes = [...children(bytes)];
+    expect(boxes.map((b) => b.type)).toEqual(['free', ...Array.from({ length: n }, () => ['moof', 'mdat']).flat(), 'mfra']);
+    expect(bytes.length).toBe(f.size);
+    // The tfra lists every fragment at its moof.
+    const tfra = [...children(boxes[boxes.length - 1]!.data.subarray(8))][0]!.data;
+    expect(tfra.readUInt32BE(20)).toBe(n);
+    const moofs = boxes.filter((b) => b.type === 'moof').map((b) => b.offset);
+    for (let i = 0; i < n; i++) {
+      expect(tfra.readBigUInt64BE(24 + i * 19)).toBe(BigInt(i) * 1000n);
+      expect(Number(tfra.readBigUInt64BE(24 + i * 19 + 8))).toBe(moofs[i]);
+    }
+    expect(f.fragments.list()).toHaveLength(n);
   });
 
   it('a full disk (ENOSPC) stops the file once with its code; its queued bytes are released', async () => {

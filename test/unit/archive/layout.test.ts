@@ -48,7 +48,7 @@ describe('movieFragmentRandomAccess', () => {
       { time: 0n, offset: 1234 },
       { time: 2n ** 60n, offset: 2 ** 40 },
     ];
-    const mfra = movieFragmentRandomAccess(entries);
+    const mfra = movieFragmentRandomAccess({ count: entries.length, time: (i) => entries[i]!.time, offset: (i) => entries[i]!.offset });
     expect(mfra.readUInt32BE(mfra.length - 4)).toBe(mfra.length);
     const [tfra, mfro] = [...children(mfra.subarray(8))];
     expect([tfra!.type, mfro!.type]).toEqual(['tfra', 'mfro']);
