@@ -168,6 +168,11 @@ export const METRIC_NAMES: readonly string[] = [
   'live_smooth_origin_listener_failures_total',
   'live_smooth_memory_bytes',
   'live_smooth_memory_max_bytes',
+  'live_smooth_archive_queue_bytes',
+  'live_smooth_archive_queue_max_bytes',
+  'live_smooth_archive_written_bytes_total',
+  'live_smooth_archives_writing',
+  'live_smooth_archives_total',
   'live_smooth_point_state',
   'live_smooth_point_memory_bytes',
   ...POINT_METRICS.map((m) => m.name),
@@ -277,6 +282,23 @@ export function registerMetrics(origin: Origin, options?: MetricsOptions): Regis
   });
   metric('gauge', 'live_smooth_memory_max_bytes', "The origin's byte budget (the maxBytes option).", [], (set, s) => {
     set({}, s.memory.max);
+  });
+  metric('gauge', 'live_smooth_archive_queue_bytes', 'Bytes of live archive writes waiting for the disk.', [], (set) => {
+    set({}, origin.archiver.queue.pending);
+  });
+  metric('gauge', 'live_smooth_archive_queue_max_bytes', 'Bound of the archive write queue (the archiveQueueBytes option).', [], (set) => {
+    set({}, origin.archiver.queue.max);
+  });
+  metric('counter', 'live_smooth_archive_written_bytes_total', 'Bytes the live archives wrote to disk.', [], (set) => {
+    set({}, origin.archiver.queue.written);
+  });
+  metric('gauge', 'live_smooth_archives_writing', 'Live archive presentations being written.', [], (set) => {
+    set({}, origin.archiver.counts.writing);
+  });
+  metric('counter', 'live_smooth_archives_total', 'Live archive presentations that ended, by state: finished or failed.', ['state'], (set) => {
+    const c = origin.archiver.counts;
+    set({ state: 'finished' }, c.finished);
+    set({ state: 'failed' }, c.failed);
   });
   metric('gauge', 'live_smooth_point_state', 'State of the point: 1 for the current state, 0 for the others.', ['point', 'state'], (set, s) => {
     for (const p of s.points) {

@@ -22,6 +22,8 @@ import { CMAF_TRACK_ID } from '../mp4/init';
 export class WriteQueue {
   /** Bytes handed to a file and not yet written. */
   pending = 0;
+  /** Bytes written to disk since the queue was made. */
+  written = 0;
 
   /** @param max - bytes that may wait for the disk; more means the disk cannot keep up */
   constructor(readonly max: number) {}
@@ -271,6 +273,7 @@ export class TrackFile {
           const { bytesWritten } = await fh.writev(rest, position + done);
           if (bytesWritten === 0) throw Object.assign(new Error('no bytes written'), { code: 'EIO' });
           done += bytesWritten;
+          this.#options.queue.written += bytesWritten;
         }
         const now = this.#options.now();
         if (now - this.#lastSync >= this.#options.syncInterval) {

@@ -130,6 +130,7 @@ export class Archiver {
   readonly #unfinished = new Set<string>();
   /** The last journal write queued (never rejects). */
   #journal: Promise<void> = Promise.resolve();
+  readonly #ended = { finished: 0, failed: 0 };
   /** Resolves when the archives an earlier process left unfinished are mended. */
   readonly recovered: Promise<void>;
 
@@ -142,9 +143,16 @@ export class Archiver {
     this.#track(this.recovered);
   }
 
-  /** Bytes waiting for the disk now, and the bound. */
-  get queue(): { pending: number; max: number } {
-    return { pending: this.#queue.pending, max: this.#queue.max };
+  /** Bytes waiting for the disk now, the bound, and the bytes written since the origin started. */
+  get queue(): { pending: number; max: number; written: number } {
+    return { pending: this.#queue.pending, max: this.#queue.max, written: this.#queue.written };
+  }
+
+  /** Presentations being written now, and those finished and failed since the origin started. */
+  get counts(): { writing: number; finished: number; failed: number } {
+    let writing = 0;
+    for (const s of this.#sessions.values()) for (const seg of s.segments.values()) if (!seg.done) writing++;
+    return { writing, ...this.#ended };
   }
 
   /** Follows `point`: archives its sessions while its settings list `Archives`. */
@@ -315,6 +323,7 @@ export class Archiver {
     seg.done = Promise.all(files).then(async () => {
       if (seg.state !== 'failed') await this.#writeManifests(s, seg, true);
       if (seg.state === 'writing') seg.state = 'finished';
+      this.#ended[seg.state]++;
       this.#writing.delete(seg.folder);
       this.#saveJournal();
       this.#emitEvent(s, seg);

@@ -4,7 +4,10 @@
  * `archiveSegmentLength`; the files read back as the fragments the point stored, replay as ingest, and
  * a disk that fails or falls behind stops the archive while the point goes on serving.
  */
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { Registry } from 'prom-client';
+import { registerMetrics } from '../../lib';
+import { parseExposition } from '../helpers/prometheus';
 import * as path from 'node:path';
 import { ArchiveEvent } from '../../lib/archive';
 import { archiveJson } from '../../lib/http/admin';
@@ -113,6 +116,17 @@ describe('live archive', () => {
     expect(ismc).not.toContain('IsLive');
     expect(parseManifest(ismc).streams.map((s) => s.fragments.length)).toEqual(live.streams.map((s) => s.fragments.length));
     expect(events.filter((e) => e.point === 'events/one.isml').map((e) => e.state)).toEqual(['writing', 'finished']);
+    // Prometheus: what the archives wrote, nothing waiting, one presentation finished.
+    const registry = new Registry();
+    registerMetrics(srv.handler.origin, { registry });
+    const m = parseExposition(await registry.metrics());
+    const value = (name: string, labels: Record<string, string> = {}): number | undefined =>
+      m.series.find((x) => x.name === name && Object.entries(labels).every(([k, v]) => x.labels[k] === v))?.value;
+    const written = files.filter((n) => /\.ism[va]$/.test(n)).reduce((n, f) => n + statSync(path.join(folder, f)).size, 0);
+    expect(value('live_smooth_archive_written_bytes_total')).toBe(written);
+    expect(value('live_smooth_archive_queue_bytes')).toBe(0);
+    expect(value('live_smooth_archives_total', { state: 'finished' })).toBe(1);
+    expect(value('live_smooth_archives_writing')).toBe(0);
   });
 
   withTool('ffprobe', FFPROBE)('ffprobe reads every archive file without an error', async () => {

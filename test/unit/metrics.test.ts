@@ -119,6 +119,8 @@ describe('registerMetrics', () => {
     expect(m.value('live_smooth_point_disk_bytes', { point: 'ch1.isml' })).toBe(0);
     expect(m.value('live_smooth_memory_bytes')).toBe(0);
     expect(m.value('live_smooth_memory_max_bytes')).toBe(h.origin.options.maxBytes);
+    expect(m.value('live_smooth_archive_queue_max_bytes')).toBe(h.origin.options.archiveQueueBytes);
+    expect(m.value('live_smooth_archives_total', { state: 'failed' })).toBe(0);
     expect(m.value('live_smooth_manifest_builds_total', { point: 'ch1.isml' })).toBe(0);
     expect(m.value('live_smooth_manifest_build_seconds_total', { point: 'ch1.isml' })).toBe(0);
     // Nothing answered yet: no series (statuses and codes appear as they are counted).
