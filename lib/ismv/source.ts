@@ -134,6 +134,8 @@ interface ScannedFile {
   fragments: Map<number, SourceFragment[]>;
   /** Sample bytes per track, for an average bitrate. */
   bytes: Map<number, number>;
+  /** Where the scan stopped, to resume when the file grows. */
+  state: ScanState;
 }
 
 const HEADER_READ = 32; // size, type, largesize and uuid user type
@@ -175,19 +177,30 @@ async function scanFile(file: string, maxBoxSize: number, files: FileHandles, gr
   }
 }
 
-async function scanHandle(file: string, fh: FileHandle, maxBoxSize: number, growing: boolean): Promise<ScannedFile> {
-  const size = (await fh.stat()).size;
-  if (size === 0) throw inputError(file, 'the file is empty');
-  let moov: Moov | undefined;
-  let moovBox: Box | undefined;
-  let lsm: string | undefined;
-  let pending: { offset: number; box: Box } | undefined;
-  let moofs = 0;
-  const fragments = new Map<number, SourceFragment[]>();
-  const bytes = new Map<number, number>();
+/** Where a scan of a file stands: what it found, and the offset after the last box it took whole. */
+interface ScanState {
+  moov: Moov | undefined;
+  moovBox: Box | undefined;
+  lsm: string | undefined;
+  moofs: number;
+  fragments: Map<number, SourceFragment[]>;
+  bytes: Map<number, number>;
   /** End of the previous fragment per track: the start of a fragment with neither tfxd nor tfdt. */
-  const running = new Map<number, bigint>();
-  let pos = 0;
+  running: Map<number, bigint>;
+  /** Offset the next scan of a growing file resumes at: after the last complete fragment or header box. */
+  end: number;
+  /** The file ends with its `mfra`: it is finished, nothing more will be added to it. */
+  finished: boolean;
+}
+
+/**
+ * Scans the boxes of `file` from `state.end` to `size`, adding every complete fragment to the state. A
+ * growing file (a live archive being written) stops before an incomplete fragment at its end, to be
+ * resumed there; any other file must be whole.
+ */
+async function scanBoxes(file: string, fh: FileHandle, size: number, state: ScanState, maxBoxSize: number, growing: boolean): Promise<void> {
+  let pending: { offset: number; box: Box } | undefined;
+  let pos = state.end;
   while (pos < size) {
     const head = await readAt(fh, pos, Math.min(HEADER_READ, size - pos));
     let header;
@@ -196,16 +209,16 @@ async function scanHandle(file: string, fh: FileHandle, maxBoxSize: number, grow
     } catch (err) {
       throw inputError(file, `${pos === 0 ? 'not an MP4/ISMV file' : 'malformed'}: ${(err as Error).message} (offset ${pos})`);
     }
-    // A file still being written (a live archive) ends where its last complete fragment does.
-    const partial = (): boolean => growing && moofs > 0;
+    // A file still being written ends where its last complete fragment does.
+    const partial = growing && state.moofs > 0;
     if (!header) {
-      if (partial()) break;
+      if (partial) break;
       throw inputError(file, `truncated: the file ends inside a box header at offset ${pos}`);
     }
     if (pos === 0 && header.type !== 'ftyp') throw inputError(file, "not an MP4/ISMV file (it does not start with an 'ftyp' box)");
     const boxSize = header.size === 0 ? size - pos : header.size;
     if (pos + boxSize > size) {
-      if (partial()) break;
+      if (partial) break;
       throw inputError(
         file,
         `truncated: box '${printable(header.type)}' at offset ${pos} declares ${boxSize} bytes but only ${size - pos} remain`,
@@ -219,34 +232,46 @@ async function scanHandle(file: string, fh: FileHandle, maxBoxSize: number, grow
       const box = soleBox(await readAt(fh, pos, boxSize));
       try {
         if (type === 'moov') {
-          moovBox = box;
-          moov = parseMoov(box);
+          state.moovBox = box;
+          state.moov = parseMoov(box);
         } else if (isLsm) {
-          lsm = lsmBoxText(box);
+          state.lsm = lsmBoxText(box);
         } else {
-          if (!moov) throw inputError(file, `a moof at offset ${pos} comes before the moov`);
+          if (!state.moov) throw inputError(file, `a moof at offset ${pos} comes before the moov`);
           if (pending) throw inputError(file, `moof at offset ${pending.offset} has no mdat`);
           pending = { offset: pos, box };
-          moofs++;
+          state.moofs++;
         }
       } catch (err) {
         if (err instanceof EncoderError) throw err;
         throw inputError(file, `bad '${type}' box at offset ${pos}: ${(err as Error).message}`);
       }
+    } else if (type === 'mfra') {
+      state.finished = true;
     } else if (type === 'mdat' && pending) {
       if (boxSize > maxBoxSize) throw inputError(file, `mdat at offset ${pos} is ${boxSize} bytes, larger than ${maxBoxSize}`);
-      const trexOf = (id: number): Trex | undefined => moov!.tracks.find((t) => t.trackId === id)?.trex;
+      const moov = state.moov!;
+      const trexOf = (id: number): Trex | undefined => moov.tracks.find((t) => t.trackId === id)?.trex;
       try {
-        indexMoof(pending.box, pending.offset, pos, boxSize, trexOf, running, fragments, bytes);
+        indexMoof(pending.box, pending.offset, pos, boxSize, trexOf, state.running, state.fragments, state.bytes);
       } catch (err) {
         throw inputError(file, `bad moof at offset ${pending.offset}: ${(err as Error).message}`);
       }
       pending = undefined;
     }
     pos += boxSize;
+    if (!pending) state.end = pos;
   }
   if (pending && !growing) throw inputError(file, `truncated: the moof at offset ${pending.offset} has no mdat`);
-  if (pending) moofs--;
+  if (pending) state.moofs--;
+}
+
+async function scanHandle(file: string, fh: FileHandle, maxBoxSize: number, growing: boolean): Promise<ScannedFile> {
+  const size = (await fh.stat()).size;
+  if (size === 0) throw inputError(file, 'the file is empty');
+  const state: ScanState = { moov: undefined, moovBox: undefined, lsm: undefined, moofs: 0, fragments: new Map(), bytes: new Map(), running: new Map(), end: 0, finished: false };
+  await scanBoxes(file, fh, size, state, maxBoxSize, growing);
+  const { moov, moovBox, lsm, moofs, fragments, bytes } = state;
   if (!moov || !moovBox) throw inputError(file, 'no moov box (not an MP4 movie)');
   if (moofs === 0) {
     throw inputError(file, 'not fragmented: no moof boxes (write it with ffmpeg -f ismv, or -movflags frag_keyframe)');
@@ -271,7 +296,7 @@ async function scanHandle(file: string, fh: FileHandle, maxBoxSize: number, grow
       }
     }
   }
-  return { file, moov, mvhd, traks, trexes, lsm, fragments, bytes };
+  return { file, moov, mvhd, traks, trexes, lsm, fragments, bytes, state };
 }
 
 /** Adds the trafs of one moof to the per-track fragment index. */
@@ -430,11 +455,19 @@ export class Source {
   readonly #files: FileHandles;
   /** The handles this source opened itself (closed with it); `undefined` when they were given. */
   readonly #owned: OpenFiles | undefined;
+  /** For a source of growing files: where each file's scan stopped, to go on from there. */
+  readonly #growth: { maxBoxSize: number; scans: ReadonlyMap<string, ScanState> } | undefined;
 
   /** Use {@link openSource}. */
-  constructor(tracks: SourceTrack[], files?: FileHandles, metas: ReadonlyMap<string, string> = new Map()) {
+  constructor(
+    tracks: SourceTrack[],
+    files?: FileHandles,
+    metas: ReadonlyMap<string, string> = new Map(),
+    growth?: { maxBoxSize: number; scans: ReadonlyMap<string, ScanState> },
+  ) {
     this.tracks = tracks;
     this.metas = metas;
+    this.#growth = growth;
     // Only openSource can hand over an OpenFiles (the class is private to this module): those are ours.
     this.#owned = files instanceof OpenFiles ? files : files ? undefined : new OpenFiles();
     this.#files = files ?? this.#owned!;
@@ -458,6 +491,43 @@ export class Source {
     } catch (err) {
       throw inputError(track.file, `changed while in use (fragment at offset ${f.moofOffset}): ${(err as Error).message}`);
     }
+  }
+
+  /**
+   * For a source opened with {@link SourceOptions.growing}: scans what its files gained since (a live
+   * archive being written), from where the last scan stopped, and appends their complete fragments to
+   * the tracks' `fragments`. Work is linear in the bytes added, not in the file.
+   * @returns the number of fragments added
+   * @throws EncoderError ERR_ENCODER_INPUT when what was added is not a continuation of the file
+   */
+  async grow(): Promise<number> {
+    if (!this.#growth || !this.unfinished) return 0;
+    let added = 0;
+    for (const [file, state] of this.#growth.scans) {
+      const before = new Map([...state.fragments].map(([id, list]) => [id, list.length]));
+      await this.#files.use(file, async (fh) => {
+        const size = (await fh.stat()).size;
+        if (size > state.end) await scanBoxes(file, fh, size, state, this.#growth!.maxBoxSize, true);
+      });
+      for (const [id, list] of state.fragments) {
+        const from = Math.max(1, before.get(id) ?? 0);
+        for (let i = from; i < list.length; i++) {
+          if (list[i]!.time <= list[i - 1]!.time) throw inputError(file, `track ${id}: fragment at offset ${list[i]!.moofOffset} does not start after the previous one`);
+        }
+        added += list.length - (before.get(id) ?? 0);
+      }
+    }
+    return added;
+  }
+
+  /**
+   * Opened {@link SourceOptions.growing} and none of its files ended with an `mfra` yet: they may still
+   * be written to. A finished file that changes was rewritten, not extended.
+   */
+  get unfinished(): boolean {
+    if (!this.#growth) return false;
+    for (const state of this.#growth.scans.values()) if (state.finished) return false;
+    return true;
   }
 
   /** Closes the files it opened (given {@link SourceOptions.files} stay open). */
@@ -552,7 +622,10 @@ async function openTracks(
     }
   }
   uniqueKeys(tracks, named);
-  return new Source(tracks, handles, metas);
+  if (!growing) return new Source(tracks, handles, metas);
+  const states = new Map<string, ScanState>();
+  for (const [file, s] of scans) states.set(file, (await s).state);
+  return new Source(tracks, handles, metas, { maxBoxSize, scans: states });
 }
 
 /**

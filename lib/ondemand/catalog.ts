@@ -102,7 +102,8 @@ export class OnDemandCatalog {
     if (!file.startsWith(this.#root + path.sep)) throw new SmoothError('ERR_TRAVERSAL', 'presentation path leaves the root');
     const now = this.#clock.now();
     const old = this.#open.get(rel);
-    if (old?.presentation && !(await old.presentation.changed())) {
+    // A presentation whose media files only grew (an archive being written) is extended, not reopened.
+    if (old?.presentation && (await old.presentation.refresh()) !== 'changed') {
       old.checkedAt = now;
       this.#open.delete(rel);
       this.#open.set(rel, old);

@@ -113,11 +113,21 @@ function relativeMessage(root: string, message: string): string {
 export class OnDemandPresentation {
   /** Absolute path of the `.ism`. */
   readonly file: string;
-  /** The files it was built from, as they were before it was read. */
-  readonly stamps: readonly FileStamp[];
-  readonly manifest: OnDemandManifest;
+  /** The files it was built from, as they were before it was read (or last grew). */
+  get stamps(): readonly FileStamp[] {
+    return this.#stamps;
+  }
+  get manifest(): OnDemandManifest {
+    return this.#manifest;
+  }
   /** Presentation length in 100-ns units (the manifest `Duration`). */
-  readonly duration: bigint;
+  get duration(): bigint {
+    return this.#duration;
+  }
+  #stamps: FileStamp[];
+  #manifest: OnDemandManifest;
+  #duration: bigint;
+  readonly #formatter: ManifestFormatter;
   /** StreamIndexes in manifest order, each with its QualityLevels by ascending bitrate. */
   readonly streams: ReadonlyArray<{ readonly type: TrackType; readonly name: string; readonly tracks: readonly OnDemandTrack[] }>;
   readonly #source: Source;
@@ -131,13 +141,15 @@ export class OnDemandPresentation {
     streams: OnDemandPresentation['streams'],
     duration: bigint,
     manifest: OnDemandManifest,
+    formatter: ManifestFormatter,
   ) {
     this.file = file;
-    this.stamps = stamps;
+    this.#stamps = stamps;
     this.#source = source;
     this.streams = streams;
-    this.duration = duration;
-    this.manifest = manifest;
+    this.#duration = duration;
+    this.#manifest = manifest;
+    this.#formatter = formatter;
     this.#tag = createHash('sha1').update(JSON.stringify(stamps)).digest('hex').slice(0, 16);
   }
 
@@ -168,7 +180,7 @@ export class OnDemandPresentation {
       await checkInside(o.root, realRoot, ismc, 'the client manifest');
       const ismcStamp = await stampOf(ismc);
       const streams = group(source.tracks);
-      const snapshot = onDemandSnapshot(streams.flatMap((g) => g.tracks.map((t) => ({ info: t.info, fragments: t.listed }))));
+      const snapshot = snapshotOf(streams);
       const duration = snapshot.duration;
       let manifest: OnDemandManifest;
       const body = ismcStamp.size >= 0 ? await readLimited(ismc, o.maxBoxSize) : undefined;
@@ -178,7 +190,7 @@ export class OnDemandPresentation {
         const rendered = Buffer.from(o.formatter.render(snapshot), 'utf8');
         manifest = { body: rendered, contentType: o.formatter.contentType, etag: etagOf(rendered), lastModified: ismStamp.mtimeMs, fromFile: false };
       }
-      return new OnDemandPresentation(ism, [ismStamp, ismcStamp, ...media], source, streams, duration, manifest);
+      return new OnDemandPresentation(ism, [ismStamp, ismcStamp, ...media], source, streams, duration, manifest, o.formatter);
     } catch (err) {
       const message = relativeMessage(o.root, (err as Error).message);
       throw new SmoothError('ERR_BAD_DEFINITION', `on-demand presentation ${relativeMessage(o.root, ism)}: ${message}`);
@@ -190,10 +202,34 @@ export class OnDemandPresentation {
     return this.stamps.slice(2).map((s) => s.file);
   }
 
-  /** Whether any file it was built from changed (size or modification time), appeared or went away. */
-  async changed(): Promise<boolean> {
-    const now = await Promise.all(this.stamps.map((s) => stampOf(s.file)));
-    return now.some((s, i) => s.size !== this.stamps[i]!.size || s.mtimeMs !== this.stamps[i]!.mtimeMs);
+  /**
+   * Checks its files again: `same` when none changed; `grown` when only media files grew, none of them
+   * had its `mfra` and the manifest is not an `.ismc` (a live archive being written: start-over), after
+   * indexing their new complete fragments from where the last scan stopped and rendering the manifest
+   * again; `changed` otherwise (a file appeared, went away, shrank or was rewritten: open it again).
+   */
+  async refresh(): Promise<'same' | 'grown' | 'changed'> {
+    const old = this.#stamps;
+    const now = await Promise.all(old.map((s) => stampOf(s.file)));
+    const moved = (s: FileStamp, i: number): boolean => s.size !== old[i]!.size || s.mtimeMs !== old[i]!.mtimeMs;
+    if (!now.some(moved)) return 'same';
+    // [0] is the .ism and [1] the .ismc (size -1 while there is none); the media files follow.
+    const grew =
+      this.#source.unfinished && !moved(now[0]!, 0) && !moved(now[1]!, 1) && !this.#manifest.fromFile && now.every((s, i) => i < 2 || s.size >= old[i]!.size);
+    if (!grew) return 'changed';
+    try {
+      await this.#source.grow();
+    } catch {
+      return 'changed';
+    }
+    for (const stream of this.streams) for (const t of stream.tracks) extendTrack(t);
+    const snapshot = snapshotOf(this.streams);
+    const body = Buffer.from(this.#formatter.render(snapshot), 'utf8');
+    const lastModified = Math.max(...now.slice(2).map((s) => s.mtimeMs));
+    this.#manifest = { body, contentType: this.#formatter.contentType, etag: etagOf(body), lastModified, fromFile: false };
+    this.#duration = snapshot.duration;
+    this.#stamps = now;
+    return 'grown';
   }
 
   /**
@@ -246,19 +282,32 @@ async function readLimited(file: string, limit: number): Promise<Buffer | undefi
 
 /** A track's listed fragments: tfxd times, a start below 0 clamped to 0 (the end stays). */
 function listTrack(source: SourceTrack): OnDemandTrack {
-  const listed: FragmentTime[] = [];
-  const sourceIndex: number[] = [];
-  const byTime = new Map<bigint, number>();
-  source.fragments.forEach((f, i) => {
+  const track: OnDemandTrack = { info: source.info, source, listed: [], sourceIndex: [], byTime: new Map() };
+  extendTrack(track);
+  if (track.listed.length === 0) throw new Error(`${path.basename(source.file)}: track ${source.fileTrackId} has no fragment after time 0`);
+  return track;
+}
+
+/** Lists the fragments of the track's source that it does not list yet (its file grew). */
+function extendTrack(track: OnDemandTrack): void {
+  const listed = track.listed as FragmentTime[];
+  const sourceIndex = track.sourceIndex as number[];
+  const byTime = track.byTime as Map<bigint, number>;
+  const fragments = track.source.fragments;
+  for (let i = sourceIndex.length > 0 ? sourceIndex[sourceIndex.length - 1]! + 1 : 0; i < fragments.length; i++) {
+    const f = fragments[i]!;
     const time = f.time < 0n ? 0n : f.time;
     const duration = f.duration - (time - f.time);
-    if (duration <= 0n) return;
+    if (duration <= 0n) continue;
     byTime.set(time, listed.length);
     listed.push({ time, duration });
     sourceIndex.push(i);
-  });
-  if (listed.length === 0) throw new Error(`${path.basename(source.file)}: track ${source.fileTrackId} has no fragment after time 0`);
-  return { info: source.info, source, listed, sourceIndex, byTime };
+  }
+}
+
+/** The manifest snapshot of the presentation's StreamIndexes. */
+function snapshotOf(streams: OnDemandPresentation['streams']): ReturnType<typeof onDemandSnapshot> {
+  return onDemandSnapshot(streams.flatMap((g) => g.tracks.map((t) => ({ info: t.info, fragments: t.listed }))));
 }
 
 /** StreamIndexes as the live point forms them: by type and name, video then audio, bitrates ascending. */

@@ -253,6 +253,17 @@ describe('live archive', () => {
       const f = await get(fragmentUrl);
       expect([f.status, tfxdOf(f.body).time]).toEqual([200, last]);
     }
+    // More of the session arrives: the presentation grows in place (only the files' new bytes are read).
+    const rel = url.replace(/\/Manifest$/, '');
+    const opened = await srv.handler.origin.onDemand.get(rel);
+    for (let r = 3; r < 5; r++) await post.write(Buffer.concat(fragmentsOfRound(r)));
+    await until(() => srv.handler.origin.archiver.list('now.isml')[0]!.fragments >= 60 && srv.handler.origin.archiver.queue.pending === 0);
+    const grown = await until(async () => {
+      const m = parseManifest((await get(`${srv.base}/${url}`)).text);
+      return m.streams[0]!.fragments.length > archived.streams[0]!.fragments.length ? m : undefined;
+    });
+    expect(grown.streams.map((st) => st.fragments.length)).toEqual([20, 20]);
+    expect(await srv.handler.origin.onDemand.get(rel)).toBe(opened);
     await post.write(fixture().mfra);
     await post.end();
   });

@@ -4,14 +4,15 @@
  * parser with the same track descriptions, escaping, fragments built per loop, and a clear error naming
  * the file for every bad input.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { open as fsOpen } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
 import { buildFragment } from '../../../lib/ismv/fragment';
 import { streamHeader } from '../../../lib/ismv/header';
 import { liveServerManifestText, renderSmil } from '../../../lib/ismv/lsm';
-import { Source, openSource } from '../../../lib/ismv/source';
+import { FileHandles, Source, openSource } from '../../../lib/ismv/source';
 import { LoopTimeline } from '../../../lib/encoder/timeline';
 import { SmoothIngestParser } from '../../../lib/ingest/smooth';
 import type { IngestEvent } from '../../../lib/ingest/types';
@@ -120,6 +121,40 @@ describe('openSource', () => {
       expect(src.tracks.map((t) => t.fragments.length).reduce((a, b) => a + b)).toBe(complete.reduce((a, b) => a + b) - 1);
       await src.close();
     }
+  });
+
+  it('a growing source goes on from where its last scan stopped: grow() reads only what the file gained', async () => {
+    const whole = ismv({});
+    const full = (await open(file('grow-whole.ismv', whole))).tracks.map((t) => t.fragments.length);
+    const lastMdat = whole.lastIndexOf('mdat') - 4;
+    const cut = lastMdat + 5; // inside the last fragment
+    const p = file('grow.ismv', whole.subarray(0, cut));
+    const reads: number[] = [];
+    const handles: FileHandles = {
+      async use(f, fn) {
+        const fh = await fsOpen(f, 'r');
+        const read = fh.read.bind(fh) as (...a: unknown[]) => unknown;
+        (fh as unknown as { read: unknown }).read = (...a: unknown[]) => {
+          reads.push(a[3] as number);
+          return read(...a);
+        };
+        try {
+          return await fn(fh);
+        } finally {
+          await fh.close();
+        }
+      },
+    };
+    const src = await openSource([p], { growing: true, files: handles });
+    expect(src.tracks.map((t) => t.fragments.length).reduce((a, b) => a + b)).toBe(full.reduce((a, b) => a + b) - 1);
+    // Nothing new: no fragment added.
+    expect(await src.grow()).toBe(0);
+    appendFileSync(p, whole.subarray(cut));
+    reads.length = 0;
+    expect(await src.grow()).toBe(1);
+    expect(src.tracks.map((t) => t.fragments.length)).toEqual(full);
+    // It resumed at the cut fragment's moof: nothing before it was read again.
+    expect(Math.min(...reads)).toBe(whole.lastIndexOf('moof') - 4);
   });
 
   it('names a missing file and a bad .ism', async () => {
