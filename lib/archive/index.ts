@@ -101,6 +101,8 @@ interface Session {
   origin: bigint;
   /** Segment each track writes to now. */
   current: Map<string, number>;
+  /** The header of each track archived (looked up once per track, not per fragment). */
+  headers: Map<string, TrackHeader>;
   segments: Map<number, Segment>;
   failed: boolean;
 }
@@ -202,8 +204,12 @@ export class Archiver {
       if (!s) return;
     }
     if (s.failed) return;
-    const header = point.headers.find((h) => h.key === key);
-    if (!header) return;
+    let header = s.headers.get(key);
+    if (!header) {
+      header = point.headers.find((h) => h.key === key);
+      if (!header) return;
+      s.headers.set(key, header);
+    }
     const seg = this.#segmentFor(s, header, f);
     let entry = seg.files.get(key);
     if (!entry) {
@@ -238,6 +244,7 @@ export class Archiver {
       length: BigInt(settings.archiveSegmentLength),
       origin: f.time / ts,
       current: new Map(),
+      headers: new Map(),
       segments: new Map(),
       failed: false,
     };
