@@ -89,6 +89,8 @@ interface Segment {
   done?: Promise<void>;
   /** The last manifest write queued (never rejects). */
   manifests: Promise<void>;
+  /** Finished or failed, and in the list of past archives. */
+  listed?: boolean;
 }
 
 interface Session {
@@ -121,6 +123,8 @@ export class Archiver {
   readonly #queue: WriteQueue;
   readonly #emit: (e: ArchiveEvent) => void;
   readonly #sessions = new Map<string, Session>();
+  /** Sessions that ended and whose presentations are still being finished. */
+  readonly #closing = new Set<Session>();
   /** Finished or failed presentations, newest last, per point. */
   readonly #past = new Map<string, ArchiveStatus[]>();
   /** Manifest writes and file closes still running. */
@@ -153,7 +157,7 @@ export class Archiver {
   /** Presentations being written now, and those finished and failed since the origin started. */
   get counts(): { writing: number; finished: number; failed: number } {
     let writing = 0;
-    for (const s of this.#sessions.values()) for (const seg of s.segments.values()) if (!seg.done) writing++;
+    for (const s of [...this.#sessions.values(), ...this.#closing]) for (const seg of s.segments.values()) if (!seg.listed) writing++;
     return { writing, ...this.#ended };
   }
 
@@ -170,6 +174,8 @@ export class Archiver {
     const s = this.#sessions.get(point);
     if (!s) return;
     this.#sessions.delete(point);
+    // Listed as being written until its files are closed and its manifests written.
+    this.#closing.add(s);
     debug('%s: session archive ends (%s)', point, reason);
     for (const seg of s.segments.values()) this.#finishSegment(s, seg);
   }
@@ -178,9 +184,9 @@ export class Archiver {
   list(point?: string): ArchiveStatus[] {
     const out: ArchiveStatus[] = [];
     for (const [p, past] of this.#past) if (point === undefined || p === point) out.push(...past);
-    for (const s of this.#sessions.values()) {
+    for (const s of [...this.#sessions.values(), ...this.#closing]) {
       if (point !== undefined && s.point.path !== point) continue;
-      for (const seg of s.segments.values()) if (!seg.done) out.push(this.#status(s, seg));
+      for (const seg of s.segments.values()) if (!seg.listed) out.push(this.#status(s, seg));
     }
     return out;
   }
@@ -338,6 +344,8 @@ export class Archiver {
       past.push(this.#status(s, seg));
       if (past.length > LISTED) past.splice(0, past.length - LISTED);
       this.#past.set(s.point.path, past);
+      seg.listed = true;
+      if (this.#closing.has(s) && [...s.segments.values()].every((x) => x.listed)) this.#closing.delete(s);
     });
     this.#track(seg.done);
   }

@@ -83,6 +83,13 @@ describe('live archive', () => {
 
   it('a session becomes one on-demand presentation: a file per track with mfra, .ism and .ismc, the fragments the point stored', async () => {
     srv.define('events/one.isml', ARCHIVES);
+    // While the session's files are being finished, the archive is still listed (as being written).
+    const listedAtStop: string[] = [];
+    srv.handler.origin.once('streamStarted', () => {
+      srv.handler.origin.cached('events/one.isml')!.on('state', (e) => {
+        if (e.state === 'Stopped') listedAtStop.push(...srv.handler.origin.archiver.list('events/one.isml').map((a) => a.state));
+      });
+    });
     await pushSession(srv, 'events/one.isml', 3);
     // The end of stream stops the point, which finishes the archive.
     await until(() => events.find((e) => e.point === 'events/one.isml' && e.state === 'finished'));
@@ -116,6 +123,7 @@ describe('live archive', () => {
     expect(ismc).not.toContain('IsLive');
     expect(parseManifest(ismc).streams.map((s) => s.fragments.length)).toEqual(live.streams.map((s) => s.fragments.length));
     expect(events.filter((e) => e.point === 'events/one.isml').map((e) => e.state)).toEqual(['writing', 'finished']);
+    expect(listedAtStop).toEqual(['writing']);
     // Prometheus: what the archives wrote, nothing waiting, one presentation finished.
     const registry = new Registry();
     registerMetrics(srv.handler.origin, { registry });
