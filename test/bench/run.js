@@ -6,11 +6,18 @@
  * processes; the load generators run here or in their own processes. Nothing here asserts a time:
  * the suite reports, a human judges.
  *
- * Options: `--only=fragments,manifest,outputs,ingest,latency,memory,viewers` runs a subset (results.md is
- * written only for a full run unless `--write`). Environment: BENCH_SECONDS (per load run, default 3),
- * BENCH_ROUNDS (default 3), BENCH_CONNECTIONS (default 32), BENCH_VIEWERS (default 2000),
+ * Sections: fragments (fragment GET), manifest, outputs (DASH and HLS), ingest, latency (ingest →
+ * available), memory, viewers, archive (20 live pushes into points with `Archives` beside 20 without:
+ * ingest throughput and lag, fragments archived, disk bytes per second, write-queue peak) and ondemand
+ * (`.ism` Manifest and fragment GETs of live archives, one fragment and 2,000 shuffled ones, against
+ * express.static and nginx serving the same bytes).
+ *
+ * Options: `--only=fragments,manifest,outputs,ingest,latency,memory,viewers,archive,ondemand` runs a subset
+ * (results.md is written only for a full run unless `--write`). Environment: BENCH_SECONDS (per load run,
+ * default 2), BENCH_ROUNDS (default 3), BENCH_CONNECTIONS (default 32), BENCH_VIEWERS (default 2000),
  * BENCH_VIEWER_SECONDS (default 30), BENCH_MEMORY_SECONDS (default 3600), BENCH_DISK_SECONDS (default
- * 6000), LIVE_SMOOTH_DIST (library to load, default dist/).
+ * 6000), BENCH_ARCHIVE_SLOTS (2 s slots per archive push, default 40), LIVE_SMOOTH_DIST (library to load,
+ * default dist/).
  */
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -21,7 +28,7 @@ const { Stream, LADDER_3M } = require('./lib/media');
 const { captureLadder } = require('./lib/capture');
 const report = require('./lib/report');
 
-const SECTIONS = ['fragments', 'manifest', 'outputs', 'ingest', 'latency', 'memory', 'viewers'];
+const SECTIONS = ['fragments', 'manifest', 'outputs', 'ingest', 'latency', 'memory', 'viewers', 'archive', 'ondemand'];
 
 async function main() {
   const args = process.argv.slice(2);

@@ -311,7 +311,105 @@ function outputs(s) {
   return out.join('\n');
 }
 
-const RENDER = { fragments, manifest, outputs, ingest, latency, memory, viewers };
+function archive(s) {
+  const out = [`### 8. Live archives\n`];
+  out.push(
+    `${s.pushes} concurrent pushes, one point and one chunked POST each, ${s.slots} slots of ${s.slotSeconds} s of the synthetic ` +
+      `${fix(s.mbitPerPush, 2)} Mbit/s ladder (3 H.264 bitrates + AAC; ${fix(s.bytesPerPush / 1e6)} MB per push), into points whose ` +
+      '`publishing` lists `Archives` and, in the same run, into points without, each run a fresh server and root. ' +
+      `Unpaced = as fast as the server takes them, median of ${s.archive.rounds.length} interleaved runs (by MB/s; all rounds shown), ` +
+      `the archives with \`archiveQueueBytes\` ${fix(s.archive.queueMax / 2 ** 20, 0)} MiB (more than a run) so that they take every fragment ` +
+      'however far the disk falls behind; one more unpaced run with the default queue (64 MiB) shows what a disk that cannot keep up ' +
+      'gets (`ERR_ARCHIVE_BEHIND` stops the archive, not the ingest). ' +
+      `${s.speed}× = ${s.speed}× real time with the pushes' slots staggered, one run each. Ingest MB/s = bytes pushed ÷ time until the ` +
+      'last fragment was stored. Lag = from a slot handed to the socket to its last fragment stored (the publication it releases, ' +
+      'as in the ingest section; unpaced, it includes the socket buffers). Archived = `archiver.list()` fragments, compared per point with ' +
+      "the fragments stored (`fragment` events). Disk = the archives' bytes ÷ time until the last file was closed (mfra written, " +
+      "`fdatasync` done); write_bytes = the server process's `/proc/self/io` over the run. Queue peak = `origin.archiver.queue.pending`, " +
+      'sampled at each stored fragment.\n',
+  );
+  const line = (label, x, archived) => [
+    label,
+    `${fix(x.mbps, 0)}${x.rounds ? ` (${x.rounds.join(', ')})` : ''}`,
+    `${fix(x.lag.p50)} / ${fix(x.lag.p99)} / ${fix(x.lag.max)}`,
+    int(x.stored),
+    archived ? `${int(x.archived)} ${x.archived === x.stored && x.mismatched === 0 ? '✓' : '✗'}` : '–',
+    archived ? `${x.failed.length} ${x.failed.length === 0 ? '✓' : `✗ ${[...new Set(x.failed.map((f) => f.code))].join(', ')}`}` : '–',
+    archived ? `${mb(x.archiveBytes)} in ${fix(x.archiveSeconds)} s (${fix(x.archiveMBps, 0)} MB/s)` : '–',
+    Number.isFinite(x.writeBytes) ? mb(x.writeBytes) : '–',
+    archived ? `${fix(x.peak / 2 ** 20)} of ${fix(x.queueMax / 2 ** 20, 0)}` : '–',
+    `${fix(x.loop.p99)} / ${fix(x.loop.max)}`,
+    mb(x.rss),
+  ];
+  const rows = [line('unpaced, no archive', s.plain, false), line('unpaced, Archives', s.archive, true)];
+  if (s.defaultQueue) rows.push(line('unpaced, Archives, default queue', s.defaultQueue, true));
+  if (s.pacedPlain) rows.push(line(`${s.speed}×, no archive`, s.pacedPlain, false));
+  if (s.pacedArchive) rows.push(line(`${s.speed}×, Archives`, s.pacedArchive, true));
+  out.push(
+    tableOf(
+      [
+        'pushes',
+        'ingest MB/s (rounds)',
+        'lag ms p50 / p99 / max',
+        'fragments stored',
+        'archived',
+        'failed archives',
+        'archive MB on disk (MB/s)',
+        'server write_bytes MB',
+        'queue peak MiB of max',
+        'server loop delay ms p99 / max',
+        'RSS MB',
+      ],
+      rows,
+    ),
+  );
+  out.push(
+    `\nIngest with Archives ÷ without, unpaced: ${fix(s.archive.mbps / s.plain.mbps, 2)}×; every fragment stored was archived in every run ` +
+      `but the default-queue one: ${s.allArchived ? 'yes ✓' : 'no ✗'}.`,
+  );
+  return out.join('\n');
+}
+
+function ondemand(s, env) {
+  const out = [`### 9. On-demand presentations\n`];
+  out.push(
+    `${s.presentations} live archives (3 video bitrates of 100, 50 and 25 KB fragments + audio, 2 s, 50 s each) served on demand by the ` +
+      `same handler (\`/live/<archive>/<name>.ism/…\`), through a pool of ${s.maxOpenFiles} file handles for their ${s.mediaFiles} media files. ` +
+      'Each response is fetched once and the same bytes are served from files by express.static and nginx. The cold row requests ' +
+      'every fragment of every archive once per pass, in one shuffled order, so most requests need a handle the pool closed ' +
+      "(no response is cached by the handler; the OS page cache is warm for all servers). Same load settings as above" +
+      `${env.wrk ? '; the wrk rows walk the same list with a Lua script' : ''}.\n`,
+  );
+  const names = ['liveSmooth', 'express.static', 'nginx'].filter((n) => s.rows.some((r) => r.ac && r.ac[n]));
+  const plain = (v) => (Number.isFinite(v) ? `${v.toFixed(2)}×` : '–');
+  const cell = (x, r) => (x ? `${int(x.rps)} (${int((x.rps * r.size) / 1e6)})` : '–');
+  const head = [
+    'resource',
+    'bytes',
+    ...names.map((n) => `${n} req/s (MB/s)`),
+    'liveSmooth ÷ express.static',
+    'liveSmooth ÷ nginx',
+    ...(env.wrk ? ['wrk: liveSmooth ÷ express.static', 'wrk: liveSmooth ÷ nginx'] : []),
+  ];
+  const rows = s.rows.map((r) => [
+    r.label,
+    int(r.size),
+    ...names.map((n) => cell(r.ac[n], r)),
+    plain(ratio(r.ac.liveSmooth, r.ac['express.static'])),
+    plain(ratio(r.ac.liveSmooth, r.ac.nginx)),
+    ...(env.wrk
+      ? [plain(ratio(r.wrk.liveSmooth, r.wrk['express.static'])), plain(ratio(r.wrk.liveSmooth, r.wrk.nginx))]
+      : []),
+  ]);
+  out.push(tableOf(head, rows));
+  if (s.rows.some((r) => Object.keys(r.wrk || {}).length > 0)) {
+    out.push(`\nSame servers under wrk, req/s (MB/s):\n`);
+    out.push(tableOf(['resource', ...names], s.rows.map((r) => [r.label, ...names.map((n) => cell(r.wrk[n], r))])));
+  }
+  return out.join('\n');
+}
+
+const RENDER = { fragments, manifest, outputs, ingest, latency, memory, viewers, archive, ondemand };
 
 function table(results) {
   const parts = [];

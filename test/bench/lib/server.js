@@ -71,6 +71,9 @@ const loop = monitorEventLoopDelay({ resolution: 5 });
 // Availability log (smooth only): when each fragment was published, for the ingest benchmarks.
 let published = 0;
 const publishedBy = {};
+/** Fragments stored per point (each `fragment` event), and the archives' side (points with `Archives`). */
+const storedBy = {};
+const archive = { peak: 0, events: [], sampling: false };
 let rejected = 0;
 /** Fragments a store refused or lost (reason `error`). */
 let lost = 0;
@@ -95,7 +98,22 @@ if (handler) {
       renders.push(performance.now() - t0);
     }
   };
+  // The archive write queue fills when the archiver appends a fragment (after this event, which the origin
+  // forwards first) and drains as the disk takes the writes: sampled here and once the parsed batch is done.
+  const sampleQueue = () => {
+    const { pending } = handler.origin.archiver.queue;
+    if (pending > archive.peak) archive.peak = pending;
+  };
   handler.origin.on('fragment', (e) => {
+    storedBy[e.point] = (storedBy[e.point] || 0) + 1;
+    sampleQueue();
+    if (!archive.sampling) {
+      archive.sampling = true;
+      setImmediate(() => {
+        archive.sampling = false;
+        sampleQueue();
+      });
+    }
     const key = `${e.point}\n${e.track}`;
     let queue = held.get(key);
     if (!queue) held.set(key, (queue = []));
@@ -114,6 +132,9 @@ if (handler) {
     }
   });
   handler.origin.on('inputRejected', () => rejected++);
+  handler.origin.on('archive', (e) => {
+    if (e.state === 'failed') archive.events.push({ point: e.point, state: e.state, code: e.code, message: e.message });
+  });
   handler.origin.on('fragmentTrimmed', (e) => {
     if (e.reason === 'error') lost++;
   });
@@ -134,10 +155,22 @@ const commands = {
       held: points.reduce((s, p) => s + p.bytes, 0),
       published,
       publishedBy,
+      storedBy,
+      io: procIo(),
       rejected,
       lost,
       loop: { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 },
     };
+  },
+  /** The archiver's side: write queue now and its peak, failed `archive` events, `archiver.list()`. */
+  archives() {
+    const a = handler.origin.archiver;
+    return { queue: a.queue, peak: archive.peak, failed: archive.events, list: a.list() };
+  },
+  /** Resolves when every archive file closed and every manifest is on disk (`archiver.idle()`). */
+  async archiveIdle() {
+    await handler.origin.archiver.idle();
+    return true;
   },
   resetLoop() {
     loop.reset();
@@ -171,14 +204,23 @@ const commands = {
 };
 
 process.on('message', (msg) => {
-  let result;
-  try {
-    result = commands[msg.cmd](msg);
-  } catch (err) {
-    result = { error: String(err && err.stack) };
-  }
-  process.send({ id: msg.id, result });
+  // A command may be async: its answer is sent when it settles.
+  Promise.resolve()
+    .then(() => commands[msg.cmd](msg))
+    .catch((err) => ({ error: String(err && err.stack) }))
+    .then((result) => process.send({ id: msg.id, result }));
 });
+
+/** This process's I/O counters (Linux `/proc/self/io`: `wchar` bytes written by syscalls, `write_bytes` bytes sent to storage), else undefined. */
+function procIo() {
+  try {
+    const text = fs.readFileSync('/proc/self/io', 'utf8');
+    const get = (k) => Number((new RegExp(`^${k}: (\\d+)`, 'm').exec(text) || [])[1]);
+    return { wchar: get('wchar'), writeBytes: get('write_bytes') };
+  } catch {
+    return undefined;
+  }
+}
 process.on('disconnect', () => process.exit(0));
 process.on('SIGTERM', () => process.exit(0)); // a normal exit writes --cpu-prof profiles
 

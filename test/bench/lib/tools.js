@@ -173,15 +173,19 @@ function reachable(port) {
 }
 
 /**
- * One autocannon run against `url` (after a one-second warm-up that is thrown away).
+ * One autocannon run against `url` (after a one-second warm-up that is thrown away). With `o.paths`,
+ * the requests go to those paths of `url`'s server in turn, shared by all connections.
  * @returns `{ rps, bytesPerSec, p50, p99, errors, non2xx }`
  */
 async function cannon(url, o = {}) {
   const autocannon = require('autocannon');
+  let next = 0;
+  const requests = o.paths && [{ setupRequest: (req) => ({ ...req, path: o.paths[next++ % o.paths.length] }) }];
   const run = (duration) =>
     new Promise((ok, fail) => {
-      autocannon({ url, connections: o.connections || CONNECTIONS, duration, pipelining: 1, timeout: 10 }, (err, r) =>
-        err ? fail(err) : ok(r),
+      autocannon(
+        { url, connections: o.connections || CONNECTIONS, duration, pipelining: 1, timeout: 10, ...(requests && { requests }) },
+        (err, r) => (err ? fail(err) : ok(r)),
       );
     });
   if (o.warm !== false) await run(1);
@@ -235,13 +239,14 @@ const WRK = which('wrk');
 
 /**
  * One wrk run (one thread: the server under test gets the other core), or undefined without wrk.
+ * `o.script` is a Lua script for `-s` (e.g. one that walks a list of paths).
  * @returns `{ rps, p50, p99 }`
  */
 function wrk(url, o = {}) {
   if (!WRK) return Promise.resolve(undefined);
   return new Promise((ok, fail) => {
     const seconds = o.seconds || Math.max(1, Math.round(SECONDS / 2));
-    const args = ['-t1', `-c${o.connections || CONNECTIONS}`, `-d${seconds}s`, '--latency', url];
+    const args = ['-t1', `-c${o.connections || CONNECTIONS}`, `-d${seconds}s`, '--latency', ...(o.script ? ['-s', o.script] : []), url];
     const child = spawn(WRK, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
