@@ -8,8 +8,10 @@ export interface PushOptions {
   ffmpeg: string;
   /** Publishing point URL, e.g. `http://127.0.0.1:1234/live/ch1.isml`. */
   url: string;
-  /** Seconds of media to push (in real time). */
+  /** Seconds of media to push (in real time unless `realtime` is false). */
   seconds: number;
+  /** Read the sources at their frame rate (`-re`), as a live encoder sends. Default true; false pushes as fast as ffmpeg encodes. */
+  realtime?: boolean;
   /** Video bitrates in kbit/s, highest first; sizes halve per step. Default [800, 400, 200]. */
   bitrates?: number[];
   /** One POST per track (`Streams(video0)`, …, `Streams(audio)`) instead of one for all. */
@@ -28,10 +30,11 @@ export function pushArgs(o: PushOptions): string[] {
   const n = bitrates.length;
   const split = `[0:v]split=${n}${bitrates.map((_, i) => `[s${i}]`).join('')};` +
     bitrates.map((_, i) => `[s${i}]scale=${SIZES[i]!.replace('x', ':')}[v${i}]`).join(';');
+  const re = o.realtime === false ? [] : ['-re'];
   const args = [
     '-hide_banner', '-loglevel', 'error', '-nostdin',
-    '-re', '-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=25',
-    '-re', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
+    ...re, '-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=25',
+    ...re, '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
     '-filter_complex', split,
   ];
   const video = [
@@ -66,16 +69,17 @@ function offset(o: PushOptions): string[] {
  */
 export function trackArgs(o: PushOptions, index: number | 'audio'): string[] {
   const base = ['-hide_banner', '-loglevel', 'error', '-nostdin'];
+  const re = o.realtime === false ? [] : ['-re'];
   const isml = ['-t', String(o.seconds), ...offset(o), '-movflags', 'isml+frag_keyframe', '-f', 'ismv'];
   if (index === 'audio') {
     return [
-      ...base, '-re', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
+      ...base, ...re, '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
       '-c:a', 'aac', '-b:a', '96k', '-ac', '2', '-frag_duration', '2000000', ...isml, `${o.url}/Streams(audio)`,
     ];
   }
   const bitrate = (o.bitrates ?? [800, 400, 200])[index]!;
   return [
-    ...base, '-re', '-f', 'lavfi', '-i', `testsrc2=size=${SIZES[index]}:rate=25`,
+    ...base, ...re, '-f', 'lavfi', '-i', `testsrc2=size=${SIZES[index]}:rate=25`,
     '-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency', '-pix_fmt', 'yuv420p',
     '-g', '50', '-keyint_min', '50', '-sc_threshold', '0', '-b:v', `${bitrate}k`,
     ...isml, `${o.url}/Streams(video${index})`,

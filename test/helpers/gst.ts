@@ -21,14 +21,17 @@ export interface GstRun {
   output: string;
 }
 
-/** Pipeline: mssdemux → qtdemux → decoders → synchronised fakesinks `vs` and `as`. */
-export function gstPipeline(manifest: string): string[] {
+/**
+ * Pipeline: mssdemux → qtdemux → decoders → fakesinks `vs` and `as`, synchronised to the clock unless
+ * `sync` is false (an on-demand presentation then plays as fast as it decodes).
+ */
+export function gstPipeline(manifest: string, sync = true): string[] {
   return [
     'souphttpsrc', `location=${manifest}`, '!', 'mssdemux', 'name=d',
     'd.video_00', '!', 'queue', '!', 'qtdemux', '!', 'h264parse', '!', 'avdec_h264', '!',
-    'fakesink', 'silent=false', 'sync=true', 'name=vs',
+    'fakesink', 'silent=false', `sync=${sync}`, 'name=vs',
     'd.audio_00', '!', 'queue', '!', 'qtdemux', '!', 'aacparse', '!', 'avdec_aac', '!',
-    'fakesink', 'silent=false', 'sync=true', 'name=as',
+    'fakesink', 'silent=false', `sync=${sync}`, 'name=as',
   ];
 }
 

@@ -99,7 +99,7 @@ export interface VlcRun {
  * VLC's arguments, without the binary. Headless (`--vout=dummy`, audio to a WAV file), the old rc
  * interface on stdin for `stats`, `-vv` for the HTTP and adaptive logs.
  */
-export function vlcArgs(manifestUrl: string, wavFile: string): string[] {
+export function vlcArgs(manifestUrl: string, wavFile: string, rate = 1): string[] {
   return [
     '-I', 'oldrc', '--rc-fake-tty',
     '-vv',
@@ -111,6 +111,8 @@ export function vlcArgs(manifestUrl: string, wavFile: string): string[] {
     '--avcodec-hw=none', '--no-audio-time-stretch',
     '--no-video-title-show', '--no-osd', '--no-spu',
     '--no-dbus', '--no-media-library', '--no-metadata-network-access',
+    // Faster than real time (on demand): audio is resampled, so the WAV file holds 1/rate of the media.
+    ...(rate === 1 ? [] : [`--rate=${rate}`]),
     manifestUrl,
   ];
 }
@@ -266,9 +268,10 @@ export class VlcLog {
 /**
  * Runs VLC on `manifestUrl` for `seconds` (under `timeout`), asking for its stats every second.
  * `children` tracks the process so a test's teardown can kill it; killing it (the `timeout` process) also
- * kills VLC, which `timeout` put in a process group of its own. `debug` prints VLC's log to stderr.
+ * kills VLC, which `timeout` put in a process group of its own. `debug` prints VLC's log to stderr;
+ * `rate` plays faster than real time (`--rate`; VLC 3 drops the audio above 4).
  */
-export function runVlc(vlc: string, manifestUrl: string, seconds: number, children?: Set<ChildProcess>, debug = false): Promise<VlcRun> {
+export function runVlc(vlc: string, manifestUrl: string, seconds: number, children?: Set<ChildProcess>, debug = false, rate = 1): Promise<VlcRun> {
   const dir = mkdtempSync(path.join(tmpdir(), 'live-smooth-vlc-'));
   const wavFile = path.join(dir, 'out.wav');
   const asRoot = process.getuid?.() === 0;
@@ -277,7 +280,7 @@ export function runVlc(vlc: string, manifestUrl: string, seconds: number, childr
   const command = [
     'timeout', '-k', '2', String(seconds),
     ...(asRoot ? ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups'] : []),
-    vlc, ...vlcArgs(manifestUrl, wavFile),
+    vlc, ...vlcArgs(manifestUrl, wavFile, rate),
   ];
   const child = spawn(command[0]!, command.slice(1), {
     stdio: ['pipe', 'pipe', 'pipe'],
