@@ -35,6 +35,9 @@ export type { MendedFile } from './recover';
 
 const debug = createDebug('live-smooth:archive');
 
+/** 10 MHz: the unit of the `.ism`'s `timeShift`. */
+const ROOT_TIMESCALE = 10_000_000n;
+
 /** Archives kept in {@link Archiver.list} per point (the newest), besides those being written. */
 const LISTED = 64;
 /** Session folders remembered to keep names unique (sessions of the same second are what it is for). */
@@ -363,24 +366,12 @@ export class Archiver {
   async #manifestsNow(s: Session, seg: Segment, complete: boolean): Promise<void> {
     try {
       await seg.ready;
-      const name = presentationName(s.point.path);
-      const entries = [...seg.files.values()];
-      const ism = renderSmil(
-        entries.map((e) => ({
-          type: e.info.type,
-          trackId: CMAF_TRACK_ID,
-          bitrate: e.info.bitrate,
-          language: e.info.language,
-          src: path.basename(e.file.file),
-          params: trackParams(e.info),
-        })),
-        [['clientManifestRelativePath', `${name}.ismc`]],
-      );
-      await replace(path.join(seg.folder, `${name}.ism`), ism);
-      if (complete) {
-        const tracks = entries.map((e) => ({ info: e.info, fragments: e.file.fragments.list() }));
-        await replace(path.join(seg.folder, `${name}.ismc`), this.#options.manifest.render(onDemandSnapshot(tracks)));
-      }
+      const tracks = [...seg.files.values()].map((e) => ({
+        info: e.info,
+        src: path.basename(e.file.file),
+        fragments: complete ? e.file.fragments.list() : [],
+      }));
+      await writeManifests(seg.folder, presentationName(s.point.path), tracks, complete ? this.#options.manifest : undefined);
     } catch (err) {
       this.#failSegment(s, seg, failureOf(err));
     }
@@ -447,8 +438,8 @@ export class Archiver {
         if (!ism) throw Object.assign(new Error(`${folder} has no .ism`), { code: 'ENOENT' });
         const source = await openSource([path.join(folder, ism)]);
         await source.close();
-        const tracks = source.tracks.map((t) => ({ info: t.info, fragments: t.fragments }));
-        await replace(path.join(folder, ism.replace(/\.ism$/i, '.ismc')), this.#options.manifest.render(onDemandSnapshot(tracks)));
+        const tracks = source.tracks.map((t) => ({ info: t.info, src: path.basename(t.file), fragments: t.fragments }));
+        await writeManifests(folder, ism.replace(/\.ism$/i, ''), tracks, this.#options.manifest);
         const cut = mended.reduce((n, m) => n + m.cut, 0);
         const kept = mended.reduce((n, m) => n + m.fragments, 0);
         debug('recovered %s: %d fragments kept, %d bytes of partial fragments cut', folder, kept, cut);
@@ -481,6 +472,57 @@ export class Archiver {
     const tracked = p.catch(() => undefined).finally(() => this.#pending.delete(tracked));
     this.#pending.add(tracked);
   }
+}
+
+/** An archived track as the manifests name it: its description, its file, and (when done) its fragments. */
+interface ManifestTrack {
+  info: TrackInfo;
+  /** The media file's name in the presentation's folder. */
+  src: string;
+  fragments: ReadonlyArray<{ time: bigint; duration: bigint }>;
+}
+
+/**
+ * The whole 10 MHz ticks to subtract from the times of a finished presentation so that it starts at 0
+ * (Shaka Player 4 plays on-demand Smooth only from 0; a segment of a live event starts where the event
+ * was): its earliest fragment start, rounded down to whole seconds when that is not a whole number of
+ * ticks in every track's timescale. The files keep the live times; the on-demand server applies it.
+ */
+function startShift(tracks: readonly ManifestTrack[]): bigint {
+  let shift: bigint | undefined;
+  for (const t of tracks) {
+    const first = t.fragments[0];
+    if (!first) continue;
+    const at = (first.time * ROOT_TIMESCALE) / BigInt(t.info.timescale);
+    if (shift === undefined || at < shift) shift = at;
+  }
+  if (shift === undefined) return 0n;
+  const exact = tracks.every((t) => (shift! * BigInt(t.info.timescale)) % ROOT_TIMESCALE === 0n);
+  return exact ? shift : (shift / ROOT_TIMESCALE) * ROOT_TIMESCALE;
+}
+
+/**
+ * Writes a presentation's `.ism` and, given the formatter (the presentation is done), its `.ismc` and
+ * its `timeShift` (see {@link startShift}): the `.ismc` lists the shifted times, as the on-demand
+ * server serves them. Each file through a temporary name and a rename, never half written.
+ */
+async function writeManifests(folder: string, name: string, tracks: readonly ManifestTrack[], formatter: ManifestFormatter | undefined): Promise<void> {
+  const shift = formatter ? startShift(tracks) : 0n;
+  const metas: Array<[string, string]> = [['clientManifestRelativePath', `${name}.ismc`]];
+  if (shift > 0n) metas.push(['timeShift', String(shift)]);
+  const ism = renderSmil(
+    tracks.map((t) => ({ type: t.info.type, trackId: CMAF_TRACK_ID, bitrate: t.info.bitrate, language: t.info.language, src: t.src, params: trackParams(t.info) })),
+    metas,
+  );
+  if (formatter) {
+    const shifted = tracks.map((t) => {
+      const by = (shift * BigInt(t.info.timescale)) / ROOT_TIMESCALE;
+      return { info: t.info, fragments: t.fragments.map((f) => ({ time: f.time - by, duration: f.duration })) };
+    });
+    // The .ismc first: a reader that sees the finished .ism finds its client manifest.
+    await replace(path.join(folder, `${name}.ismc`), formatter.render(onDemandSnapshot(shifted)));
+  }
+  await replace(path.join(folder, `${name}.ism`), ism);
 }
 
 /** A thrown file-system error as an archive failure. */

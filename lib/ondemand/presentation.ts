@@ -62,7 +62,9 @@ export interface OnDemandManifest {
 export interface OnDemandTrack {
   readonly info: TrackInfo;
   readonly source: SourceTrack;
-  /** Listed fragments (clamped at 0), in time order. */
+  /** Ticks (its timescale) subtracted from the files' times: the `.ism`'s `timeShift`, else 0. */
+  readonly shift: bigint;
+  /** Listed fragments (shifted, clamped at 0), in time order. */
   readonly listed: readonly FragmentTime[];
   /** Index into `source.fragments` of each listed fragment. */
   readonly sourceIndex: readonly number[];
@@ -179,7 +181,7 @@ export class OnDemandPresentation {
       const ismc = path.resolve(path.dirname(ism), named || `${path.basename(ism, path.extname(ism))}.ismc`);
       await checkInside(o.root, realRoot, ismc, 'the client manifest');
       const ismcStamp = await stampOf(ismc);
-      const streams = group(source.tracks);
+      const streams = group(source.tracks, timeShiftOf(source.metas.get('timeShift')));
       const snapshot = snapshotOf(streams);
       const duration = snapshot.duration;
       let manifest: OnDemandManifest;
@@ -258,7 +260,7 @@ export class OnDemandPresentation {
     const sourceIndex = track.sourceIndex[index]!;
     const listed = track.listed[index]!;
     const raw = await this.#source.read(track.source, sourceIndex);
-    const plan = { track: 0, loop: 0, index: sourceIndex, time: listed.time, duration: listed.duration, shift: 0n, overlap: 0n };
+    const plan = { index: sourceIndex, time: listed.time, duration: listed.duration, shift: -track.shift, overlap: 0n };
     const out = buildFragment(raw, track.source, plan, track.source.fileTrackId, sourceIndex + 1);
     return { moof: out.moof, mdat: out.mdat };
   }
@@ -280,9 +282,24 @@ async function readLimited(file: string, limit: number): Promise<Buffer | undefi
   return fs.readFile(file);
 }
 
-/** A track's listed fragments: tfxd times, a start below 0 clamped to 0 (the end stays). */
-function listTrack(source: SourceTrack): OnDemandTrack {
-  const track: OnDemandTrack = { info: source.info, source, listed: [], sourceIndex: [], byTime: new Map() };
+/** Root timescale of `timeShift`. */
+const ROOT_TIMESCALE = 10_000_000n;
+
+/**
+ * The `.ism` meta `timeShift`: 10 MHz ticks to subtract from every time of the media files, so that a
+ * presentation cut from a live event starts at 0 (the archive writes it when a presentation is done).
+ */
+function timeShiftOf(value: string | undefined): bigint {
+  if (value === undefined) return 0n;
+  if (!/^\d{1,19}$/.test(value) || BigInt(value) >= 2n ** 63n) throw new Error(`meta timeShift="${value}" is not a number of 10 MHz ticks`);
+  return BigInt(value);
+}
+
+/** A track's listed fragments: tfxd times less the shift, a start below 0 clamped to 0 (the end stays). */
+function listTrack(source: SourceTrack, timeShift: bigint): OnDemandTrack {
+  const scaled = timeShift * BigInt(source.info.timescale);
+  if (scaled % ROOT_TIMESCALE !== 0n) throw new Error(`meta timeShift=${timeShift} is not a whole number of ticks at timescale ${source.info.timescale}`);
+  const track: OnDemandTrack = { info: source.info, source, shift: scaled / ROOT_TIMESCALE, listed: [], sourceIndex: [], byTime: new Map() };
   extendTrack(track);
   if (track.listed.length === 0) throw new Error(`${path.basename(source.file)}: track ${source.fileTrackId} has no fragment after time 0`);
   return track;
@@ -296,8 +313,9 @@ function extendTrack(track: OnDemandTrack): void {
   const fragments = track.source.fragments;
   for (let i = sourceIndex.length > 0 ? sourceIndex[sourceIndex.length - 1]! + 1 : 0; i < fragments.length; i++) {
     const f = fragments[i]!;
-    const time = f.time < 0n ? 0n : f.time;
-    const duration = f.duration - (time - f.time);
+    const start = f.time - track.shift;
+    const time = start < 0n ? 0n : start;
+    const duration = f.duration - (time - start);
     if (duration <= 0n) continue;
     byTime.set(time, listed.length);
     listed.push({ time, duration });
@@ -311,7 +329,7 @@ function snapshotOf(streams: OnDemandPresentation['streams']): ReturnType<typeof
 }
 
 /** StreamIndexes as the live point forms them: by type and name, video then audio, bitrates ascending. */
-function group(tracks: readonly SourceTrack[]): Array<{ type: TrackType; name: string; tracks: OnDemandTrack[] }> {
+function group(tracks: readonly SourceTrack[], timeShift: bigint): Array<{ type: TrackType; name: string; tracks: OnDemandTrack[] }> {
   const groups: Array<{ type: TrackType; name: string; tracks: OnDemandTrack[] }> = [];
   for (const t of tracks) {
     let g = groups.find((x) => x.type === t.info.type && x.name === t.info.name);
@@ -319,7 +337,7 @@ function group(tracks: readonly SourceTrack[]): Array<{ type: TrackType; name: s
     if (g.tracks.length > 0 && g.tracks[0]!.info.timescale !== t.info.timescale) {
       throw new Error(`the tracks of StreamIndex ${t.info.name} have different timescales`);
     }
-    g.tracks.push(listTrack(t));
+    g.tracks.push(listTrack(t, timeShift));
   }
   for (const g of groups) g.tracks.sort((a, b) => a.info.bitrate - b.info.bitrate);
   return groups.sort((a, b) => TYPE_ORDER[a.type] - TYPE_ORDER[b.type]);

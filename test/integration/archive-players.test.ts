@@ -14,9 +14,9 @@
  * Each player must have fetched every fragment of every stream the presentation lists.
  *
  * Shaka Player 4.16 plays only on-demand Smooth presentations whose times start at 0 (it sets the
- * append window to [0, Duration] and places fragments at their manifest times): the player page shifts
- * the manifest's times to 0 and each fragment request back (see `archive-player.html`), so every
- * fragment is still fetched at the time the server lists.
+ * append window to [0, Duration] and places fragments at their manifest times): a finished archive
+ * presentation is served from 0 (its `.ism`'s `timeShift`, its earliest start, comes off every time),
+ * so every segment plays in every player as served.
  *
  * GStreamer and the two browser players play a presentation at once, the presentations one after the
  * other; VLC (real time at its rate, little CPU) plays all presentations at once meanwhile. On 2 cores
@@ -165,6 +165,8 @@ interface Presentation {
   prefix: string;
   /** Per StreamIndex: type, name and the start times it lists. */
   streams: Array<{ type: string; name: string; times: bigint[] }>;
+  /** The `.ism`'s `timeShift` (10 MHz ticks): the served times plus it are the files' (live) times. */
+  shift: bigint;
   /** Seconds: first video start, end of the video, end of the longest stream, and the manifest's `Duration`. */
   start: number;
   videoEnd: number;
@@ -189,6 +191,7 @@ async function presentationOf(site: Site, status: ArchiveStatus): Promise<Presen
     manifestUrl,
     prefix: new URL(manifestUrl).pathname.replace(/Manifest$/, ''),
     streams: m.streams.map((s) => ({ type: s.type, name: s.name, times: s.fragments.map((c) => c.t) })),
+    shift: BigInt(/<meta name="timeShift" content="(\d+)"/.exec(readFileSync(status.ism, 'utf8'))?.[1] ?? '0'),
     start: Number(video.fragments[0]!.t) / video.timescale,
     videoEnd: endOf(video),
     end: Math.max(...m.streams.map(endOf)),
@@ -230,7 +233,6 @@ interface PageState {
   duration: number | undefined;
   dynamic: boolean | undefined;
   waiting: number;
-  shift?: number;
 }
 
 interface Sample {
@@ -343,8 +345,7 @@ function browserSummary(r: BrowserResult): string {
     `${r.state.player} ${r.state.version}, ${r.state.dynamic ? 'dynamic' : 'static'}, duration ${r.state.duration?.toFixed(2)}: ` +
     `currentTime ${r.state.startTime?.toFixed(2)} -> ${last.currentTime.toFixed(2)} at rate ${last.playbackRate}, ` +
     `${r.state.endedAt !== undefined ? 'ended' : 'NOT ended'} after ${r.seconds.toFixed(1)} s wall, frames ${last.totalVideoFrames} ` +
-    `(dropped ${last.droppedVideoFrames}), audio bytes ${last.audioBytes}, waiting ${r.state.waiting}` +
-    `${r.state.shift ? `, times shifted by ${r.state.shift}` : ''}`
+    `(dropped ${last.droppedVideoFrames}), audio bytes ${last.audioBytes}, waiting ${r.state.waiting}`
   );
 }
 
@@ -498,7 +499,8 @@ describe('a 3-minute live archive in 60 s segments, played on demand by real pla
       }
       for (const stream of live!.streams) {
         // Together the presentations list every fragment the point listed, once, in order.
-        const segments = presentations.map((p) => p.streams.find((x) => x.type === stream.type)!.times);
+        // Served from 0: the .ism's timeShift (10 MHz, as these times) gives back the live times.
+        const segments = presentations.map((p) => p.streams.find((x) => x.type === stream.type)!.times.map((t) => t + p.shift));
         expect([stream.type, segments.flat()]).toEqual([stream.type, stream.fragments.map((c) => c.t)]);
         // Each cuts within half a fragment of a multiple of the segment length.
         segments.forEach((times, i) => expect(Math.abs(Number(times[0]!) / 1e7 - SEGMENT_SECONDS * i)).toBeLessThanOrEqual(FRAGMENT_SECONDS / 2));

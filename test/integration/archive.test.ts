@@ -186,6 +186,22 @@ describe('live archive', () => {
       const starts = segments.map((s) => Number(s[0]!) / 1e7);
       for (const [i, s] of starts.entries()) expect(Math.abs(s - 60 * i)).toBeLessThanOrEqual(0.5);
     }
+    // Served on demand, each presentation starts at 0: its .ism's timeShift (its earliest start, 10 MHz
+    // ticks) comes off every time, in the .ismc and in the fragments, whose samples are the files'.
+    for (const [i, p] of found.entries()) {
+      const shift = BigInt(/<meta name="timeShift" content="(\d+)"/.exec(readFileSync(path.join(p.folder, 'seg.ism'), 'utf8'))?.[1] ?? '0');
+      const earliest = [...byType.values()].map((segments) => segments[i]![0]!).reduce((a, b) => (a < b ? a : b));
+      expect(shift).toBe(earliest);
+      const base = `${srv.base}/${path.relative(srv.root, p.folder).split(path.sep).join('/')}/seg.ism`;
+      const served = parseManifest((await get(`${base}/Manifest`)).text);
+      expect(served.streams.map((st) => st.fragments[0]!.t).reduce((a, b) => (a < b ? a : b))).toBe(0n);
+      for (const st of served.streams) {
+        const files = byType.get(`${st.type}/${st.bitrates[0]}`)![i]!;
+        expect(st.fragments.map((c) => c.t)).toEqual(files.map((t) => t - shift));
+        const f = await get(`${base}/QualityLevels(${st.bitrates[0]})/Fragments(${st.name}=${st.fragments[1]!.t})`);
+        expect([f.status, tfxdOf(f.body).time]).toEqual([200, st.fragments[1]!.t]);
+      }
+    }
   });
 
   it('an encoder that reconnects and resends, then restarts from 0, is archived once and in order, as the point stores it', async () => {

@@ -115,6 +115,23 @@ describe('OnDemandPresentation', () => {
     expect(a.status === 'ok' && b.status === 'ok' && a.etag !== b.etag).toBe(true);
   });
 
+  it('serves times less the .ism\'s timeShift: lookups, the manifest and the fragment\'s tfxd; a bad value refuses the presentation', async () => {
+    write('vod/clip.ismv', ismv({ video: [300_000, 150_000], fragments: 3 }));
+    write('vod/s.ism', ism('clip.ismv', { timeShift: String(FRAGMENT) }));
+    const p = await open('vod/s.ism');
+    expect(p.streams[0]!.tracks[0]!.listed.map((f) => f.time)).toEqual([0n, FRAGMENT]);
+    expect(p.lookup(150_000, [], 'video', 2n * FRAGMENT).status).toBe('not-found');
+    const found = p.lookup(150_000, [], 'video', FRAGMENT);
+    if (found.status !== 'ok') throw new Error(found.reason);
+    const f = await p.read(found);
+    expect(parseTfxd(findChild(trafOf(f.moof), 'uuid', UUID_TFXD)!)).toMatchObject({ time: FRAGMENT, duration: FRAGMENT });
+    expect(p.manifest.body.toString()).toContain(`Duration="${2n * FRAGMENT}"`);
+    for (const bad of ['-1', 'x', '99999999999999999999']) {
+      write('vod/bad.ism', ism('clip.ismv', { timeShift: bad }));
+      await expect(open('vod/bad.ism')).rejects.toThrow(/timeShift/);
+    }
+  });
+
   it.each([
     ['one traf per moof', false],
     ['several trafs per moof', true],
