@@ -11,6 +11,7 @@ import { parseExposition } from '../helpers/prometheus';
 import * as path from 'node:path';
 import { ArchiveEvent } from '../../lib/archive';
 import { archiveJson } from '../../lib/http/admin';
+import { startEncoder } from '../../lib/encoder';
 import { openSource } from '../../lib/ismv/source';
 import { children } from '../../lib/mp4/reader';
 import { RawPost, fixture, fragmentsOfRound, get, parseManifest, tfxdOf, until } from '../helpers/raw-ingest';
@@ -158,6 +159,20 @@ describe('live archive', () => {
     const archived = (await openSource([path.join(folder, 'video_100000.ismv')])).tracks[0]!;
     expect(m.streams.map((s) => [s.type, s.bitrates])).toEqual([['video', [100000]]]);
     expect(m.streams[0]!.fragments.map((c) => c.t)).toEqual(archived.fragments.map((f) => f.time));
+  });
+
+  it('the simulated encoder replays an archive presentation (.ism): every track, every fragment', async () => {
+    const { folder } = presentations(path.join(srv.root, 'archives', 'events', 'one'))[0]!;
+    srv.define('replay2.isml');
+    const encoder = await startEncoder({ url: `${srv.base}/replay2.isml`, files: [path.join(folder, 'one.ism')], loops: 1, speed: Infinity });
+    await encoder.done;
+    await until(() => srv.handler.origin.cached('replay2.isml')?.state === 'Stopped');
+    const replayed = parseManifest((await get(`${srv.base}/replay2.isml/Manifest`)).text);
+    const archived = parseManifest(readFileSync(path.join(folder, 'one.ismc'), 'utf8'));
+    expect(replayed.streams.map((st) => [st.type, st.bitrates])).toEqual(archived.streams.map((st) => [st.type, st.bitrates]));
+    for (const [i, st] of replayed.streams.entries()) {
+      expect(st.fragments.map((c) => c.d)).toEqual(archived.streams[i]!.fragments.map((c) => c.d));
+    }
   });
 
   it('archiveSegmentLength 60 cuts 140 s into three presentations that play on their own and join without a gap or a repeat', async () => {
