@@ -31,7 +31,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import express from 'express';
-import { Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchPlayerBrowser } from '../helpers/browser';
 import { LiveSmoothHandler, liveSmooth } from '../../lib';
 import type { ArchiveEvent, ArchiveStatus } from '../../lib/archive';
 import { archiveJson } from '../../lib/http/admin';
@@ -271,25 +272,6 @@ const SAMPLE_JS = `(() => {
   };
 })()`;
 
-async function launchBrowser(executablePath: string): Promise<Browser> {
-  return chromium.launch({
-    executablePath,
-    args: [
-      '--no-sandbox',
-      '--autoplay-policy=no-user-gesture-required',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      // Two pages play at once; neither may be throttled as a background page.
-      '--disable-background-timer-throttling',
-      '--disable-renderer-backgrounding',
-      '--disable-backgrounding-occluded-windows',
-    ],
-  });
-}
-
 async function runBrowser(browser: Browser, site: Site, player: BrowserPlayer, p: Presentation): Promise<BrowserResult> {
   const page = await browser.newPage({ viewport: { width: 640, height: 360 } });
   const consoleLines: string[] = [];
@@ -432,7 +414,7 @@ describe('a 3-minute live archive in 60 s segments, played on demand by real pla
       `archive players: push of ${PUSH_SECONDS} s took ${pushed.seconds.toFixed(1)} s (ffmpeg exit ${pushed.code}); ` +
         `presentations ${presentations.map((p) => `${p.segment}: ${p.start}-${p.end.toFixed(2)} s`).join(', ')}`,
     );
-    if (CHROMIUM) browser = await launchBrowser(CHROMIUM);
+    if (CHROMIUM) browser = await launchPlayerBrowser(CHROMIUM);
     const b = browser;
     for (const p of presentations) runs.set(p.segment, {});
     // VLC plays in real time at its rate (4x: 15 s a presentation) on little CPU: on every presentation

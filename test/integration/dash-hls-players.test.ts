@@ -29,7 +29,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import express from 'express';
-import { Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchPlayerBrowser } from '../helpers/browser';
 import { LiveSmoothHandler, liveSmooth } from '../../lib';
 import { Push, push } from '../helpers/ffmpeg';
 import { GstRun, ptsSummary, runGst, uriPipeline } from '../helpers/gst';
@@ -264,25 +265,6 @@ const SAMPLE_JS = `(() => {
     readyState: v.readyState,
   };
 })()`;
-
-async function launchBrowser(executablePath: string): Promise<Browser> {
-  return chromium.launch({
-    executablePath,
-    args: [
-      '--no-sandbox',
-      '--autoplay-policy=no-user-gesture-required',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      // Several pages play at once; none may be throttled as a background page.
-      '--disable-background-timer-throttling',
-      '--disable-renderer-backgrounding',
-      '--disable-backgrounding-occluded-windows',
-    ],
-  });
-}
 
 async function runBrowser(browser: Browser, site: Site, spec: BrowserSpec): Promise<BrowserResult> {
   const page = await browser.newPage({ viewport: { width: 640, height: 360 } });
@@ -536,7 +518,7 @@ describe('real DASH and HLS players on one live push, then on demand', () => {
     })();
     for (const p of [exited, listed]) p.catch(() => undefined);
     await Promise.race([listed, exited]);
-    if (CHROMIUM) browser = await launchBrowser(CHROMIUM);
+    if (CHROMIUM) browser = await launchPlayerBrowser(CHROMIUM);
 
     // Live phase: every player at once.
     const b = browser;
