@@ -23,6 +23,7 @@ import { Box, children, childrenOf, printable, readHeader } from '../mp4/reader'
 /** Where one track's fragment sits in its file, and its time. */
 export interface SourceFragment {
   moofOffset: number;
+  /** 0 until the fragment is first read when the index came from the file's `tfra` (also `mdat*` and `trafs`). */
   moofSize: number;
   mdatOffset: number;
   mdatSize: number;
@@ -85,12 +86,12 @@ export function soleBox(buf: Buffer): Box {
 }
 
 /** Scans a fragmented MP4 file: header boxes read and parsed, each moof parsed into the fragment index. */
-export async function scanFile(file: string, maxBoxSize: number, files: FileHandles, growing: boolean): Promise<ScannedFile> {
+export async function scanFile(file: string, maxBoxSize: number, files: FileHandles, growing: boolean, randomAccess = false): Promise<ScannedFile> {
   let opened = false;
   try {
     return await files.use(file, (fh) => {
       opened = true;
-      return scanHandle(file, fh, maxBoxSize, growing);
+      return scanHandle(file, fh, maxBoxSize, growing, randomAccess);
     });
   } catch (err) {
     if (!opened) throw inputError(file, `cannot open: ${(err as Error).message}`);
@@ -119,7 +120,15 @@ export interface ScanState {
  * growing file (a live archive being written) stops before an incomplete fragment at its end, to be
  * resumed there; any other file must be whole.
  */
-export async function scanBoxes(file: string, fh: FileHandle, size: number, state: ScanState, maxBoxSize: number, growing: boolean): Promise<void> {
+export async function scanBoxes(
+  file: string,
+  fh: FileHandle,
+  size: number,
+  state: ScanState,
+  maxBoxSize: number,
+  growing: boolean,
+  headerOnly = false,
+): Promise<void> {
   let pending: { offset: number; box: Box } | undefined;
   let pos = state.end;
   while (pos < size) {
@@ -146,6 +155,7 @@ export async function scanBoxes(file: string, fh: FileHandle, size: number, stat
       );
     }
     const type = header.type;
+    if (headerOnly && type === 'moof') break;
     const isLsm = type === 'uuid' && header.uuid === UUID_LIVE_SERVER_MANIFEST;
     if (type === 'moov' || isLsm || type === 'moof') {
       const limit = type === 'moof' ? maxBoxSize : MAX_HEADER_BOX;
@@ -187,11 +197,18 @@ export async function scanBoxes(file: string, fh: FileHandle, size: number, stat
   if (pending) state.moofs--;
 }
 
-async function scanHandle(file: string, fh: FileHandle, maxBoxSize: number, growing: boolean): Promise<ScannedFile> {
+async function scanHandle(file: string, fh: FileHandle, maxBoxSize: number, growing: boolean, randomAccess: boolean): Promise<ScannedFile> {
   const size = (await fh.stat()).size;
   if (size === 0) throw inputError(file, 'the file is empty');
   const state: ScanState = { moov: undefined, moovBox: undefined, lsm: undefined, moofs: 0, fragments: new Map(), bytes: new Map(), running: new Map(), end: 0, finished: false };
-  await scanBoxes(file, fh, size, state, maxBoxSize, growing);
+  const index = randomAccess ? await readRandomAccess(fh, size, maxBoxSize).catch(() => undefined) : undefined;
+  if (index) await scanBoxes(file, fh, index.start, state, maxBoxSize, false, true);
+  if (!index || !state.moov || !(await fromRandomAccess(fh, state, index, maxBoxSize).catch(() => false))) {
+    Object.assign(state, { moov: undefined, moovBox: undefined, lsm: undefined, moofs: 0, end: 0, finished: false });
+    state.fragments.clear();
+    state.bytes.clear();
+    await scanBoxes(file, fh, size, state, maxBoxSize, growing);
+  }
   const { moov, moovBox, lsm, moofs, fragments, bytes } = state;
   if (!moov || !moovBox) throw inputError(file, 'no moov box (not an MP4 movie)');
   if (moofs === 0) {
@@ -218,6 +235,130 @@ async function scanHandle(file: string, fh: FileHandle, maxBoxSize: number, grow
     }
   }
   return { file, moov, mvhd, traks, trexes, lsm, fragments, bytes, state };
+}
+
+/** A finished file's `mfra`: each track's `tfra` entries, and where the `mfra` starts. */
+interface RandomAccessIndex {
+  /** Offset of the `mfra` (the end of the fragments). */
+  start: number;
+  tracks: Map<number, Array<{ time: bigint; offset: number }>>;
+}
+
+/**
+ * Reads the `mfra` a finished file ends with (found from its `mfro`, the last 16 bytes): every track's
+ * `tfra` (versions 0 and 1; times signed, as `tfxd` times may start below 0). `undefined` for a file
+ * without one.
+ */
+async function readRandomAccess(fh: FileHandle, size: number, maxBoxSize: number): Promise<RandomAccessIndex | undefined> {
+  if (size < 16) return undefined;
+  const mfro = await readAt(fh, size - 16, 16);
+  if (mfro.toString('latin1', 4, 8) !== 'mfro') return undefined;
+  const mfraSize = mfro.readUInt32BE(12);
+  if (mfraSize < 16 || mfraSize > size || mfraSize > maxBoxSize) return undefined;
+  const mfra = soleBox(await readAt(fh, size - mfraSize, mfraSize));
+  if (mfra.type !== 'mfra') return undefined;
+  const tracks = new Map<number, Array<{ time: bigint; offset: number }>>();
+  for (const tfra of childrenOf(mfra)) {
+    if (tfra.type !== 'tfra') continue;
+    const d = tfra.data;
+    let p = tfra.headerSize;
+    const version = d[p]!;
+    p += 4;
+    const trackId = d.readUInt32BE(p);
+    const sizes = d.readUInt32BE(p + 4);
+    const count = d.readUInt32BE(p + 8);
+    p += 12;
+    const skip = ((sizes >> 4) & 3) + 1 + ((sizes >> 2) & 3) + 1 + (sizes & 3) + 1;
+    const entry = (version === 1 ? 16 : 8) + skip;
+    if (p + count * entry > d.length) return undefined;
+    const list: Array<{ time: bigint; offset: number }> = [];
+    for (let i = 0; i < count; i++, p += entry) {
+      const time = version === 1 ? d.readBigInt64BE(p) : BigInt(d.readUInt32BE(p));
+      const offset = version === 1 ? Number(d.readBigUInt64BE(p + 8)) : d.readUInt32BE(p + 4);
+      list.push({ time, offset });
+    }
+    tracks.set(trackId, list);
+  }
+  return tracks.size > 0 ? { start: size - mfraSize, tracks } : undefined;
+}
+
+/**
+ * Builds the fragment index from the `tfra`s, reading one `moof` per track instead of all of them:
+ * start times and `moof` offsets from the entries, each duration up to the next start, the last one's
+ * from its own `moof`, and sizes as the distance to the next fragment in the file (for the average
+ * bitrate). The other fragments' `moof` and `mdat` sizes are learnt when each is first read. Returns
+ * false when the `tfra`s do not describe every track or do not fit the file: the caller scans instead.
+ */
+async function fromRandomAccess(fh: FileHandle, state: ScanState, index: RandomAccessIndex, maxBoxSize: number): Promise<boolean> {
+  const moov = state.moov!;
+  const media = moov.tracks.filter((t) => t.handler === 'vide' || t.handler === 'soun');
+  if (media.length === 0 || media.some((t) => (index.tracks.get(t.trackId)?.length ?? 0) === 0)) return false;
+  const offsets = [...index.tracks.values()].flatMap((l) => l.map((e) => e.offset)).sort((a, b) => a - b);
+  const next = new Map<number, number>();
+  offsets.forEach((o, i) => next.set(o, offsets[i + 1] ?? index.start));
+  const trexOf = (id: number): Trex | undefined => moov.tracks.find((t) => t.trackId === id)?.trex;
+  for (const t of media) {
+    const entries = index.tracks.get(t.trackId)!;
+    const list: SourceFragment[] = [];
+    let bytes = 0;
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      if (e.offset < state.end || e.offset >= index.start) return false;
+      if (i > 0 && e.time <= entries[i - 1]!.time) return false;
+      const following = entries[i + 1];
+      list.push({ moofOffset: e.offset, moofSize: 0, mdatOffset: 0, mdatSize: 0, trafs: 0, time: e.time, duration: following ? following.time - e.time : 0n });
+      bytes += next.get(e.offset)! - e.offset;
+    }
+    // The last fragment: its moof says how long it is (and how it sits in the file).
+    const last = list[list.length - 1]!;
+    const read = await readFragmentAt(fh, last.moofOffset, index.start, maxBoxSize);
+    if (!read) return false;
+    const found = new Map<number, SourceFragment[]>();
+    try {
+      indexMoof(read.moof, last.moofOffset, read.mdatOffset, read.mdatSize, trexOf, new Map(), found, new Map());
+    } catch {
+      return false;
+    }
+    const own = found.get(t.trackId)?.[0];
+    if (!own) return false;
+    list[list.length - 1] = { ...own, time: last.time };
+    state.fragments.set(t.trackId, list);
+    state.bytes.set(t.trackId, bytes);
+    state.moofs += list.length;
+  }
+  state.finished = true;
+  state.end = index.start;
+  return true;
+}
+
+/**
+ * The `moof` at `offset` and the `mdat` after it (other boxes between them are skipped), read before
+ * `end`: `undefined` when the boxes there are not that.
+ */
+export async function readFragmentAt(
+  fh: FileHandle,
+  offset: number,
+  end: number,
+  maxBoxSize: number,
+): Promise<{ moof: Box; mdatOffset: number; mdatSize: number } | undefined> {
+  const boxAt = async (pos: number): Promise<{ type: string; size: number } | undefined> => {
+    if (pos + 8 > end) return undefined;
+    const head = await readAt(fh, pos, Math.min(HEADER_READ, end - pos));
+    const header = readHeader(head, 0, head.length, Number.MAX_SAFE_INTEGER);
+    if (!header || header.size < 8 || pos + header.size > end) return undefined;
+    return { type: header.type, size: header.size };
+  };
+  const m = await boxAt(offset);
+  if (!m || m.type !== 'moof' || m.size > maxBoxSize) return undefined;
+  const moof = soleBox(await readAt(fh, offset, m.size));
+  let pos = offset + m.size;
+  for (let skipped = 0; skipped < 4; skipped++) {
+    const b = await boxAt(pos);
+    if (!b) return undefined;
+    if (b.type === 'mdat') return b.size > maxBoxSize ? undefined : { moof, mdatOffset: pos, mdatSize: b.size };
+    pos += b.size;
+  }
+  return undefined;
 }
 
 /** Adds the trafs of one moof to the per-track fragment index. */

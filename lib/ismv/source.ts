@@ -14,10 +14,10 @@ import * as path from 'node:path';
 import { TrackDescription, LsmElement, describeTracks, parseLiveServerManifest } from '../ingest/header';
 import { TrackInfo, trackKey } from '../model';
 import type { Trex } from '../mp4/boxes';
-import type { Box } from '../mp4/reader';
+import { Box, childrenOf } from '../mp4/reader';
 import { EncoderError, isSmoothError } from '../errors';
 import { SmilTrack, renderSmil } from './lsm';
-import { FileHandles, ScanState, ScannedFile, SourceFragment, inputError, readAt, scanBoxes, scanFile, soleBox } from './scan';
+import { FileHandles, ScanState, ScannedFile, SourceFragment, inputError, readAt, readFragmentAt, scanBoxes, scanFile, soleBox } from './scan';
 
 export type { FileHandles, SourceFragment } from './scan';
 
@@ -59,6 +59,12 @@ export interface SourceOptions {
    * per file, open until the source closes.
    */
   files?: FileHandles;
+  /**
+   * Index a finished file (one that ends with an `mfra`) from its `tfra`s: one `moof` read per track
+   * instead of every `moof`; each fragment's sizes are learnt when it is first read. A file without a
+   * usable `tfra` is scanned. Default false (the encoder reads every fragment anyway).
+   */
+  randomAccess?: boolean;
   /**
    * The files may still be being written (a live archive, start-over): an incomplete last fragment
    * ends the index instead of failing the file. Default false: a truncated file is an input error.
@@ -227,6 +233,15 @@ export class Source {
     if (!f) throw new RangeError(`track has no fragment ${index}`);
     try {
       return await this.#files.use(track.file, async (handle) => {
+        if (f.moofSize === 0) {
+          // Indexed from the file's tfra: where the moof ends and its mdat lies is learnt now, once.
+          const found = await readFragmentAt(handle, f.moofOffset, (await handle.stat()).size, Number.MAX_SAFE_INTEGER);
+          if (!found) throw new Error('no moof and mdat where the tfra points');
+          f.moofSize = found.moof.data.length;
+          f.mdatOffset = found.mdatOffset;
+          f.mdatSize = found.mdatSize;
+          f.trafs = [...childrenOf(found.moof)].filter((c) => c.type === 'traf').length;
+        }
         const [moof, mdat] = await Promise.all([readAt(handle, f.moofOffset, f.moofSize), readAt(handle, f.mdatOffset, f.mdatSize)]);
         const moofBox = soleBox(moof);
         const mdatBox = soleBox(mdat);
@@ -295,7 +310,7 @@ export async function openSource(files: readonly string[], options: SourceOption
   const maxBoxSize = options.maxBoxSize ?? 32 * 1024 * 1024;
   const handles = options.files ?? new OpenFiles();
   try {
-    return await openTracks(files, maxBoxSize, handles, options.checkMedia, options.growing === true);
+    return await openTracks(files, maxBoxSize, handles, options.checkMedia, options.growing === true, options.randomAccess === true);
   } catch (err) {
     if (handles instanceof OpenFiles) await handles.close();
     throw err;
@@ -308,12 +323,13 @@ async function openTracks(
   handles: FileHandles,
   checkMedia: SourceOptions['checkMedia'],
   growing: boolean,
+  randomAccess: boolean,
 ): Promise<Source> {
   const metas = new Map<string, string>();
   const scans = new Map<string, Promise<ScannedFile>>();
   const scan = (file: string): Promise<ScannedFile> => {
     let s = scans.get(file);
-    if (!s) scans.set(file, (s = scanFile(file, maxBoxSize, handles, growing)));
+    if (!s) scans.set(file, (s = scanFile(file, maxBoxSize, handles, growing, randomAccess)));
     return s;
   };
   const tracks: SourceTrack[] = [];

@@ -169,8 +169,10 @@ export class OnDemandPresentation {
       const media: FileStamp[] = [];
       const source = await openSource([ism], {
         maxBoxSize: o.maxBoxSize,
-        // An archive being written is served up to its last complete fragment (start-over).
+        // An archive being written is served up to its last complete fragment (start-over); a
+        // finished file is indexed from its tfra.
         growing: true,
+        randomAccess: true,
         files: o.files,
         checkMedia: async (file) => {
           await checkInside(o.root, realRoot, file, `media file ${path.relative(path.dirname(ism), file)}`);

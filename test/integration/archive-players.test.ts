@@ -550,7 +550,6 @@ describe('a 3-minute live archive in 60 s segments, played on demand by real pla
     async () => {
       await each('gst', (r, p) => {
         const v = ptsSummary(r.video);
-        const a = ptsSummary(r.audio);
         const missing = unfetched(p, servedTo(site!, 'gstreamer', p));
         const failed = servedTo(site!, 'gstreamer', p).filter((x) => x.status >= 400).map((x) => `${x.status} ${x.url}`);
         const text =
@@ -569,8 +568,10 @@ describe('a 3-minute live archive in 60 s segments, played on demand by real pla
         expect(v.distinct).toBeGreaterThanOrEqual(0.95 * (p.end - p.start) * FPS);
         expect(v.backwards).toBe(0);
         expect(v.maxGap).toBeLessThan(1);
+        // Unsynchronised, gst-launch reports only some buffers: the audio must be seen within a fragment
+        // of either end.
         expect(Math.max(...r.audio)).toBeGreaterThanOrEqual(p.end - FRAGMENT_SECONDS);
-        expect(a.span).toBeGreaterThanOrEqual(p.end - p.start - FRAGMENT_SECONDS);
+        expect(Math.min(...r.audio)).toBeLessThanOrEqual(p.start + FRAGMENT_SECONDS);
       });
     },
     PLAYERS_MS,

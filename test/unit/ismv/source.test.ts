@@ -19,7 +19,7 @@ import type { IngestEvent } from '../../../lib/ingest/types';
 import { parseLiveServerManifest } from '../../../lib/ingest/header';
 import { UUID_LIVE_SERVER_MANIFEST, liveServerManifestText as lsmText } from '../../../lib/mp4/boxes';
 import { children } from '../../../lib/mp4/reader';
-import { cat, fragment, ftyp, lsmBox, lsmSmil, mfra, moov, payload } from '../../helpers/fmp4';
+import { box, cat, fragment, fullBox, ftyp, lsmBox, lsmSmil, mfra, moov, payload } from '../../helpers/fmp4';
 import { AUDIO_SAMPLE, ismv, tracksOf } from '../../helpers/ismv';
 
 let dir: string;
@@ -155,6 +155,71 @@ describe('openSource', () => {
     expect(src.tracks.map((t) => t.fragments.length)).toEqual(full);
     // It resumed at the cut fragment's moof: nothing before it was read again.
     expect(Math.min(...reads)).toBe(whole.lastIndexOf('moof') - 4);
+  });
+
+  it('a finished file is indexed from its tfra (randomAccess): one moof read per track, the same index and bytes as a scan', async () => {
+    // The helper's ismv ends with an empty mfra: give it tfras (v1, signed times) and an mfro.
+    const body = ismv({ video: [300_000, 150_000], fragments: 4 });
+    const plain = body.subarray(0, body.length - 8);
+    const scanned = await openSource([file('ra-scan.ismv', body)]);
+    const tfras = [1, 2, 3].map((id) => {
+      const list = scanned.tracks.find((t) => t.fileTrackId === id)!.fragments;
+      const entries = Buffer.alloc(list.length * 19);
+      list.forEach((f, i) => {
+        entries.writeBigInt64BE(f.time, i * 19);
+        entries.writeBigUInt64BE(BigInt(f.moofOffset), i * 19 + 8);
+        entries.fill(1, i * 19 + 16, i * 19 + 19);
+      });
+      const head = Buffer.alloc(12);
+      head.writeUInt32BE(id, 0);
+      head.writeUInt32BE(list.length, 8);
+      return fullBox('tfra', 1, 0, head, entries);
+    });
+    const mfroBody = Buffer.alloc(4);
+    const inner = Buffer.concat(tfras);
+    mfroBody.writeUInt32BE(8 + inner.length + 16);
+    const p = file('ra.ismv', Buffer.concat([plain, box('mfra', inner, fullBox('mfro', 0, 0, mfroBody))]));
+    const reads: number[] = [];
+    const handles: FileHandles = {
+      async use(f, fn) {
+        const fh = await fsOpen(f, 'r');
+        const read = fh.read.bind(fh) as (...a: unknown[]) => unknown;
+        (fh as unknown as { read: unknown }).read = (...a: unknown[]) => {
+          reads.push(a[3] as number);
+          return read(...a);
+        };
+        try {
+          return await fn(fh);
+        } finally {
+          await fh.close();
+        }
+      },
+    };
+    const src = await openSource([p], { randomAccess: true, files: handles });
+    const moofs = new Set(scanned.tracks.flatMap((t) => t.fragments.map((f) => f.moofOffset)));
+    // Of the 12 moofs, only the last of each track was read, and the first one's header (where the
+    // header boxes end).
+    expect(moofs.size).toBe(12);
+    expect(new Set(reads.filter((r) => moofs.has(r))).size).toBeLessThanOrEqual(4);
+    for (const t of src.tracks) {
+      const other = scanned.tracks.find((x) => x.fileTrackId === t.fileTrackId)!;
+      expect(t.fragments.map((f) => [f.time, f.duration])).toEqual(other.fragments.map((f) => [f.time, f.duration]));
+      // A bitrate measured from the file (no .ism or LSM names one) counts the moofs too from a tfra.
+      expect({ ...t.info, bitrate: 0 }).toEqual({ ...other.info, bitrate: 0 });
+      expect(t.fragments[0]!.moofSize).toBe(0);
+      for (let i = 0; i < t.fragments.length; i++) {
+        const [a, b] = [await src.read(t, i), await scanned.read(other, i)];
+        expect([a.moof.data.equals(b.moof.data), a.mdat.data.equals(b.mdat.data), a.gap]).toEqual([true, true, b.gap]);
+      }
+      // Learnt on the first read.
+      expect(t.fragments.map((f) => f.moofSize)).toEqual(other.fragments.map((f) => f.moofSize));
+    }
+    // A tfra that points where no moof is: the file is scanned instead.
+    const bad = Buffer.concat([plain, box('mfra', ...tfras.map((b, i) => (i === 0 ? Buffer.concat([b.subarray(0, b.length - 19), Buffer.alloc(19, 0)]) : b)), fullBox('mfro', 0, 0, mfroBody))]);
+    const fallback = await openSource([file('ra-bad.ismv', bad)], { randomAccess: true });
+    expect(fallback.tracks.map((t) => t.fragments.length)).toEqual(scanned.tracks.map((t) => t.fragments.length));
+    expect(fallback.tracks[0]!.fragments[0]!.moofSize).toBeGreaterThan(0);
+    await Promise.all([src.close(), scanned.close(), fallback.close()]);
   });
 
   it('names a missing file and a bad .ism', async () => {
