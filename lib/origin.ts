@@ -13,7 +13,6 @@
  * The host creates it with {@link createOrigin} and hands it to every part that serves it (the
  * middleware, the management API): they meet through this object, never through a shared registry.
  */
-import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { readFileSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -26,6 +25,7 @@ import { PointEvents, PointState, SafeEmitter, describeError } from './point/eve
 import { SharedLimits, sharedLimits } from './point/limits';
 import { anchorFromJson, anchorToJson } from './point/anchor';
 import { Archiver } from './archive';
+import { replaceFile } from './files';
 import { OnDemandCatalog } from './ondemand/catalog';
 
 const debug = createDebug('live-smooth:origin');
@@ -49,22 +49,6 @@ const codeOf = (err: unknown): string | undefined => (err as NodeJS.ErrnoExcepti
 /** Whether `real` is `realRoot` or under it (both real, absolute paths). */
 const within = (realRoot: string, real: string): boolean =>
   real === realRoot || real.startsWith(realRoot.endsWith(path.sep) ? realRoot : realRoot + path.sep);
-
-/**
- * Replaces `file` with `data` atomically: written to a temp file of a unique name beside it (created
- * exclusively, so never through an existing file or link), then renamed over it. The temp file is
- * removed when either step fails.
- */
-async function replaceFile(file: string, data: string): Promise<void> {
-  const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-  try {
-    await fs.writeFile(tmp, data, { flag: 'wx' });
-    await fs.rename(tmp, file);
-  } catch (err) {
-    await fs.rm(tmp, { force: true }).catch(() => undefined);
-    throw err;
-  }
-}
 
 /** A definition path relative to the root: `/`-separated, no empty, `.` or `..` segments, ending in `.isml`. */
 export function isPointPath(rel: string): boolean {

@@ -10,19 +10,17 @@
  * disk too slow for the queue) stops that session's archive with an `archive` event while the point
  * goes on serving.
  */
-import { mkdir, readdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import createDebug from 'debug';
 import type { MediaFragment, TrackHeader } from '../media';
-import { onDemandSnapshot } from '../manifest/ondemand';
 import type { ManifestFormatter } from '../manifest/types';
 import type { TrackInfo } from '../model';
-import { renderSmil, trackParams } from '../ismv/lsm';
-import { CMAF_TRACK_ID } from '../mp4/init';
 import type { PublishingPoint } from '../point';
 import { ArchiveEvent, PointState, describeError } from '../point/events';
 import { ArchiveFailure, TrackFile, WriteQueue, archiveHeader } from './file';
 import { presentationName, sessionFolder, trackFileName } from './layout';
+import { writeManifests } from './manifests';
 import { mendFolder, readJournal, writeJournal } from './recover';
 import { openSource } from '../ismv/source';
 
@@ -35,8 +33,6 @@ export type { MendedFile } from './recover';
 
 const debug = createDebug('live-smooth:archive');
 
-/** 10 MHz: the unit of the `.ism`'s `timeShift`. */
-const ROOT_TIMESCALE = 10_000_000n;
 
 /** Archives kept in {@link Archiver.list} per point (the newest), besides those being written. */
 const LISTED = 64;
@@ -474,66 +470,8 @@ export class Archiver {
   }
 }
 
-/** An archived track as the manifests name it: its description, its file, and (when done) its fragments. */
-interface ManifestTrack {
-  info: TrackInfo;
-  /** The media file's name in the presentation's folder. */
-  src: string;
-  fragments: ReadonlyArray<{ time: bigint; duration: bigint }>;
-}
-
-/**
- * The whole 10 MHz ticks to subtract from the times of a finished presentation so that it starts at 0
- * (Shaka Player 4 plays on-demand Smooth only from 0; a segment of a live event starts where the event
- * was): its earliest fragment start, rounded down to whole seconds when that is not a whole number of
- * ticks in every track's timescale. The files keep the live times; the on-demand server applies it.
- */
-function startShift(tracks: readonly ManifestTrack[]): bigint {
-  let shift: bigint | undefined;
-  for (const t of tracks) {
-    const first = t.fragments[0];
-    if (!first) continue;
-    const at = (first.time * ROOT_TIMESCALE) / BigInt(t.info.timescale);
-    if (shift === undefined || at < shift) shift = at;
-  }
-  if (shift === undefined) return 0n;
-  const exact = tracks.every((t) => (shift! * BigInt(t.info.timescale)) % ROOT_TIMESCALE === 0n);
-  return exact ? shift : (shift / ROOT_TIMESCALE) * ROOT_TIMESCALE;
-}
-
-/**
- * Writes a presentation's `.ism` and, given the formatter (the presentation is done), its `.ismc` and
- * its `timeShift` (see {@link startShift}): the `.ismc` lists the shifted times, as the on-demand
- * server serves them. Each file through a temporary name and a rename, never half written.
- */
-async function writeManifests(folder: string, name: string, tracks: readonly ManifestTrack[], formatter: ManifestFormatter | undefined): Promise<void> {
-  const shift = formatter ? startShift(tracks) : 0n;
-  const metas: Array<[string, string]> = [['clientManifestRelativePath', `${name}.ismc`]];
-  if (shift > 0n) metas.push(['timeShift', String(shift)]);
-  const ism = renderSmil(
-    tracks.map((t) => ({ type: t.info.type, trackId: CMAF_TRACK_ID, bitrate: t.info.bitrate, language: t.info.language, src: t.src, params: trackParams(t.info) })),
-    metas,
-  );
-  if (formatter) {
-    const shifted = tracks.map((t) => {
-      const by = (shift * BigInt(t.info.timescale)) / ROOT_TIMESCALE;
-      return { info: t.info, fragments: t.fragments.map((f) => ({ time: f.time - by, duration: f.duration })) };
-    });
-    // The .ismc first: a reader that sees the finished .ism finds its client manifest.
-    await replace(path.join(folder, `${name}.ismc`), formatter.render(onDemandSnapshot(shifted)));
-  }
-  await replace(path.join(folder, `${name}.ism`), ism);
-}
-
 /** A thrown file-system error as an archive failure. */
 function failureOf(err: unknown): ArchiveFailure {
   const code = (err as { code?: unknown } | undefined)?.code;
   return { code: typeof code === 'string' ? code : 'EIO', message: describeError(err) };
-}
-
-/** Writes `file` whole: to a temporary name first, then renamed over it. */
-async function replace(file: string, text: string): Promise<void> {
-  const tmp = `${file}.tmp`;
-  await writeFile(tmp, text);
-  await rename(tmp, file);
 }

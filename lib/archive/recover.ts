@@ -6,10 +6,11 @@
  * Which folders were being written is kept in a small journal in the archive root, so a start reads
  * one file instead of walking every archive.
  */
-import { open, readFile, readdir, rename, writeFile } from 'node:fs/promises';
+import { open, readFile, readdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import { UUID_TFXD, parseTfxd } from '../mp4/boxes';
 import { children, childrenOf, findChild } from '../mp4/reader';
+import { replaceFile } from '../files';
 import { movieFragmentRandomAccess } from './file';
 
 /** Name of the journal of folders being written, in the archive root. */
@@ -114,8 +115,5 @@ export async function readJournal(root: string): Promise<string[]> {
 
 /** Replaces the journal with `folders`. */
 export async function writeJournal(root: string, folders: readonly string[]): Promise<void> {
-  const file = path.join(root, JOURNAL);
-  const tmp = `${file}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(folders, null, 1)}\n`);
-  await rename(tmp, file);
+  await replaceFile(path.join(root, JOURNAL), `${JSON.stringify(folders, null, 1)}\n`);
 }

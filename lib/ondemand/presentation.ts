@@ -336,9 +336,7 @@ function group(tracks: readonly SourceTrack[], timeShift: bigint): Array<{ type:
   for (const t of tracks) {
     let g = groups.find((x) => x.type === t.info.type && x.name === t.info.name);
     if (!g) groups.push((g = { type: t.info.type, name: t.info.name, tracks: [] }));
-    if (g.tracks.length > 0 && g.tracks[0]!.info.timescale !== t.info.timescale) {
-      throw new Error(`the tracks of StreamIndex ${t.info.name} have different timescales`);
-    }
+    // Tracks of one StreamIndex with different timescales are refused by the manifest snapshot.
     g.tracks.push(listTrack(t, timeShift));
   }
   for (const g of groups) g.tracks.sort((a, b) => a.info.bitrate - b.info.bitrate);

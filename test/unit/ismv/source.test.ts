@@ -47,6 +47,25 @@ function ingest(bytes: Buffer): IngestEvent[] {
   return [...parser.push(bytes), ...parser.end()];
 }
 
+/** File handles that record the position of every read (opened per use, closed after). */
+function spyingHandles(reads: number[]): FileHandles {
+  return {
+    async use(f, fn) {
+      const fh = await fsOpen(f, 'r');
+      const read = fh.read.bind(fh) as (...a: unknown[]) => unknown;
+      (fh as unknown as { read: unknown }).read = (...a: unknown[]) => {
+        reads.push(a[3] as number);
+        return read(...a);
+      };
+      try {
+        return await fn(fh);
+      } finally {
+        await fh.close();
+      }
+    },
+  };
+}
+
 describe('openSource', () => {
   it('reads every video and audio track with its fragment index and measured bitrate', async () => {
     const src = await open(file('two.ismv', ismv({ video: [300_000, 150_000], fragments: 3 })));
@@ -130,21 +149,7 @@ describe('openSource', () => {
     const cut = lastMdat + 5; // inside the last fragment
     const p = file('grow.ismv', whole.subarray(0, cut));
     const reads: number[] = [];
-    const handles: FileHandles = {
-      async use(f, fn) {
-        const fh = await fsOpen(f, 'r');
-        const read = fh.read.bind(fh) as (...a: unknown[]) => unknown;
-        (fh as unknown as { read: unknown }).read = (...a: unknown[]) => {
-          reads.push(a[3] as number);
-          return read(...a);
-        };
-        try {
-          return await fn(fh);
-        } finally {
-          await fh.close();
-        }
-      },
-    };
+    const handles = spyingHandles(reads);
     const src = await openSource([p], { growing: true, files: handles });
     expect(src.tracks.map((t) => t.fragments.length).reduce((a, b) => a + b)).toBe(full.reduce((a, b) => a + b) - 1);
     // Nothing new: no fragment added.
@@ -180,21 +185,7 @@ describe('openSource', () => {
     mfroBody.writeUInt32BE(8 + inner.length + 16);
     const p = file('ra.ismv', Buffer.concat([plain, box('mfra', inner, fullBox('mfro', 0, 0, mfroBody))]));
     const reads: number[] = [];
-    const handles: FileHandles = {
-      async use(f, fn) {
-        const fh = await fsOpen(f, 'r');
-        const read = fh.read.bind(fh) as (...a: unknown[]) => unknown;
-        (fh as unknown as { read: unknown }).read = (...a: unknown[]) => {
-          reads.push(a[3] as number);
-          return read(...a);
-        };
-        try {
-          return await fn(fh);
-        } finally {
-          await fh.close();
-        }
-      },
-    };
+    const handles = spyingHandles(reads);
     const src = await openSource([p], { randomAccess: true, files: handles });
     const moofs = new Set(scanned.tracks.flatMap((t) => t.fragments.map((f) => f.moofOffset)));
     // Of the 12 moofs, only the last of each track was read, and the first one's header (where the
