@@ -4,7 +4,6 @@
  * lifecycle and its ingest sessions live in the façade (`index.ts`); this part answers "what is there,
  * and what does a client get for it".
  */
-import { randomBytes } from 'node:crypto';
 import type { PointSettings } from '../definition';
 import { SmoothError } from '../errors';
 import type { MediaFragment, TrackHeader } from '../media';
@@ -20,6 +19,7 @@ import { Awaitable, EvictReason, FragmentStore, StoredFragment, isThenable } fro
 import type { FailureSource, PointEvents } from './events';
 import type { BudgetHolder, ByteBudget } from './limits';
 import type { Anchor } from './anchor';
+import { contentTag, fragmentTag } from './etag';
 import { PointOutputs, RenderedOutput } from './outputs';
 import { TimeShift, restartShift } from './restart';
 import { listGroup, trimBound } from './timeline';
@@ -159,12 +159,6 @@ export class PointContent implements BudgetHolder {
   /** Incremented with every new store: what an older one reports (evictions, failed puts) no longer touches the timelines. */
   #generation = 0;
   readonly #packaged = new PackageCache<FragmentTime>(PACKAGE_CACHE_BYTES);
-  /**
-   * Random session tag, part of every ETag: a restarted session (or process) that reuses fragment times
-   * never matches an ETag a client or cache holds from before.
-   */
-  #tag = randomBytes(4).toString('hex');
-  #version = 0;
   /** The shift of the latest encoder restart this session, for the other streams of the same encoder. */
   #restart: TimeShift | undefined;
   #changedAt: number;
@@ -190,7 +184,6 @@ export class PointContent implements BudgetHolder {
       settings: () => host.settings(),
       live: () => host.live(),
       changedAt: () => this.#changedAt,
-      etag: (kind) => `"${kind}${this.#tag}.${this.#version}"`,
       now: () => host.options.clock.now(),
     });
     host.budget.join(this);
@@ -314,7 +307,7 @@ export class PointContent implements BudgetHolder {
    * @returns false when the store refused or failed it at once
    */
   add(track: Track, fragment: MediaFragment): boolean {
-    track.timeline.add(fragment, fragment.byteLength);
+    track.timeline.add(fragment, fragment.byteLength, fragmentTag(fragment));
     if (this.#outputs.arrived(track, fragment.time, fragment.duration, fragment.samples.count)) {
       this.#host.emit('anchor', { point: this.#host.path, availabilityStart: this.#outputs.anchor!.availabilityStart });
     }
@@ -415,13 +408,12 @@ export class PointContent implements BudgetHolder {
 
   /** The manifest and its ETag change (a fragment, a stream or a setting). */
   touch(): void {
-    this.#version++;
     this.#changedAt = this.#host.options.clock.now();
     this.#manifest = undefined;
     this.#outputs.invalidate();
   }
 
-  /** Drops everything: a new session, with a new store and a new ETag tag. */
+  /** Drops everything: a new session, with a new store. */
   clear(): void {
     const old = this.#store;
     this.#store = this.#newStore();
@@ -432,7 +424,6 @@ export class PointContent implements BudgetHolder {
     for (const track of [...this.#waiters.keys()]) this.#wake(track);
     this.tracks.clear();
     this.#restart = undefined;
-    this.#tag = randomBytes(4).toString('hex');
     this.#report();
   }
 
@@ -531,10 +522,11 @@ export class PointContent implements BudgetHolder {
       const seconds = Number(last.duration) / st.timescale;
       if (shortest === undefined || seconds < shortest) shortest = seconds;
     }
+    const body = Buffer.from(formatter.render(snapshot), 'utf8');
     this.#manifest = {
-      body: Buffer.from(formatter.render(snapshot), 'utf8'),
+      body,
       contentType: formatter.contentType,
-      etag: `"m${this.#tag}.${this.#version}"`,
+      etag: `"m${contentTag(body)}"`,
       lastModified: this.#changedAt,
       maxAge: shortest === undefined ? 0 : Math.floor(shortest / 2),
     };
@@ -573,7 +565,7 @@ export class PointContent implements BudgetHolder {
     // Published with fewer than L successors means published at the end; only once the point stopped
     // can nothing follow it any more (a stream that ended may come back while others keep it going).
     const complete = tfrf === lookahead || tfrf < 0 || (!this.#host.live() && track.timeline.isPublished(hit));
-    return { status: 'ok', track: track.info, key: track.key, time: hit.time, fragment: hit, tfrf, complete, etag: `"f${this.#tag}.${hit.time}"` };
+    return { status: 'ok', track: track.info, key: track.key, time: hit.time, fragment: hit, tfrf, complete, etag: `"f${hit.time}.${track.timeline.tagOf(hit)}"` };
   }
 
   /** The Smooth fragment response for a found fragment: tfxd, and the tfrf the lookup counted. */

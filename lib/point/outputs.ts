@@ -10,6 +10,7 @@ import { renderMaster, renderMedia } from '../manifest/hls';
 import { OutputGroup, OutputRepresentation, OutputSnapshot, TIME_URL_PLACEHOLDER, representationId } from '../manifest/output';
 import type { FragmentTime } from '../model';
 import { Anchor, anchorFits, chooseAnchor } from './anchor';
+import { contentTag } from './etag';
 import { listGroup } from './timeline';
 import type { Group, Track, TrackRegistry } from './tracks';
 
@@ -35,8 +36,6 @@ export interface OutputsHost {
   live(): boolean;
   /** Wall-clock ms of the last change of the timeline. */
   changedAt(): number;
-  /** Entity tag of a rendering of kind `kind` of the content as it is now. */
-  etag(kind: string): string;
   /** Wall-clock ms now. */
   now(): number;
 }
@@ -198,7 +197,7 @@ export class PointOutputs {
       body,
       timeAt: body.lastIndexOf(TIME_URL_PLACEHOLDER),
       contentType,
-      etag: this.#host.etag(key.startsWith('m3u8:') ? `h${key.slice(5)}` : key === 'mpd' ? 'd' : 'h'),
+      etag: `"${key === 'mpd' ? 'd' : 'h'}${contentTag(body)}"`,
       lastModified: this.#host.changedAt(),
       maxAge: shortest === undefined || snapshot.ended ? 0 : Math.floor(shortest / 2),
     };

@@ -14,6 +14,8 @@ interface Entry extends FragmentTime {
   dropped: boolean;
   /** Bytes the fragment holds (for {@link TrackTimeline.heldBytes}). */
   readonly bytes: number;
+  /** Fingerprint of its content, for entity tags (see `etag.ts`). */
+  readonly tag: string;
 }
 
 /** Arrays whose consumed head is dropped once it is this long and more than half the array. */
@@ -77,9 +79,10 @@ export class TrackTimeline {
   /**
    * Adds the newest fragment, held back. The caller checked {@link accepts}.
    * @param bytes - what the fragment holds, counted in {@link heldBytes} until it is published
+   * @param tag - fingerprint of its content ({@link tagOf} gives it back)
    */
-  add(f: FragmentTime, bytes = 0): void {
-    const entry: Entry = { time: f.time, duration: f.duration, seq: this.#next++, dropped: false, bytes };
+  add(f: FragmentTime, bytes = 0, tag = ''): void {
+    const entry: Entry = { time: f.time, duration: f.duration, seq: this.#next++, dropped: false, bytes, tag };
     this.#heldBytes += bytes;
     this.#list.push(entry);
     this.#byTime.set(entry.time, entry);
@@ -142,6 +145,11 @@ export class TrackTimeline {
       found = e;
     }
     return found;
+  }
+
+  /** The content fingerprint {@link add} was given for a fragment {@link find} gave. */
+  tagOf(fragment: FragmentTime): string {
+    return (fragment as Entry).tag;
   }
 
   /** Whether a fragment {@link find} gave is published (listed). */

@@ -99,7 +99,7 @@ const tfrfTimes = (r: Reply): bigint[] => smoothBoxes(r.body).tfrf.map((e) => e.
  * `"f<session>.<time>.<part>"` (no count) once complete.
  */
 function etagOf(r: Reply): { time: bigint; count: number | undefined; part: string } {
-  const m = /^"f[0-9a-f]+\.(\d+)(?:\.(\d+))?\.(\w+)"$/.exec(r.headers.etag ?? '');
+  const m = /^"f(\d+)\.[0-9a-z]+(?:\.(\d+))?\.(\w+)"$/.exec(r.headers.etag ?? '');
   if (!m) throw new Error(`unexpected ETag ${r.headers.etag}`);
   return { time: BigInt(m[1]!), count: m[2] === undefined ? undefined : Number(m[2]), part: m[3]! };
 }
