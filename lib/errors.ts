@@ -47,10 +47,18 @@ export type SmoothErrorCode =
   | 'ERR_BUDGET_EXCEEDED'
   /** The encoder sent nothing for longer than the idle-ingest timeout. */
   | 'ERR_INGEST_IDLE'
+  /** The edge cache got no usable answer from any upstream: network errors, 5xx, malformed answers (some may have timed out). */
+  | 'ERR_UPSTREAM_FAILED'
+  /** The edge cache's upstream requests all timed out. */
+  | 'ERR_UPSTREAM_TIMEOUT'
+  /** The edge cache has `maxUpstreamRequests` upstream requests in flight, or is closed. */
+  | 'ERR_EDGE_BUSY'
   /** An option passed to the library is invalid. */
   | 'ERR_INVALID_OPTION'
   /** The fragment store failed to read a fragment (the cause is reported, not sent to the client). */
-  | 'ERR_STORE';
+  | 'ERR_STORE'
+  /** A pulled point's upstream answered with something that is not a valid manifest or fragment. */
+  | 'ERR_BAD_UPSTREAM';
 
 /** Base class of every error the library raises; match on `code`, not on the message. */
 export class SmoothError extends Error {

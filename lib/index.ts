@@ -3,12 +3,13 @@
  *
  * `createOrigin(root, options)` is the framework-free origin; `liveSmooth(origin)` is the middleware
  * that serves it, `liveSmooth.admin(origin)` its management API and `liveSmooth.metrics(origin)` its
- * Prometheus metrics. The rest are the pluggable modules' contracts and defaults, the media model,
- * the core's types and the errors. The simulated encoder, the sample player and the store conformance
- * suite have entries of their own: `live-smooth/encoder`, `live-smooth/player`,
- * `live-smooth/store-conformance`.
+ * Prometheus metrics; `liveSmooth.edge({ upstream })` is an edge cache in front of a remote origin.
+ * The rest are the pluggable modules' contracts and defaults, the media model, the core's types and
+ * the errors. The simulated encoder, the sample player and the store conformance suite have entries
+ * of their own: `live-smooth/encoder`, `live-smooth/player`, `live-smooth/store-conformance`.
  */
 import { admin } from './http/admin';
+import { edge } from './http/edge';
 import { metrics } from './http/metrics';
 import { isIngest, liveSmooth as createHandler } from './http/middleware';
 
@@ -32,6 +33,10 @@ export type { LiveSmoothOptions, ResolvedOptions, Clock, Mapping, IngestAuthOpti
 export { admin, pointJson } from './http/admin';
 export type { AdminHandler, AdminOptions } from './http/admin';
 export { metrics } from './http/metrics';
+export { edge } from './http/edge';
+export type { EdgeHandler } from './http/edge';
+export { EdgeCache, FORWARDED_HEADERS } from './edge';
+export type { CacheStatus, EdgeAnswer, EdgeEntry, EdgeEvents, EdgeStats, EdgeOptions, EdgeClock, EdgeFetch, UpstreamStats, UpstreamFailureEvent, FailoverEvent } from './edge';
 export type { MetricsHandler } from './http/metrics';
 export { registerMetrics, METRIC_NAMES } from './metrics';
 export type { MetricsOptions } from './metrics';
@@ -93,7 +98,8 @@ export type { Box } from './mp4/reader';
  * The middleware factory, also reachable as the package's default export:
  * `app.use(liveSmooth(createOrigin('media')))` (or `liveSmooth('media')`). `liveSmooth.isIngest` is
  * {@link isIngest}; `liveSmooth.admin(origin)` is the management API and dashboard ({@link admin});
- * `liveSmooth.metrics(origin)` is the Prometheus scrape endpoint ({@link metrics}).
+ * `liveSmooth.metrics(origin)` is the Prometheus scrape endpoint ({@link metrics});
+ * `liveSmooth.edge({ upstream })` is the edge cache for a remote origin ({@link edge}).
  */
-export const liveSmooth = Object.assign(createHandler, { isIngest, admin, metrics });
+export const liveSmooth = Object.assign(createHandler, { isIngest, admin, metrics, edge });
 export default liveSmooth;

@@ -109,3 +109,19 @@ function run(ffmpeg: string, args: string[]): Push {
   const done = new Promise<{ code: number | null; stderr: string }>((ok) => child.on('exit', (code) => ok({ code, stderr })));
   return { child, done };
 }
+
+/**
+ * One encoder feeding several publishing points (redundant origins) with the same bytes: ffmpeg's
+ * `tee` muxer writes one ismv output per URL of `urls` (each `…/ch1.isml`, POSTed to `Streams(<id>)`),
+ * so every origin gets identical fragments with identical times. An output whose origin goes away is
+ * dropped (`onfail=ignore`) and the others go on. `o.url` is ignored.
+ */
+export function pushTee(o: PushOptions & { urls: string[] }): Push {
+  const args = pushArgs({ ...o, url: '', perTrack: false });
+  // pushArgs ends with the single output: `-movflags isml+frag_keyframe -f ismv <url>/Streams(id)`.
+  const tail = args.splice(-5);
+  if (tail[0] !== '-movflags' || tail[3] !== 'ismv') throw new Error(`pushTee: unexpected pushArgs tail ${tail.join(' ')}`);
+  const slaves = o.urls.map((u) => `[f=ismv:movflags=isml+frag_keyframe:onfail=ignore]${u}/Streams(${o.streamId ?? 'ch1'})`).join('|');
+  // The muxers inside tee cannot ask the encoders for global headers (avcC, AudioSpecificConfig): ask here.
+  return run(o.ffmpeg, [...args, '-flags', '+global_header', '-f', 'tee', slaves]);
+}

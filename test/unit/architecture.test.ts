@@ -111,14 +111,17 @@ describe('lib/ layout', () => {
       options: [...base, 'definition', 'ingest', 'manifest', 'store'],
       point: [...base, 'definition', 'ingest', 'manifest', 'options', 'package', 'store'],
       files: [],
-      origin: [...base, 'archive', 'definition', 'files', 'ondemand', 'options', 'point'],
+      origin: [...base, 'archive', 'definition', 'files', 'ondemand', 'options', 'point', 'pull'],
+      pull: [...base, 'ingest', 'ismv', 'point'],
       archive: [...base, 'definition', 'files', 'ismv', 'manifest', 'point'],
       metrics: ['errors', 'origin', 'point'],
-      http: [...base, 'archive', 'definition', 'ingest', 'manifest', 'metrics', 'ondemand', 'options', 'origin', 'package', 'player', 'point', 'store'],
+      http: [...base, 'archive', 'definition', 'edge', 'ingest', 'manifest', 'metrics', 'ondemand', 'options', 'origin', 'package', 'player', 'point', 'store'],
       player: [],
       ismv: [...base, 'ingest', 'manifest'],
       encoder: [...base, 'ingest', 'ismv', 'manifest', 'smil'],
       ondemand: [...base, 'ismv', 'manifest'],
+      // The edge cache's core: an HTTP client of remote origins (global fetch), no requests or responses.
+      edge: ['errors'],
       index: Object.keys(Object.fromEntries(SOURCES)).map(area),
     };
     const offenders: string[] = [];
