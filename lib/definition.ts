@@ -20,7 +20,7 @@ export interface PointSettings {
   title: string | undefined;
   /** Handler selector; `liveSmoothStreaming` for live points. */
   module: string;
-  /** `Push` (encoders POST to the point). `Pull` is not supported yet and puts the point in Error. */
+  /** `Push` (encoders POST to the point) or `Pull` (the point follows the upstream points its `<body>` lists). */
   sourceType: 'Push' | 'Pull';
   /** `;`-separated subset of `Fragments;Streams;Archives`. */
   publishing: string;
@@ -250,10 +250,35 @@ export function resolveSettings(layers: readonly SettingsOverrides[], sources: r
   if (s.archiveSegmentLength > 0 && s.archiveSegmentLength < MIN_ARCHIVE_SEGMENT) {
     throw bad(`archiveSegmentLength must be 0 (one presentation) or at least ${MIN_ARCHIVE_SEGMENT} seconds`);
   }
-  if (s.sourceType === 'Pull') {
-    throw bad(sources.length === 0 ? 'sourceType Pull lists no source in <body>' : 'sourceType Pull is not supported yet');
-  }
+  if (s.sourceType === 'Pull') pullSources(sources);
   return s;
+}
+
+/** Upstreams a pulled point may list. */
+const MAX_PULL_SOURCES = 8;
+
+/**
+ * The upstream publishing points of a `sourceType=Pull` definition, checked: absolute http(s) URLs
+ * of a live point (`….isml`), without credentials, a query or a fragment, at most
+ * {@link MAX_PULL_SOURCES}; a trailing `/` is dropped.
+ * @throws SmoothError ERR_BAD_DEFINITION when there is none or one is not such a URL
+ */
+export function pullSources(sources: readonly string[]): string[] {
+  if (sources.length === 0) throw bad('sourceType Pull lists no source in <body> (<ref src="http://host/path/name.isml"/>)');
+  if (sources.length > MAX_PULL_SOURCES) throw bad(`sourceType Pull lists more than ${MAX_PULL_SOURCES} sources`);
+  return sources.map((src) => {
+    const show = src.slice(0, 80);
+    let url: URL;
+    try {
+      url = new URL(src);
+    } catch {
+      throw bad(`pull source "${show}" is not a URL`);
+    }
+    if (src.length > 2048 || !/^https?:$/.test(url.protocol) || url.username || url.password || url.search || url.hash || !/\.isml\/?$/i.test(url.pathname)) {
+      throw bad(`pull source "${show}" must be an http(s) URL of a publishing point (…/name.isml), without credentials or query`);
+    }
+    return url.href.replace(/\/$/, '');
+  });
 }
 
 function defined(o: SettingsOverrides): SettingsOverrides {

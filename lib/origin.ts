@@ -17,7 +17,7 @@ import { EventEmitter } from 'node:events';
 import { readFileSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import createDebug from 'debug';
-import { PointSettings, readDefinition, resolveSettings, writeDefinition } from './definition';
+import { PointSettings, pullSources, readDefinition, resolveSettings, writeDefinition } from './definition';
 import { SmoothError, isSmoothError } from './errors';
 import { LiveSmoothOptions, ResolvedOptions, layersFor, resolveOptions } from './options';
 import { PublishingPoint } from './point';
@@ -27,6 +27,7 @@ import { anchorFromJson, anchorToJson } from './point/anchor';
 import { Archiver } from './archive';
 import { replaceFile } from './files';
 import { OnDemandCatalog } from './ondemand/catalog';
+import { Puller } from './pull';
 
 const debug = createDebug('live-smooth:origin');
 
@@ -71,6 +72,7 @@ const FORWARDED: ReadonlyArray<keyof PointEvents> = [
   'inputRejected',
   'encoderRestart',
   'fragmentDropped',
+  'source',
   'failure',
 ];
 
@@ -107,6 +109,8 @@ export class Origin extends SafeEmitter<PointEvents> {
   #listenerFailures = 0;
   /** Writes the live archives of points whose settings list `Archives`. */
   readonly archiver: Archiver;
+  /** The pullers of `sourceType=Pull` points, by point path. */
+  readonly #pullers = new Map<string, Puller>();
   /** The on-demand presentations (`*.ism`) under the root, opened as requested, within their bounds. */
   readonly onDemand: OnDemandCatalog;
 
@@ -279,7 +283,7 @@ export class Origin extends SafeEmitter<PointEvents> {
       if (entry?.point) {
         debug('%s: definition removed, closing the point', rel);
         this.archiver.end(rel, 'definition removed');
-        entry.point.close();
+        this.#close(entry.point);
         this.#save();
       }
       if (!entry?.point && this.#missing >= MAX_MISSING) this.#forgetMissing();
@@ -294,9 +298,10 @@ export class Origin extends SafeEmitter<PointEvents> {
     if (entry && !entry.point) this.#missing--;
     let point = entry?.point;
     let settings: PointSettings | undefined;
+    let sources: string[] = [];
     let reason: string | undefined;
     try {
-      settings = this.#settings(rel, await fs.readFile(real!, 'utf8'));
+      ({ settings, sources } = this.#settings(rel, await fs.readFile(real!, 'utf8')));
     } catch (err) {
       reason = isSmoothError(err) ? err.message : `cannot read definition: ${(err as Error).message}`;
     }
@@ -307,14 +312,35 @@ export class Origin extends SafeEmitter<PointEvents> {
       console.error(`live-smooth: ${rel}: ${reason}`);
       point.fail(reason!);
     }
+    this.#follow(point, settings, sources);
     this.#entries.set(rel, { point, checkedAt: now, mtimeMs: stat.mtimeMs, size: stat.size });
     return point;
   }
 
-  /** Effective settings of `rel` given its file text: IIS defaults < site < mappings < file. */
-  #settings(rel: string, text: string): PointSettings {
+  /** Effective settings of `rel` given its file text (IIS defaults < site < mappings < file), and its pull sources. */
+  #settings(rel: string, text: string): { settings: PointSettings; sources: string[] } {
     const def = readDefinition(text);
-    return resolveSettings([...layersFor(this.options, rel), def.overrides], def.sources);
+    const settings = resolveSettings([...layersFor(this.options, rel), def.overrides], def.sources);
+    return { settings, sources: settings.sourceType === 'Pull' ? pullSources(def.sources) : [] };
+  }
+
+  /** Starts, updates or stops the puller of `point` as its definition says. */
+  #follow(point: PublishingPoint, settings: PointSettings | undefined, sources: string[]): void {
+    const puller = this.#pullers.get(point.path);
+    if (settings?.sourceType === 'Pull' && sources.length > 0) {
+      if (puller) puller.setSources(sources);
+      else this.#pullers.set(point.path, new Puller(point, sources, { maxFragmentBytes: this.options.maxBoxSize, clock: this.options.clock }));
+    } else if (puller) {
+      puller.close();
+      this.#pullers.delete(point.path);
+    }
+  }
+
+  /** Closes a point and its puller. */
+  #close(point: PublishingPoint): void {
+    this.#pullers.get(point.path)?.close();
+    this.#pullers.delete(point.path);
+    point.close();
   }
 
   #create(rel: string, settings: PointSettings): PublishingPoint {
@@ -424,7 +450,7 @@ export class Origin extends SafeEmitter<PointEvents> {
     }
     await fs.rm(file, { force: true });
     this.archiver.end(rel, 'point deleted');
-    point.close();
+    this.#close(point);
     this.#entries.delete(rel);
     this.#save();
     return true;
@@ -475,7 +501,7 @@ export class Origin extends SafeEmitter<PointEvents> {
     // The archives end with their mfra and manifests; `archiver.idle()` resolves when that is on disk.
     void this.archiver.close();
     void this.onDemand.close();
-    for (const e of this.#entries.values()) e.point?.close();
+    for (const e of this.#entries.values()) if (e.point) this.#close(e.point);
     this.#entries.clear();
     this.#missing = 0;
   }

@@ -140,6 +140,7 @@ export function pointJson(p: PublishingPoint, live?: string, archives: ReadonlyA
     path: p.path,
     state: p.state,
     error: p.error ?? null,
+    source: p.source ? { ...p.source, reason: p.source.reason ?? null } : null,
     settings,
     pendingSettings: p.pendingSettings !== undefined,
     urls: pointUrls(p, live),

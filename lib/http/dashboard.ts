@@ -14,7 +14,8 @@
  * `[data-testid="urls"]` with the player URLs `url-smooth`, `url-dash`, `url-hls` (links when the
  * admin router was given the middleware's mount point, `live`), `[data-testid="archives"]` with one
  * `li[data-testid="archive"][data-state]` per archive holding its `archive-link`, and
- * `[data-testid="state"]` (badge), `point-title`, `command-error`, `error`, buttons `start` / `stop` /
+ * `[data-testid="source"]` (a pulled point's upstream, `data-state` `waiting` | `connecting` | `pulling` |
+ * `failing` | `ended`), `[data-testid="state"]` (badge), `point-title`, `command-error`, `error`, buttons `start` / `stop` /
  * `shutdown` / `edit` / `delete`, and `tr[data-testid="track"][data-key]` rows whose cells are
  * `bitrate`, `incoming`, `fragments`, `last-fragment`, and `plots` holding the sparklines
  * `svg[data-testid="spark-incoming"]` (incoming bitrate) and `svg[data-testid="spark-requests"]`
@@ -215,6 +216,15 @@ export const DASHBOARD_HTML: string = String.raw`<!doctype html>
     if (kind) node.className = 'msg ' + kind;
   }
 
+  /** A pulled point's upstream connection: where from, and why it is not pulling. */
+  var SOURCE_WORDS = { waiting: 'Waiting to pull from', connecting: 'Connecting to', pulling: 'Pulling from', failing: 'Failing:', ended: 'Ended:' };
+  function renderSource(node, s) {
+    if (!s) return show(node, '');
+    node.setAttribute('data-state', String(s.state));
+    var text = (SOURCE_WORDS[s.state] || String(s.state)) + ' ' + String(s.upstream) + (s.reason ? ' \u2013 ' + String(s.reason) : '');
+    show(node, text, s.state === 'failing' ? 'bad' : 'good');
+  }
+
   /** The error text of a failed response: its JSON "error", else its text, else the status line. */
   function failure(res) {
     return res.text().then(function (body) {
@@ -249,6 +259,8 @@ export const DASHBOARD_HTML: string = String.raw`<!doctype html>
     var urls = el('div', { 'class': 'urls', 'data-testid': 'urls' });
     var error = el('p', { 'class': 'msg bad', 'data-testid': 'error' });
     error.hidden = true;
+    var source = el('p', { 'class': 'msg', 'data-testid': 'source' });
+    source.hidden = true;
     var commandError = el('p', { 'class': 'msg bad', 'data-testid': 'command-error', role: 'alert' });
     commandError.hidden = true;
     var settings = el('div', { 'class': 'settings', 'data-testid': 'settings' });
@@ -264,10 +276,10 @@ export const DASHBOARD_HTML: string = String.raw`<!doctype html>
     table.hidden = true;
     var archives = el('ul', { 'class': 'archives', 'data-testid': 'archives' });
     archives.hidden = true;
-    root.append(head, urls, error, commandError, settings, streams, table, archives);
+    root.append(head, urls, source, error, commandError, settings, streams, table, archives);
     return {
       el: root, point: null,
-      parts: { title: title, badge: badge, reason: reason, total: total, buttons: buttons, error: error, urls: urls,
+      parts: { title: title, badge: badge, reason: reason, total: total, buttons: buttons, error: error, urls: urls, source: source,
         commandError: commandError, settings: settings, streams: streams, table: table, tbody: tbody, archives: archives }
     };
   }
@@ -492,6 +504,7 @@ export const DASHBOARD_HTML: string = String.raw`<!doctype html>
     card.parts.title.textContent = title ? String(title) : '';
     setState(card, p.state);
     show(card.parts.error, p.error ? String(p.error) : '');
+    renderSource(card.parts.source, p.source);
     renderSettings(card.parts.settings, p.settings, p.pendingSettings === true);
     renderStreams(card.parts.streams, p.streams);
     renderCounts(card.parts.streams, p);

@@ -601,6 +601,9 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
       debugIngest('%s: stream %s from %s refused: %s', point.path, streamId, req.socket.remoteAddress, decision.error.message);
       return refuse(req, res, point, decision.error, decision.headers);
     }
+    if (point.settings.sourceType === 'Pull') {
+      throw new SmoothError('ERR_POINT_STATE', 'this publishing point pulls from its sources (sourceType=Pull); it takes no pushes');
+    }
     const chunked = req.headers['transfer-encoding'] !== undefined;
     if (!chunked && (req.headers['content-length'] === undefined || req.headers['content-length'] === '0')) {
       // Probe POST (MS-SSTR 3.3.4.1): say whether a stream would be accepted.

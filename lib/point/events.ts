@@ -14,6 +14,25 @@ import { isThenable } from '../store/types';
  */
 export type PointState = 'Idle' | 'Starting' | 'Started' | 'Stopping' | 'Stopped' | 'ShuttingDown' | 'Error';
 
+/**
+ * Where a pulled point's media comes from (`sourceType=Pull`), as its puller last reported it:
+ * - `waiting`: the point is not started, nothing is pulled;
+ * - `connecting`: asking the upstream for its manifest, nothing pulled yet;
+ * - `pulling`: fragments arrive from `upstream`;
+ * - `failing`: the upstream does not answer as it should (`reason`, e.g. `upstream 503`), and the next
+ *   one listed, if any, is being tried;
+ * - `ended`: the upstream's presentation ended and the point was sent end of stream.
+ */
+export interface SourceStatus {
+  state: 'waiting' | 'connecting' | 'pulling' | 'failing' | 'ended';
+  /** The upstream publishing point in use (or last tried). */
+  upstream: string;
+  /** Why the state is not `pulling`, or what is left out (tracks that cannot be pulled). */
+  reason: string | undefined;
+  /** Wall-clock ms of the change. */
+  since: number;
+}
+
 /** What went wrong outside the media path: a listener or the store failed. */
 export type FailureSource = 'listener' | 'store';
 
@@ -53,6 +72,8 @@ export interface PointEvents {
    * `mfra` and manifests on disk) or failed (the point goes on serving). Emitted by the origin only.
    */
   archive: [ArchiveEvent];
+  /** A pulled point's connection to its upstream changed (see {@link SourceStatus}). */
+  source: [{ point: string } & SourceStatus];
   /** A listener or the store failed; ingest and delivery went on. Counted in the point's statistics. */
   failure: [{ point: string; source: FailureSource; event?: string; message: string; error: unknown }];
 }

@@ -19,7 +19,7 @@ import type { Awaitable } from '../store/types';
 import { FragmentLookup, ManifestBuilds, PackagedFragment, PointContent, PointMemory, RenderedManifest, SegmentLookup } from './content';
 import type { Anchor } from './anchor';
 import type { RenderedOutput } from './outputs';
-import { FailureSource, PointEvents, PointState, SafeEmitter, describeError } from './events';
+import { FailureSource, PointEvents, PointState, SafeEmitter, SourceStatus, describeError } from './events';
 import { Effect, PointCommand, PointEvent, refusedCommand, refusedEncoder, step } from './lifecycle';
 import { IngestSession, LOCAL_IDENTITY, SessionEnd, SessionHost, conflictOf } from './session';
 import { SharedLimits, sharedLimits } from './limits';
@@ -27,7 +27,7 @@ import { TimeShift, shiftIn } from './restart';
 import { EncoderCounts, FailureCounts, ResponseCounts, StreamStats, TrackStats } from './stats';
 import { Track, trackStats } from './tracks';
 
-export type { PointState } from './events';
+export type { PointState, SourceStatus } from './events';
 export type { PointCommand } from './lifecycle';
 export type { FragmentLookup, ManifestBuilds, PackagedFragment, PointMemory, RenderedManifest, SegmentLookup } from './content';
 export type { Anchor } from './anchor';
@@ -56,6 +56,7 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
   #pendingSettings: PointSettings | undefined;
   #state: PointState = 'Idle';
   #error: string | undefined;
+  #source: SourceStatus | undefined;
   /** The definition is malformed: the point stays in Error until the file is fixed. */
   #broken = false;
   #sourceLost: NodeJS.Timeout | undefined;
@@ -109,6 +110,24 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
   /** Why the point is in `Error`, if it is. */
   get error(): string | undefined {
     return this.#error;
+  }
+
+  /** A pulled point's connection to its upstream, as last reported; `undefined` for a pushed point. */
+  get source(): Readonly<SourceStatus> | undefined {
+    return this.#source;
+  }
+
+  /**
+   * Records how a pulled point's upstream connection stands (its puller calls this) and emits `source`
+   * when it changed; `undefined` clears it (the point became a push point).
+   */
+  reportSource(status: SourceStatus | undefined): void {
+    const old = this.#source;
+    if (status && old && old.state === status.state && old.upstream === status.upstream && old.reason === status.reason) return;
+    this.#source = status;
+    if (!status) return;
+    debug('%s: source %s %s%s', this.path, status.state, status.upstream, status.reason ? ` (${status.reason})` : '');
+    this.#emit('source', { point: this.path, ...status });
   }
 
   /** Current settings. */

@@ -1,0 +1,542 @@
+/**
+ * Pull publishing points (IIS `sourceType=Pull`, protocol doc §5.4): a point that follows the live
+ * presentation of one or more upstream publishing points. It reads the upstream's client manifest,
+ * fetches each track's fragments in order (following the `tfrf` the upstream announces), and feeds
+ * them to its point as one ingest stream, with the upstream's times. To the point it is an encoder like
+ * any other: the same parser, checks, restart rules, archive, DASH/HLS and lifecycle apply, and bad
+ * upstream data is refused as bad ingest is.
+ *
+ * Several upstreams listed are failover: when the one in use stops answering (a network error, a
+ * timeout, a 5xx or bad data), the next one continues from the last fragment held. Twins fed the same
+ * stream have the same times, so nothing is repeated or missed.
+ */
+import createDebug from 'debug';
+import { SmoothError, isSmoothError } from '../errors';
+import { smoothIngest } from '../ingest/smooth';
+import { smoothFtyp } from '../ismv/header';
+import { liveServerManifestBox } from '../ismv/lsm';
+import type { TrackInfo } from '../model';
+import { UUID_TFRF, UUID_TFXD, parseTfrf, parseTfxd } from '../mp4/boxes';
+import { emptyMfra } from '../mp4/edit';
+import { children, childrenOf } from '../mp4/reader';
+import { synthesizeMvhd, synthesizeTrack } from '../mp4/synth';
+import { makeBox } from '../mp4/writer';
+import type { PublishingPoint, SourceStatus } from '../point';
+import type { IngestSession } from '../point/session';
+import { UpstreamManifest, UpstreamStream, fragmentPath, parseUpstreamManifest } from './manifest';
+
+const debug = createDebug('live-smooth:pull');
+
+export { parseUpstreamManifest, fragmentPath, UPSTREAM_LIMITS } from './manifest';
+export type { UpstreamManifest, UpstreamStream } from './manifest';
+
+/** A `fetch` as the puller calls it (the global one by default; tests may pass another). */
+export type Fetch = (url: string, init: { signal: AbortSignal; redirect: 'manual'; headers: Record<string, string> }) => Promise<Response>;
+
+/** Options of a {@link Puller}. Every one has a default. */
+export interface PullerOptions {
+  /** Largest manifest accepted, in bytes. Default 4 MiB. */
+  maxManifestBytes?: number;
+  /** Largest fragment accepted, in bytes. Default 32 MiB (the origin passes its `maxBoxSize`). */
+  maxFragmentBytes?: number;
+  /** Ms an upstream may take to answer (a held live request adds two fragment durations). Default 10000. */
+  timeout?: number;
+  /** Redirects followed per request. Default 3. */
+  maxRedirects?: number;
+  /** Seconds of the upstream's window taken when pulling starts (at most the point's window). Default 30. */
+  backlog?: number;
+  /** Wall-clock ms, for the status. Default `Date`. */
+  clock?: { now(): number };
+  fetch?: Fetch;
+}
+
+/** Ms between manifest reads while pulling: new tracks, the end of the presentation, resynchronising. */
+const MANIFEST_INTERVAL = 2000;
+/** Ms to wait after every upstream failed in a row, growing to {@link MAX_BACKOFF}. */
+const MIN_BACKOFF = 500;
+const MAX_BACKOFF = 5000;
+/** Shortest and longest wait before asking again for a fragment the upstream does not have yet. */
+const MIN_POLL = 100;
+const MAX_POLL = 1000;
+/** The stream id the pulled media is ingested under. */
+const STREAM_ID = 'pull';
+
+/** An upstream answer the puller could not use: why, and whether trying another upstream may help. */
+class UpstreamFailure extends Error {
+  constructor(message: string) {
+    super(message);
+  }
+}
+
+/** One pulled track: where it is in the upstream's timeline. */
+interface PulledTrack {
+  stream: UpstreamStream;
+  info: TrackInfo;
+  /** Its `track_ID` in the ingest stream the puller writes. */
+  trackId: number;
+  /** The next fragment to ask for; `undefined` until a manifest says where to go on. */
+  next: bigint | undefined;
+  /** Start of the newest fragment fed to the point. */
+  held: bigint | undefined;
+  /** The loop following it runs. */
+  running: boolean;
+  /** The newest fragment fed came with an empty tfrf: the upstream may have ended the track. */
+  last: boolean;
+  /** The upstream ended the track (its last fragment is held, later times are not found). */
+  ended: boolean;
+}
+
+/** A description of a track set, to notice when the upstream's changes. */
+function headerKey(tracks: readonly TrackInfo[]): string {
+  return JSON.stringify(tracks);
+}
+
+const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+
+/**
+ * Follows the upstream publishing points of one pulled point while the point is Starting or Started,
+ * and reports the connection through `point.reportSource`. Created and closed by the origin.
+ */
+export class Puller {
+  readonly #point: PublishingPoint;
+  #sources: readonly string[];
+  readonly #o: Required<Omit<PullerOptions, 'clock' | 'fetch'>> & { clock: { now(): number }; fetch: Fetch };
+  /** Index in `#sources` of the upstream in use. */
+  #current = 0;
+  /** Upstream failures in a row (any upstream); a success resets it. */
+  #failures = 0;
+  /** Aborted when pulling stops: every loop and request of the run ends. */
+  #run: AbortController | undefined;
+  #session: IngestSession | undefined;
+  #header: string | undefined;
+  #tracks = new Map<string, PulledTrack>();
+  #skipped: string[] = [];
+  readonly #onState = (): void => this.#update();
+  #closed = false;
+
+  constructor(point: PublishingPoint, sources: readonly string[], options: PullerOptions = {}) {
+    this.#point = point;
+    this.#sources = sources;
+    this.#o = {
+      maxManifestBytes: options.maxManifestBytes ?? 4 * 2 ** 20,
+      maxFragmentBytes: options.maxFragmentBytes ?? 32 * 2 ** 20,
+      timeout: options.timeout ?? 10_000,
+      maxRedirects: options.maxRedirects ?? 3,
+      backlog: options.backlog ?? 30,
+      clock: options.clock ?? Date,
+      fetch: options.fetch ?? ((url, init) => fetch(url, init)),
+    };
+    point.on('state', this.#onState);
+    this.#report('waiting', undefined);
+    this.#update();
+  }
+
+  /** The upstream publishing points, in failover order. */
+  get sources(): readonly string[] {
+    return this.#sources;
+  }
+
+  /** Changes the upstreams (the definition changed); a run in progress goes on with the new list. */
+  setSources(sources: readonly string[]): void {
+    if (sources.join('\n') === this.#sources.join('\n')) return;
+    this.#sources = sources;
+    this.#current = 0;
+  }
+
+  /** Stops pulling for good (the point goes away or stops being pulled). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#point.off('state', this.#onState);
+    this.#stop();
+    this.#point.reportSource(undefined);
+  }
+
+  /** Pulls while the point is Starting or Started; stops otherwise. */
+  #update(): void {
+    const active = !this.#closed && (this.#point.state === 'Starting' || this.#point.state === 'Started');
+    if (active && !this.#run) {
+      const run = new AbortController();
+      this.#run = run;
+      this.#report('connecting', undefined);
+      void this.#follow(run.signal).catch((err: unknown) => this.#crashed(err));
+    } else if (!active && this.#run) {
+      this.#stop();
+      if (this.#point.state !== 'Stopped' || this.#point.source?.state !== 'ended') this.#report('waiting', `the point is ${this.#point.state}`);
+    }
+  }
+
+  #stop(): void {
+    this.#run?.abort();
+    this.#run = undefined;
+    // The point disconnects its encoders itself when it stops; a session still open goes quietly.
+    this.#session?.finish();
+    this.#session = undefined;
+    this.#header = undefined;
+    this.#tracks.clear();
+  }
+
+  /** A bug must not leave the point silently unfed: it is reported, and pulling starts over. */
+  #crashed(err: unknown): void {
+    debug('%s: puller failed: %O', this.#point.path, err);
+    this.#report('failing', `internal error: ${(err as Error)?.message ?? String(err)}`);
+    this.#stop();
+    if (!this.#closed) setTimeout(() => this.#update(), MAX_BACKOFF).unref();
+  }
+
+  #report(state: SourceStatus['state'], reason: string | undefined): void {
+    const upstream = this.#sources[this.#current] ?? '';
+    const skipped = this.#skipped.length > 0 ? `not pulled: ${this.#skipped.join('; ')}` : undefined;
+    this.#point.reportSource({ state, upstream, reason: reason ?? skipped, since: this.#o.clock.now() });
+  }
+
+  /** The manifest loop: reads the manifest, keeps the track loops running, ends the stream at the end. */
+  async #follow(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      const at = this.#current;
+      let manifest: UpstreamManifest;
+      try {
+        const body = await this.#get(`${this.#sources[at]}/Manifest`, this.#o.maxManifestBytes, signal);
+        if (signal.aborted) return;
+        if (body.status !== 200) throw new UpstreamFailure(`upstream ${body.status} for the manifest`);
+        manifest = parseUpstreamManifest(body.bytes.toString('utf8'));
+      } catch (err) {
+        if (signal.aborted) return;
+        await this.#failed(at, err, signal);
+        continue;
+      }
+      this.#sync(manifest, signal);
+      if (!manifest.isLive && this.#caughtUp(manifest)) {
+        this.#end();
+        return;
+      }
+      await sleep(MANIFEST_INTERVAL, signal);
+    }
+  }
+
+  /** Every track holds the last fragment a finished upstream lists. */
+  #caughtUp(m: UpstreamManifest): boolean {
+    for (const t of this.#tracks.values()) {
+      const last = t.stream.fragments[t.stream.fragments.length - 1];
+      if (last && (t.held === undefined || t.held < last.time)) return false;
+    }
+    return this.#tracks.size > 0 || m.streams.length === 0;
+  }
+
+  /** The upstream's presentation ended: end of stream for the point (it goes to Stopped). */
+  #end(): void {
+    if (!this.#session && this.#point.source?.state === 'ended') return;
+    this.#run?.abort();
+    this.#run = undefined;
+    debug('%s: upstream presentation ended', this.#point.path);
+    try {
+      this.#session?.write(emptyMfra());
+    } catch {
+      // the point refused it: it is no longer taking this stream anyway
+    }
+    this.#session = undefined;
+    this.#report('ended', 'the upstream presentation ended');
+  }
+
+  /** Adopts a manifest: the session's header follows the track set, each track's loop runs. */
+  #sync(m: UpstreamManifest, signal: AbortSignal): void {
+    const wanted: Array<{ stream: UpstreamStream; info: TrackInfo; trak: Buffer; trex: Buffer }> = [];
+    const skipped: string[] = [];
+    for (const stream of m.streams) {
+      for (const info of stream.tracks) {
+        try {
+          wanted.push({ stream, info, ...synthesizeTrack(info, wanted.length + 1) });
+        } catch (err) {
+          skipped.push(isSmoothError(err) ? err.message : String(err));
+        }
+      }
+    }
+    this.#skipped = skipped;
+    if (wanted.length === 0) {
+      this.#report('failing', skipped.length > 0 ? `no track can be pulled: ${skipped.join('; ')}` : 'the upstream lists no tracks');
+      return;
+    }
+    const key = headerKey(wanted.map((w) => w.info));
+    if (key !== this.#header || !this.#session || this.#session.closed) {
+      if (!this.#open(wanted, key)) return;
+    }
+    const window = this.#point.settings.manifestWindowLength;
+    for (const w of wanted) {
+      const k = `${w.info.type}/${w.info.name}/${w.info.bitrate}/${w.info.customAttributes.join()}`;
+      let t = this.#tracks.get(k);
+      if (!t) {
+        t = { stream: w.stream, info: w.info, trackId: 0, next: undefined, held: undefined, running: false, last: false, ended: false };
+        this.#tracks.set(k, t);
+      }
+      t.stream = w.stream;
+      t.trackId = wanted.indexOf(w) + 1;
+      if (t.next === undefined) t.next = startOf(w.stream, t.held, this.#o.backlog, window);
+      if (!t.running && !t.ended && t.next !== undefined) {
+        t.running = true;
+        const track = t;
+        void this.#pull(track, signal)
+          .catch((err: unknown) => this.#crashed(err))
+          .finally(() => (track.running = false));
+      }
+    }
+  }
+
+  /** Opens the ingest session with a header describing `wanted`, or reports why the point refused it. */
+  #open(wanted: ReadonlyArray<{ info: TrackInfo; trak: Buffer; trex: Buffer }>, key: string): boolean {
+    this.#session?.finish();
+    this.#session = undefined;
+    const lsm = liveServerManifestBox(
+      wanted.map((w, i) => ({ trackId: i + 1, info: w.info })),
+      undefined,
+      'live-smooth pull',
+    );
+    const timescale = wanted[0]!.info.timescale;
+    const moov = makeBox('moov', synthesizeMvhd(timescale, wanted.length), ...wanted.map((w) => w.trak), makeBox('mvex', ...wanted.map((w) => w.trex)));
+    let session: IngestSession | undefined;
+    try {
+      session = this.#point.openIngest(STREAM_ID, this.#sources[this.#current], smoothIngest({ maxBoxSize: this.#o.maxFragmentBytes }));
+      session.onKill = () => {
+        if (this.#session === session) this.#session = undefined;
+      };
+      session.write(Buffer.concat([smoothFtyp(), lsm, moov]));
+    } catch (err) {
+      session?.abort('error', isSmoothError(err) ? err : undefined);
+      this.#report('failing', `the point refused the pulled stream: ${(err as Error).message}`);
+      return false;
+    }
+    this.#session = session;
+    this.#header = key;
+    debug('%s: pulling %d tracks from %s', this.#point.path, wanted.length, this.#sources[this.#current]);
+    return true;
+  }
+
+  /** The loop of one track: fetch its next fragment, feed it, go on where the upstream says. */
+  async #pull(t: PulledTrack, signal: AbortSignal): Promise<void> {
+    let poll = MIN_POLL;
+    while (!signal.aborted && t.next !== undefined && this.#tracks.get(keyOf(t.info)) === t) {
+      const at = this.#current;
+      const time = t.next;
+      const held = Number(t.stream.fragments[t.stream.fragments.length - 1]?.duration ?? 0n) / t.stream.timescale;
+      let answer: { status: number; bytes: Buffer };
+      try {
+        answer = await this.#get(`${this.#sources[at]}/${fragmentPath(t.stream, t.info, time)}`, this.#o.maxFragmentBytes, signal, held * 2000);
+      } catch (err) {
+        if (signal.aborted) return;
+        await this.#failed(at, err, signal);
+        continue;
+      }
+      if (signal.aborted) return;
+      if (answer.status === 200) {
+        try {
+          const next = this.#feed(t, time, answer.bytes);
+          t.held = time;
+          t.next = next;
+        } catch (err) {
+          if (signal.aborted) return;
+          await this.#failed(at, err, signal);
+          continue;
+        }
+        poll = MIN_POLL;
+        this.#succeeded();
+      } else if (answer.status === 404 && t.last) {
+        // The last fragment said nothing follows, and nothing does: the upstream ended this track.
+        this.#succeeded();
+        t.ended = true;
+        t.next = undefined;
+        if ([...this.#tracks.values()].every((x) => x.ended)) this.#end();
+        return;
+      } else if (answer.status === 412 || (answer.status === 404 && t.held !== undefined && this.#live(t))) {
+        // Not there yet (412; some origins say 404 just past the live edge): ask again shortly.
+        this.#succeeded();
+        await sleep(poll, signal);
+        poll = Math.min(MAX_POLL, poll * 2);
+        if (answer.status === 404 && poll === MAX_POLL) t.next = resync(t);
+      } else if (answer.status === 404 || answer.status === 410) {
+        // Not a fragment start, or out of the window: go on from the manifest's next listed fragment.
+        this.#succeeded();
+        t.next = resync(t);
+        if (t.next === undefined || t.next === time) {
+          t.next = undefined;
+          return; // the manifest loop restarts it once it lists something newer
+        }
+      } else {
+        await this.#failed(at, new UpstreamFailure(`upstream ${answer.status}`), signal);
+      }
+    }
+  }
+
+  /** The upstream still lists fragments past this track's newest (it is live, or was when last read). */
+  #live(t: PulledTrack): boolean {
+    const last = t.stream.fragments[t.stream.fragments.length - 1];
+    return last === undefined || t.held === undefined || last.time <= t.held;
+  }
+
+  /**
+   * Checks an upstream fragment response (one `moof` with one `traf`, then one `mdat`), renumbers its
+   * track, and feeds it to the session.
+   * @returns the start of the fragment that follows, as its tfrf announces (else its end)
+   */
+  #feed(t: PulledTrack, time: bigint, bytes: Buffer): bigint {
+    let moof: { data: Buffer; headerSize: number; type: string; uuid: string | undefined } | undefined;
+    let mdat = false;
+    for (const box of children(bytes)) {
+      if (box.type === 'moof' && !moof && !mdat) moof = box;
+      else if (box.type === 'mdat' && moof && !mdat) mdat = true;
+      else throw new SmoothError('ERR_BAD_UPSTREAM', `a fragment response holds an unexpected '${box.type}' box`);
+    }
+    if (!moof || !mdat) throw new SmoothError('ERR_BAD_UPSTREAM', 'a fragment response is not one moof and one mdat');
+    const trafs = [...childrenOf(moof)].filter((b) => b.type === 'traf');
+    if (trafs.length !== 1) throw new SmoothError('ERR_BAD_UPSTREAM', `a fragment response holds ${trafs.length} track fragments`);
+    let start = time;
+    let duration: bigint | undefined;
+    let following: bigint | undefined;
+    let last = false;
+    for (const box of childrenOf(trafs[0]!)) {
+      if (box.type === 'tfhd') {
+        if (box.data.length < box.headerSize + 8) throw new SmoothError('ERR_BAD_UPSTREAM', 'a fragment response has a truncated tfhd');
+        // Upstream track ids mean nothing here: the header this stream sent numbers the tracks.
+        box.data.writeUInt32BE(t.trackId, box.headerSize + 4);
+      } else if (box.type === 'uuid' && box.uuid === UUID_TFXD) {
+        const x = parseTfxd(box);
+        start = x.time;
+        duration = x.duration;
+      } else if (box.type === 'uuid' && box.uuid === UUID_TFRF) {
+        const entries = parseTfrf(box);
+        following = entries[0]?.time;
+        last = entries.length === 0;
+      }
+    }
+    if (start !== time) throw new SmoothError('ERR_BAD_UPSTREAM', `asked for the fragment at ${time}, got the one at ${start}`);
+    const session = this.#session;
+    if (!session || session.closed) throw new UpstreamFailure('the ingest session closed');
+    try {
+      session.write(bytes);
+    } catch (err) {
+      session.abort('error', isSmoothError(err) ? err : undefined);
+      this.#session = undefined;
+      this.#header = undefined;
+      throw err;
+    }
+    t.last = last;
+    duration ??= t.stream.fragments.find((f) => f.time === time)?.duration;
+    return following ?? (duration !== undefined ? time + duration : undefined) ?? resync(t) ?? time + 1n;
+  }
+
+  #succeeded(): void {
+    if (this.#failures > 0 || this.#point.source?.state !== 'pulling') {
+      this.#failures = 0;
+      this.#report('pulling', undefined);
+    }
+  }
+
+  /**
+   * Upstream `at` failed: the next one listed takes over (once per failure of the one in use), and after
+   * a round of failures the wait before trying again grows.
+   */
+  async #failed(at: number, err: unknown, signal: AbortSignal): Promise<void> {
+    const reason = err instanceof UpstreamFailure || isSmoothError(err) ? err.message : `upstream unreachable: ${describe(err)}`;
+    if (at === this.#current) {
+      this.#failures++;
+      debug('%s: %s: %s', this.#point.path, this.#sources[at], reason);
+      this.#report('failing', reason);
+      if (this.#sources.length > 1) this.#current = (at + 1) % this.#sources.length;
+    }
+    if (this.#failures >= this.#sources.length) {
+      const rounds = Math.floor(this.#failures / this.#sources.length);
+      await sleep(Math.min(MAX_BACKOFF, MIN_BACKOFF * 2 ** (rounds - 1)), signal);
+    }
+  }
+
+  /**
+   * GETs `url` (following at most `maxRedirects` redirects), reading at most `max` bytes.
+   * @throws UpstreamFailure for a timeout, a body over `max` or too many redirects; network errors as they come
+   */
+  async #get(url: string, max: number, signal: AbortSignal, extraTimeout = 0): Promise<{ status: number; bytes: Buffer }> {
+    const timeout = AbortSignal.timeout(Math.ceil(this.#o.timeout + extraTimeout));
+    const both = AbortSignal.any([signal, timeout]);
+    let target = url;
+    try {
+      for (let hops = 0; ; hops++) {
+        const res = await this.#o.fetch(target, { signal: both, redirect: 'manual', headers: { accept: '*/*' } });
+        if (res.status >= 300 && res.status < 400 && res.headers.get('location')) {
+          await res.body?.cancel();
+          if (hops >= this.#o.maxRedirects) throw new UpstreamFailure(`more than ${this.#o.maxRedirects} redirects`);
+          target = new URL(res.headers.get('location')!, target).href;
+          if (!/^https?:/.test(target)) throw new UpstreamFailure('a redirect leaves http(s)');
+          continue;
+        }
+        if (res.status !== 200) {
+          await res.body?.cancel();
+          return { status: res.status, bytes: Buffer.alloc(0) };
+        }
+        return { status: 200, bytes: await readCapped(res, max) };
+      }
+    } catch (err) {
+      if (timeout.aborted && !signal.aborted) throw new UpstreamFailure(`upstream did not answer within ${Math.round((this.#o.timeout + extraTimeout) / 1000)} s`);
+      throw err;
+    }
+  }
+}
+
+function keyOf(info: TrackInfo): string {
+  return `${info.type}/${info.name}/${info.bitrate}/${info.customAttributes.join()}`;
+}
+
+/** Reads a response body, refusing one longer than `max` bytes without holding more than that. */
+async function readCapped(res: Response, max: number): Promise<Buffer> {
+  const declared = Number(res.headers.get('content-length') ?? NaN);
+  if (declared > max) {
+    await res.body?.cancel();
+    throw new UpstreamFailure(`upstream answer of ${declared} bytes is over the limit of ${max}`);
+  }
+  const parts: Buffer[] = [];
+  let size = 0;
+  if (!res.body) return Buffer.alloc(0);
+  const reader = res.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel();
+      throw new UpstreamFailure(`upstream answer is over the limit of ${max} bytes`);
+    }
+    parts.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+  }
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
+}
+
+/**
+ * Where a track starts: after what it holds, or `backlog` seconds (at most the point's window, in
+ * seconds, 0 = none) before the end of the upstream's newest listed fragment.
+ */
+function startOf(stream: UpstreamStream, held: bigint | undefined, backlog: number, window: number): bigint | undefined {
+  const fragments = stream.fragments;
+  if (fragments.length === 0) return undefined;
+  if (held !== undefined) return fragments.find((f) => f.time > held)?.time;
+  const seconds = window > 0 ? Math.min(backlog, window) : backlog;
+  const last = fragments[fragments.length - 1]!;
+  const from = last.time + last.duration - BigInt(seconds) * BigInt(stream.timescale);
+  return (fragments.find((f) => f.time >= from) ?? last).time;
+}
+
+/** The next fragment the last manifest lists after what the track holds. */
+function resync(t: PulledTrack): bigint | undefined {
+  const held = t.held;
+  return t.stream.fragments.find((f) => held === undefined || f.time > held)?.time;
+}
+
+function describe(err: unknown): string {
+  const e = err as { cause?: { code?: string; message?: string }; message?: string };
+  return e?.cause?.code ?? e?.cause?.message ?? e?.message ?? String(err);
+}
