@@ -16,6 +16,7 @@ import { TIME_URL_PLACEHOLDER } from '../manifest/output';
 import { escapeAttr } from '../manifest/xml';
 import type { TrackType } from '../model';
 import type { FragmentLookup, PackagedFragment, PublishingPoint, RenderedManifest } from '../point';
+import { contentTag, liveMaxAge } from '../point';
 import type { IngestSession } from '../point/session';
 import type { ResponseOutput } from '../point/stats';
 import { isThenable } from '../store/types';
@@ -405,13 +406,26 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
     if (r.part === 'init') {
       const header = point.initSegment(r.rep);
       if (!header) return answer(res, point, 'cmaf_init', 404, `no representation ${r.rep}`);
-      point.responses.count('cmaf_init', 200);
+      let etag = initTags.get(header.init);
+      if (etag === undefined) {
+        etag = `"i${contentTag(header.init)}"`;
+        initTags.set(header.init, etag);
+      }
       cors(res);
-      // A new session may describe the track differently under the same id: revalidated, never kept.
+      // A new session may describe the track differently under the same id: revalidated every time
+      // (by its ETag: an edge asks with If-None-Match and gets a 304 while the track stays the same).
+      if (matches(req.headers['if-none-match'], etag)) {
+        point.responses.count('cmaf_init', 304);
+        res.writeHead(304, { ETag: etag, 'Cache-Control': 'no-cache' });
+        res.end();
+        return;
+      }
+      point.responses.count('cmaf_init', 200);
       res.writeHead(200, {
         'Content-Type': mediaType(header.info.type),
         'Content-Length': String(header.init.length),
         'Cache-Control': 'no-cache',
+        ETag: etag,
       });
       res.end(req.method === 'HEAD' ? undefined : header.init);
       return;
@@ -444,13 +458,16 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
 
   const fragmentCacheControl = `public, max-age=${resolved.fragmentMaxAge}, immutable`;
   /**
-   * A fragment whose tfrf can still grow: kept at most half its duration (the manifest's rule), so a
+   * A fragment whose tfrf can still grow: kept as long as a manifest (about half its duration), so a
    * cache never holds a shorter tfrf for long.
    */
   const growingCacheControl = (found: Extract<FragmentLookup, { status: 'ok' }>): string => {
-    const half = Math.floor(Number(found.fragment.duration) / found.track.timescale / 2);
-    return half > 0 ? `public, max-age=${half}` : 'no-cache';
+    const age = liveMaxAge(Number(found.fragment.duration) / found.track.timescale);
+    return age > 0 ? `public, max-age=${age}` : 'no-cache';
   };
+
+  /** Init segments' ETags, computed once per init segment (a new session's header is a new Buffer). */
+  const initTags = new WeakMap<Buffer, string>();
 
   const fragment = (
     req: IncomingMessage,

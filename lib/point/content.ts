@@ -19,7 +19,7 @@ import { Awaitable, EvictReason, FragmentStore, StoredFragment, isThenable } fro
 import type { FailureSource, PointEvents } from './events';
 import type { BudgetHolder, ByteBudget } from './limits';
 import type { Anchor } from './anchor';
-import { contentTag, fragmentTag } from './etag';
+import { contentTag, fragmentTag, liveMaxAge } from './etag';
 import { PointOutputs, RenderedOutput } from './outputs';
 import { TimeShift, restartShift } from './restart';
 import { listGroup, trimBound } from './timeline';
@@ -528,7 +528,7 @@ export class PointContent implements BudgetHolder {
       contentType: formatter.contentType,
       etag: `"m${contentTag(body)}"`,
       lastModified: this.#changedAt,
-      maxAge: shortest === undefined ? 0 : Math.floor(shortest / 2),
+      maxAge: shortest === undefined ? 0 : liveMaxAge(shortest),
     };
     this.#builds.builds++;
     this.#builds.seconds += Number(process.hrtime.bigint() - started) / 1e9;

@@ -28,6 +28,7 @@ import { EncoderCounts, FailureCounts, ResponseCounts, StreamStats, TrackStats }
 import { Track, trackStats } from './tracks';
 
 export type { PointState, SourceStatus } from './events';
+export { contentTag, liveMaxAge } from './etag';
 export type { PointCommand } from './lifecycle';
 export type { FragmentLookup, ManifestBuilds, PackagedFragment, PointMemory, RenderedManifest, SegmentLookup } from './content';
 export type { Anchor } from './anchor';

@@ -10,7 +10,7 @@ import { renderMaster, renderMedia } from '../manifest/hls';
 import { OutputGroup, OutputRepresentation, OutputSnapshot, TIME_URL_PLACEHOLDER, representationId } from '../manifest/output';
 import type { FragmentTime } from '../model';
 import { Anchor, anchorFits, chooseAnchor } from './anchor';
-import { contentTag } from './etag';
+import { contentTag, liveMaxAge } from './etag';
 import { listGroup } from './timeline';
 import type { Group, Track, TrackRegistry } from './tracks';
 
@@ -199,7 +199,7 @@ export class PointOutputs {
       contentType,
       etag: `"${key === 'mpd' ? 'd' : 'h'}${contentTag(body)}"`,
       lastModified: this.#host.changedAt(),
-      maxAge: shortest === undefined || snapshot.ended ? 0 : Math.floor(shortest / 2),
+      maxAge: shortest === undefined || snapshot.ended ? 0 : liveMaxAge(shortest),
     };
     this.#rendered.set(key, out);
     this.#bytes += out.body.length;

@@ -166,8 +166,12 @@ describe('DASH and HLS of a live Smooth push', () => {
     }
     for (const [rep, list] of segments) {
       expect(list.length).toBeGreaterThanOrEqual(12);
-      const init = (await ok(url(`cmaf/${rep}/init.mp4`))).body;
+      const initReply = await ok(url(`cmaf/${rep}/init.mp4`));
+      const init = initReply.body;
       expect(reps.get(rep)!.codecs).toBe(codecsOfInit(init));
+      // Revalidated every time, by an ETag an edge can ask with.
+      expect([initReply.headers['cache-control'], initReply.headers.etag]).toEqual(['no-cache', expect.stringMatching(/^"i.+"$/)]);
+      expect((await get(url(`cmaf/${rep}/init.mp4`), { 'If-None-Match': initReply.headers.etag! })).status).toBe(304);
       const trackId = trackIdOf(init);
       let next: number | undefined;
       for (const [i, s] of list.entries()) {

@@ -8,7 +8,7 @@ import { SmoothIngestParser } from '../../../lib/ingest/smooth';
 import { packFragment } from '../../../lib/media';
 import { resolveOptions } from '../../../lib/options';
 import { PublishingPoint } from '../../../lib/point';
-import { fragmentTag } from '../../../lib/point/etag';
+import { fragmentTag, liveMaxAge } from '../../../lib/point/etag';
 import type { PackagedFragment } from '../../../lib/point';
 import { fixture } from '../../helpers/raw-ingest';
 
@@ -89,5 +89,9 @@ describe('entity tags', () => {
     expect(fragmentTag(fragment([100, 200, 300]))).toBe(fragmentTag(fragment([100, 200, 300])));
     expect(fragmentTag(fragment([100, 200, 300]))).not.toBe(fragmentTag(fragment([100, 300, 200])));
     expect(fragmentTag(fragment([100, 200, 300]))).not.toBe(fragmentTag(fragment([100, 200, 301])));
+  });
+
+  it('live responses are kept half a fragment in whole seconds, AAC fragments a few ms short of 2 s included', () => {
+    expect([0.5, 1, 1.88, 1.984, 2, 2.0053, 3.968, 4, 6].map(liveMaxAge)).toEqual([0, 0, 0, 1, 1, 1, 2, 2, 3]);
   });
 });
