@@ -10,14 +10,16 @@
  * available), memory, viewers, archive (20 live pushes into points with `Archives` beside 20 without:
  * ingest throughput and lag, fragments archived, disk bytes per second, write-queue peak) and ondemand
  * (`.ism` Manifest and fragment GETs of live archives, one fragment and 2,000 shuffled ones, against
- * express.static and nginx serving the same bytes).
+ * express.static and nginx serving the same bytes) and edge (`liveSmooth.edge`, nginx `proxy_cache` and
+ * Varnish from examples/edge/ serving a live point's manifest and fragments from their caches, then what
+ * reached the origin through each while 50 simulated players per edge watched).
  *
- * Options: `--only=fragments,manifest,outputs,ingest,latency,memory,viewers,archive,ondemand` runs a subset
+ * Options: `--only=fragments,manifest,outputs,ingest,latency,memory,viewers,archive,ondemand,edge` runs a subset
  * (results.md is written only for a full run unless `--write`). Environment: BENCH_SECONDS (per load run,
  * default 2), BENCH_ROUNDS (default 3), BENCH_CONNECTIONS (default 32), BENCH_VIEWERS (default 2000),
  * BENCH_VIEWER_SECONDS (default 30), BENCH_MEMORY_SECONDS (default 3600), BENCH_DISK_SECONDS (default
- * 6000), BENCH_ARCHIVE_SLOTS (2 s slots per archive push, default 40), LIVE_SMOOTH_DIST (library to load,
- * default dist/).
+ * 6000), BENCH_ARCHIVE_SLOTS (2 s slots per archive push, default 40), BENCH_EDGE_SECONDS (how long the
+ * edge section's players watch, default 30), LIVE_SMOOTH_DIST (library to load, default dist/).
  */
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -28,7 +30,7 @@ const { Stream, LADDER_3M } = require('./lib/media');
 const { captureLadder } = require('./lib/capture');
 const report = require('./lib/report');
 
-const SECTIONS = ['fragments', 'manifest', 'outputs', 'ingest', 'latency', 'memory', 'viewers', 'archive', 'ondemand'];
+const SECTIONS = ['fragments', 'manifest', 'outputs', 'ingest', 'latency', 'memory', 'viewers', 'archive', 'ondemand', 'edge'];
 
 async function main() {
   const args = process.argv.slice(2);

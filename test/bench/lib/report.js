@@ -409,7 +409,101 @@ function ondemand(s, env) {
   return out.join('\n');
 }
 
-const RENDER = { fragments, manifest, outputs, ingest, latency, memory, viewers, archive, ondemand };
+function edge(s, env) {
+  const out = [`### 10. Edge caches\n`];
+  out.push(
+    'One live point (3 video bitrates + audio, 2 s fragments, a 2 min window filled through a real ingest POST, the POST kept open) ' +
+      'behind `liveSmooth.edge` (Express 5 at `/live` as the README mounts it, and the same handler as the whole node:http callback), ' +
+      'nginx (`proxy_cache`, one worker) and Varnish (its default thread pools), both from the configurations in examples/edge/. ' +
+      'Every URL is requested twice through each edge before the runs, so all are served from the caches; the Smooth manifest ' +
+      '(max-age=1) is refreshed about once a second by each edge: "origin requests" counts what reached the origin during each ' +
+      "edge's runs (autocannon and wrk together). " +
+      '"origin (liveSmooth)" is the origin itself, for scale. Same load settings as above' +
+      `${env.wrk ? '; the wrk rows walk the fragment list with a Lua script' : ''}.\n`,
+  );
+  if (!s.edgeInBuild) out.push('`liveSmooth.edge` is not in the build under test: its columns are empty.\n');
+  const names = ['liveSmooth.edge', 'liveSmooth.edge (node:http)', 'nginx', 'varnish', 'origin (liveSmooth)'].filter((n) =>
+    s.rates.some((r) => r.ac && r.ac[n]),
+  );
+  const plain = (v) => (Number.isFinite(v) ? `${v.toFixed(2)}×` : '–');
+  const cell = (x, r) => (x ? `${int(x.rps)} (${int((x.rps * r.size) / 1e6)})` : '–');
+  const edges = names.filter((n) => n !== 'origin (liveSmooth)');
+  const ratios = (x) => [
+    plain(ratio(x['liveSmooth.edge'], x.nginx)),
+    plain(ratio(x['liveSmooth.edge (node:http)'], x.nginx)),
+    plain(ratio(x['liveSmooth.edge (node:http)'], x.varnish)),
+  ];
+  const ratioHead = ['liveSmooth.edge ÷ nginx', '(node:http) ÷ nginx', '(node:http) ÷ varnish'];
+  out.push(
+    tableOf(
+      ['resource', 'bytes', ...names.map((n) => `${n} req/s (MB/s)`), ...ratioHead, `origin requests during the runs of ${edges.join(' / ')}`],
+      s.rates.map((r) => [
+        r.label,
+        int(r.size),
+        ...names.map((n) => cell(r.ac[n], r)),
+        ...ratios(r.ac),
+        edges.map((n) => int(r.originRequests[n])).join(' / '),
+      ]),
+    ),
+  );
+  if (s.rates.some((r) => Object.keys(r.wrk || {}).length > 0)) {
+    out.push(`\nSame servers under wrk, req/s (MB/s):\n`);
+    out.push(tableOf(['resource', ...names, ...ratioHead], s.rates.map((r) => [r.label, ...names.map((n) => cell(r.wrk[n], r)), ...ratios(r.wrk)])));
+  }
+  out.push(`\nWhat each edge said it did on the second request (X-Cache): ${s.rates
+    .map((r) => `${r.label}: ${names.filter((n) => r.cache[n] && n !== 'origin (liveSmooth)').map((n) => `${n} ${r.cache[n]}`).join('; ')}`)
+    .join(' / ')}.\n`);
+  const a = s.audience;
+  out.push(
+    `The edge test's audience: ${a.players} simulated players per edge (${a.mix.map((m) => `${m.count} ${m.kind}`).join(', ')}; ` +
+      'half of the players of each format switch bitrate) for ' +
+      `${a.seconds} s through every edge at once, in front of one origin (the build under test, one port per edge) fed in real time by the ` +
+      'simulated encoder looping examples/media/sample.ismv (3 H.264 bitrates + AAC, 2 s fragments). Players → origin = requests the ' +
+      'players sent through the edge → requests the edge sent to the origin. Complete = fragments and segments answered `immutable`; ' +
+      'growing = Smooth fragments whose tfrf could still grow (max-age half a fragment); not yet = 412/404 answers to the probers\' ' +
+      'early requests, which an edge may keep 1 s at most.\n',
+  );
+  const m = (x, side) => ['manifest', 'mpd', 'hls-master', 'hls-media'].reduce((n, k) => n + x.byResource[k][side], 0);
+  const f = (x, side) => x.byResource.fragment[side] + x.byResource.segment[side];
+  out.push(
+    tableOf(
+      [
+        'edge',
+        'requests players → origin',
+        'manifests and playlists players → origin',
+        'origin manifest answers kept (max-age) / no-cache',
+        'fragments and segments players → origin',
+        'complete at the origin (URLs; most for one URL)',
+        'growing at the origin',
+        'not yet at the origin / to the probers',
+        'init segments players → origin',
+        'DASH clock players → origin',
+        'ingest POST',
+      ],
+      s.summaries.map((x) => [
+        x.edge,
+        `${int(x.players)} → ${int(x.origin)}`,
+        `${int(m(x, 'players'))} → ${int(m(x, 'origin'))}`,
+        `${int(x.manifestsKept)} / ${int(x.manifestsUncacheable)}`,
+        `${int(f(x, 'players'))} → ${int(f(x, 'origin'))}`,
+        `${int(x.complete)} (${int(x.completeUrls)}; ${x.mostPerUrl}${x.mostPerUrl <= 1 ? ' ✓' : ' ✗'})`,
+        int(x.growing),
+        `${int(x.notYet)} / ${int(x.probeNotYet)}`,
+        `${int(x.byResource.init.players)} → ${int(x.byResource.init.origin)}`,
+        `${int(x.byResource.time.players)} → ${int(x.byResource.time.origin)}`,
+        String(x.ingest),
+      ]),
+    ),
+  );
+  out.push(
+    `\nOrigin manifest and playlist answers by Cache-Control: ${Object.entries(s.lifetimes)
+      .map(([k, v]) => `\`${k}\` ×${int(v)}`)
+      .join(', ')}.${s.failed.length ? ` Edges that did not start: ${s.failed.join('; ')}.` : ''}`,
+  );
+  return out.join('\n');
+}
+
+const RENDER = { fragments, manifest, outputs, ingest, latency, memory, viewers, archive, ondemand, edge };
 
 function table(results) {
   const parts = [];

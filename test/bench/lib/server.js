@@ -10,6 +10,8 @@
  * - `static`: Express 5 with `express.static(dir)`, serving the same bytes as files.
  * - `bare`: a bare `node:http` handler writing each file's bytes from a Buffer held in memory.
  * - `express-bare`: that same handler mounted in Express 5 (`app.use(handler)`), Express's own cost.
+ * - `edge`: Express 5 with `app.use('/live', liveSmooth.edge({ upstream }))`, the way the README mounts
+ *   it in front of a remote origin; the same handler also serves `rawPort` on its own (URLs without `/live`).
  */
 const http = require('node:http');
 const fs = require('node:fs');
@@ -29,6 +31,12 @@ if (kind === 'smooth') {
   // The store on disk, when the benchmark asks for it (options travel as JSON, the factory cannot).
   if (config.disk) options.store = lib.diskStore(config.disk);
   handler = lib.liveSmooth(config.root, options);
+  app = express();
+  app.use('/live', handler);
+} else if (kind === 'edge') {
+  const express = require('express');
+  const lib = require(config.dist);
+  handler = lib.liveSmooth.edge({ upstream: config.upstream, ...(config.options || {}) });
   app = express();
   app.use('/live', handler);
 } else if (kind === 'static') {
@@ -63,7 +71,13 @@ if (kind === 'smooth') {
   throw new Error(`unknown server kind ${kind}`);
 }
 
-const server = http.createServer({ requestTimeout: 0, headersTimeout: 10_000, keepAliveTimeout: 30_000 }, app);
+/** Requests this server was sent (both ports): what reached an origin behind an edge. */
+let requests = 0;
+const counted = (listener) => (req, res) => {
+  requests++;
+  listener(req, res);
+};
+const server = http.createServer({ requestTimeout: 0, headersTimeout: 10_000, keepAliveTimeout: 30_000 }, counted(app));
 server.maxConnections = 10_000; // the viewers run opens 2,000 keep-alive connections
 server.maxRequestsPerSocket = 0;
 const loop = monitorEventLoopDelay({ resolution: 5 });
@@ -80,7 +94,7 @@ let lost = 0;
 let publishLog;
 const renders = [];
 let measureRenders;
-if (handler) {
+if (handler && kind === 'smooth') {
   // The origin reports each fragment when it is stored; it is published (served and listed) once the
   // point's lookahead behind it exists, or when the stream ends. The same rule, followed here from the
   // events, gives the moment each fragment is published.
@@ -143,12 +157,14 @@ if (handler) {
 const commands = {
   stats() {
     const m = process.memoryUsage();
-    const points = handler
+    const points = handler && handler.origin
       ? handler.origin.points().map((p) => ({ path: p.path, bytes: p.bytes, state: p.state }))
       : [];
     return {
       rss: m.rss,
       heapUsed: m.heapUsed,
+      requests,
+      edge: handler && handler.stats ? handler.stats() : undefined,
       external: m.external,
       arrayBuffers: m.arrayBuffers,
       points,
@@ -227,7 +243,7 @@ process.on('SIGTERM', () => process.exit(0)); // a normal exit writes --cpu-prof
 loop.enable();
 // The smooth kind also listens on a second port with the middleware as the whole node:http handler (no
 // Express), to tell the middleware's own cost from Express's.
-const raw = handler ? http.createServer({ requestTimeout: 0, headersTimeout: 10_000, keepAliveTimeout: 30_000 }, handler) : undefined;
+const raw = handler ? http.createServer({ requestTimeout: 0, headersTimeout: 10_000, keepAliveTimeout: 30_000 }, counted(handler)) : undefined;
 if (raw) raw.maxConnections = 10_000;
 server.listen(0, '127.0.0.1', () => {
   if (!raw) return process.send({ port: server.address().port });
