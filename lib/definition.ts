@@ -274,8 +274,10 @@ export function pullSources(sources: readonly string[]): string[] {
     } catch {
       throw bad(`pull source "${show}" is not a URL`);
     }
-    if (src.length > 2048 || !/^https?:$/.test(url.protocol) || url.username || url.password || url.search || url.hash || !/\.isml\/?$/i.test(url.pathname)) {
-      throw bad(`pull source "${show}" must be an http(s) URL of a publishing point (…/name.isml), without credentials or query`);
+    // An empty query or fragment (`….isml?`) leaves `search` and `hash` empty but stays in `href`, where
+    // it would swallow the `/Manifest` appended to it.
+    if (src.length > 2048 || !/^https?:$/.test(url.protocol) || url.username || url.password || /[?#]/.test(url.href) || !/\.isml\/?$/i.test(url.pathname)) {
+      throw bad(`pull source "${show}" must be an http(s) URL of a publishing point (…/name.isml), without credentials, query or fragment`);
     }
     return url.href.replace(/\/$/, '');
   });

@@ -14,6 +14,13 @@ import { makeBox, makeFullBox } from './writer';
 /** FourCCs whose sample entry can be rebuilt from the manifest alone. */
 export const SYNTHESIZABLE_FOURCC: readonly string[] = ['H264', 'AVC1', 'DAVC', 'X264', 'AACL', 'AACH', 'AACP', 'AAC'];
 
+/** Of those, the ones of each track type: `avc1` for video, `mp4a` for audio. */
+const FOURCC_OF: Readonly<Record<TrackInfo['type'], readonly string[]>> = {
+  video: ['H264', 'AVC1', 'DAVC', 'X264'],
+  audio: ['AACL', 'AACH', 'AACP', 'AAC'],
+  text: [],
+};
+
 const MATRIX = (() => {
   const m = Buffer.alloc(36);
   m.writeUInt32BE(0x00010000, 0);
@@ -55,6 +62,47 @@ function nalUnits(annexB: Buffer): Buffer[] {
   });
 }
 
+/** Profiles whose avcC carries chroma format and bit depths (ISO 14496-15 §5.3.3.1.2). */
+const HIGH_PROFILES = [100, 110, 122, 144];
+
+/**
+ * The avcC fields High profiles add, read from the SPS: chroma_format_idc and the luma and chroma bit
+ * depths, and no SPS extension. Empty for other profiles, or an SPS too short to read them.
+ */
+function highProfileFields(sps: Buffer): Buffer {
+  if (!HIGH_PROFILES.includes(sps[1]!)) return Buffer.alloc(0);
+  // The RBSP: emulation prevention bytes (00 00 03) removed.
+  const rbsp: number[] = [];
+  for (let i = 1; i < sps.length; i++) {
+    if (i >= 3 && sps[i] === 3 && sps[i - 1] === 0 && sps[i - 2] === 0) continue;
+    rbsp.push(sps[i]!);
+  }
+  let bit = 3 * 8; // after profile_idc, constraint flags, level_idc
+  const readBit = (): number => {
+    const byte = rbsp[bit >> 3];
+    if (byte === undefined) throw new RangeError('SPS ends early');
+    return (byte >> (7 - (bit++ & 7))) & 1;
+  };
+  const ue = (): number => {
+    let zeros = 0;
+    while (readBit() === 0) if (++zeros > 31) throw new RangeError('bad exp-Golomb code');
+    let v = 0;
+    for (let i = 0; i < zeros; i++) v = v * 2 + readBit();
+    return 2 ** zeros - 1 + v;
+  };
+  try {
+    ue(); // seq_parameter_set_id
+    const chroma = ue();
+    if (chroma === 3) readBit(); // separate_colour_plane_flag
+    const lumaDepth = ue();
+    const chromaDepth = ue();
+    if (chroma > 3 || lumaDepth > 7 || chromaDepth > 7) return Buffer.alloc(0);
+    return Buffer.from([0xfc | chroma, 0xf8 | lumaDepth, 0xf8 | chromaDepth, 0]);
+  } catch {
+    return Buffer.alloc(0);
+  }
+}
+
 /** `avc1` with the `avcC` that CodecPrivateData (`00000001 SPS … 00000001 PPS …`) describes. */
 function avcEntry(info: TrackInfo): Buffer {
   const nals = nalUnits(Buffer.from(info.codecPrivateData, 'hex'));
@@ -80,6 +128,7 @@ function avcEntry(info: TrackInfo): Buffer {
     ...sps.flatMap((n) => [u16(n.length), n]),
     u8(pps.length),
     ...pps.flatMap((n) => [u16(n.length), n]),
+    highProfileFields(first),
   );
   const width = info.maxWidth ?? 0;
   const height = info.maxHeight ?? 0;
@@ -160,7 +209,9 @@ function packLanguage(language: string | undefined): number {
  *   that does not describe its codec
  */
 export function synthesizeTrack(info: TrackInfo, trackId: number): { trak: Buffer; trex: Buffer } {
-  if (!SYNTHESIZABLE_FOURCC.includes(info.fourCC) || info.type === 'text') {
+  // The FourCC must fit the type too: an audio level saying H264 (or video saying AACL) would get a sample
+  // entry the ingest refuses with the whole header, when only that track should be left out.
+  if (!SYNTHESIZABLE_FOURCC.includes(info.fourCC) || !FOURCC_OF[info.type].includes(info.fourCC)) {
     throw unsupported(info, `FourCC ${info.fourCC} cannot be described from a manifest alone`);
   }
   const video = info.type === 'video';
@@ -202,7 +253,7 @@ export function synthesizeTrack(info: TrackInfo, trackId: number): { trak: Buffe
   return { trak, trex };
 }
 
-/** An `mvhd` (version 0) for a movie of `tracks` tracks numbered from 1. */
-export function synthesizeMvhd(timescale: number, tracks: number): Buffer {
-  return makeFullBox('mvhd', 0, 0, u32(0), u32(0), u32(timescale), u32(0), u32(0x00010000), u16(0x0100), Buffer.alloc(10), MATRIX, Buffer.alloc(24), u32(tracks + 1));
+/** An `mvhd` (version 0) whose tracks are numbered below `nextTrackId`. */
+export function synthesizeMvhd(timescale: number, nextTrackId: number): Buffer {
+  return makeFullBox('mvhd', 0, 0, u32(0), u32(0), u32(timescale), u32(0), u32(0x00010000), u16(0x0100), Buffer.alloc(10), MATRIX, Buffer.alloc(24), u32(nextTrackId));
 }

@@ -68,6 +68,12 @@ class UpstreamFailure extends Error {
   }
 }
 
+/**
+ * The ingest session a track loop feeds is closed (the point refused a fragment, or dropped the stream):
+ * no upstream's doing. The loop ends; the manifest loop opens a session again and restarts it.
+ */
+class SessionClosed extends Error {}
+
 /** One pulled track: where it is in the upstream's timeline. */
 interface PulledTrack {
   stream: UpstreamStream;
@@ -118,6 +124,8 @@ export class Puller {
   /** Aborted when pulling stops: every loop and request of the run ends. */
   #run: AbortController | undefined;
   #session: IngestSession | undefined;
+  /** Aborted when the session is replaced: the track loops feeding it end. */
+  #feeding: AbortController | undefined;
   #header: string | undefined;
   #tracks = new Map<string, PulledTrack>();
   #skipped: string[] = [];
@@ -137,7 +145,6 @@ export class Puller {
       fetch: options.fetch ?? ((url, init) => fetch(url, init)),
     };
     point.on('state', this.#onState);
-    this.#report('waiting', undefined);
     this.#update();
   }
 
@@ -170,9 +177,10 @@ export class Puller {
       this.#run = run;
       this.#report('connecting', undefined);
       void this.#follow(run.signal).catch((err: unknown) => this.#crashed(err));
-    } else if (!active && this.#run) {
-      this.#stop();
-      if (this.#point.state !== 'Stopped' || this.#point.source?.state !== 'ended') this.#report('waiting', `the point is ${this.#point.state}`);
+    } else if (!active && !this.#closed) {
+      if (this.#run) this.#stop();
+      // Each state on the way (Stopping, then Stopped) is shown; an ended upstream stays `ended`.
+      if (this.#point.source?.state !== 'ended' || this.#point.state === 'Idle') this.#report('waiting', `the point is ${this.#point.state}`);
     }
   }
 
@@ -180,6 +188,8 @@ export class Puller {
     this.#run?.abort();
     this.#run = undefined;
     // The point disconnects its encoders itself when it stops; a session still open goes quietly.
+    this.#feeding?.abort();
+    this.#feeding = undefined;
     this.#session?.finish();
     this.#session = undefined;
     this.#header = undefined;
@@ -215,7 +225,7 @@ export class Puller {
         await this.#failed(at, err, signal);
         continue;
       }
-      this.#sync(manifest, signal);
+      await this.#sync(manifest, signal);
       if (!manifest.isLive && this.#caughtUp(manifest)) {
         this.#end();
         return;
@@ -239,23 +249,35 @@ export class Puller {
     this.#run?.abort();
     this.#run = undefined;
     debug('%s: upstream presentation ended', this.#point.path);
-    try {
-      this.#session?.write(emptyMfra());
-    } catch {
-      // the point refused it: it is no longer taking this stream anyway
-    }
+    const session = this.#session;
     this.#session = undefined;
+    // Reported first: the end of stream moves the point to Stopped at once, and that is why.
     this.#report('ended', 'the upstream presentation ended');
+    try {
+      session?.write(emptyMfra());
+      // As an encoder's POST ends after its mfra: the session closes and gives back its ingest connection.
+      session?.finish();
+    } catch (err) {
+      // the point refused it: it is no longer taking this stream anyway
+      session?.abort('error', isSmoothError(err) ? err : undefined);
+    }
+    // A later run (the point started again) begins afresh, as after a stop.
+    this.#header = undefined;
+    this.#tracks.clear();
   }
 
-  /** Adopts a manifest: the session's header follows the track set, each track's loop runs. */
-  #sync(m: UpstreamManifest, signal: AbortSignal): void {
-    const wanted: Array<{ stream: UpstreamStream; info: TrackInfo; trak: Buffer; trex: Buffer }> = [];
+  /**
+   * Adopts a manifest: a new track set (or a closed session) opens a session whose header describes
+   * it, then each track's loop runs.
+   */
+  async #sync(m: UpstreamManifest, signal: AbortSignal): Promise<void> {
+    const wanted: Array<{ stream: UpstreamStream; info: TrackInfo }> = [];
     const skipped: string[] = [];
     for (const stream of m.streams) {
       for (const info of stream.tracks) {
         try {
-          wanted.push({ stream, info, ...synthesizeTrack(info, wanted.length + 1) });
+          synthesizeTrack(info, 1); // only to know now whether it can be described
+          wanted.push({ stream, info });
         } catch (err) {
           skipped.push(isSmoothError(err) ? err.message : String(err));
         }
@@ -266,45 +288,90 @@ export class Puller {
       this.#report('failing', skipped.length > 0 ? `no track can be pulled: ${skipped.join('; ')}` : 'the upstream lists no tracks');
       return;
     }
-    const key = headerKey(wanted.map((w) => w.info));
-    if (key !== this.#header || !this.#session || this.#session.closed) {
-      if (!this.#open(wanted, key)) return;
-    }
     const window = this.#point.settings.manifestWindowLength;
-    for (const w of wanted) {
-      const k = `${w.info.type}/${w.info.name}/${w.info.bitrate}/${w.info.customAttributes.join()}`;
-      let t = this.#tracks.get(k);
+    const tracks = wanted.map((w) => {
+      let t = this.#tracks.get(keyOf(w.info));
       if (!t) {
         t = { stream: w.stream, info: w.info, trackId: 0, next: undefined, held: undefined, running: false, last: false, ended: false };
-        this.#tracks.set(k, t);
+        this.#tracks.set(keyOf(w.info), t);
       }
       t.stream = w.stream;
-      t.trackId = wanted.indexOf(w) + 1;
       if (t.next === undefined) t.next = startOf(w.stream, t.held, this.#o.backlog, window);
-      if (!t.running && !t.ended && t.next !== undefined) {
-        t.running = true;
-        const track = t;
-        void this.#pull(track, signal)
-          .catch((err: unknown) => this.#crashed(err))
-          .finally(() => (track.running = false));
-      }
+      return t;
+    });
+    // A track the upstream no longer lists (or that can no longer be described) is no longer pulled: its
+    // loop ends, and the end of the stream no longer waits for it.
+    for (const [k, t] of this.#tracks) if (!tracks.includes(t)) this.#tracks.delete(k);
+    const key = headerKey(wanted.map((w) => w.info));
+    if (key !== this.#header || !this.#session || this.#session.closed) {
+      if (!(await this.#open(tracks, key, signal))) return;
+    }
+    const feeding = this.#feeding!.signal;
+    for (const t of tracks) {
+      if (t.running || t.ended || t.next === undefined) continue;
+      t.running = true;
+      void this.#pull(t, feeding)
+        .catch((err: unknown) => this.#crashed(err))
+        .finally(() => (t.running = false));
     }
   }
 
-  /** Opens the ingest session with a header describing `wanted`, or reports why the point refused it. */
-  #open(wanted: ReadonlyArray<{ info: TrackInfo; trak: Buffer; trex: Buffer }>, key: string): boolean {
+  /**
+   * Opens the ingest session for `tracks`. Each track's next fragment is fetched first: the header
+   * numbers the tracks as the upstream does (its fragments then pass through byte for byte), unless
+   * the upstream's ids repeat (a push per track), when they are numbered 1…n.
+   * @returns whether the session is open (else the reason is reported, and the next manifest retries)
+   */
+  async #open(tracks: readonly PulledTrack[], key: string, signal: AbortSignal): Promise<boolean> {
+    this.#feeding?.abort();
+    this.#feeding = undefined;
     this.#session?.finish();
     this.#session = undefined;
+    this.#header = undefined;
+    const at = this.#current;
+    if (tracks.some((t) => t.next === undefined)) {
+      // A started upstream that has no fragment yet: not a failure, nothing to switch away from.
+      this.#report('connecting', 'the upstream lists no fragments yet');
+      return false;
+    }
+    const firsts: Array<{ time: bigint; bytes: Buffer }> = [];
+    try {
+      await Promise.all(
+        tracks.map(async (t, i) => {
+          const answer = await this.#get(`${this.#sources[at]}/${fragmentPath(t.stream, t.info, t.next!)}`, this.#o.maxFragmentBytes, signal, heldFor(t));
+          if (answer.status !== 200) throw new UpstreamFailure(`upstream ${answer.status} for the first fragment of ${keyOf(t.info)}`);
+          firsts[i] = { time: t.next!, bytes: answer.bytes };
+        }),
+      );
+    } catch (err) {
+      if (!signal.aborted) await this.#failed(at, err, signal);
+      return false;
+    }
+    if (signal.aborted) return false;
+    let ids: number[];
+    try {
+      ids = firsts.map((f) => upstreamTrackId(f.bytes));
+    } catch (err) {
+      await this.#failed(at, err, signal);
+      return false;
+    }
+    if (new Set(ids).size !== ids.length || ids.some((id) => id === 0)) ids = tracks.map((_, i) => i + 1);
+    tracks.forEach((t, i) => (t.trackId = ids[i]!));
+    const boxes = tracks.map((t) => synthesizeTrack(t.info, t.trackId));
     const lsm = liveServerManifestBox(
-      wanted.map((w, i) => ({ trackId: i + 1, info: w.info })),
+      tracks.map((t) => ({ trackId: t.trackId, info: t.info })),
       undefined,
       'live-smooth pull',
     );
-    const timescale = wanted[0]!.info.timescale;
-    const moov = makeBox('moov', synthesizeMvhd(timescale, wanted.length), ...wanted.map((w) => w.trak), makeBox('mvex', ...wanted.map((w) => w.trex)));
+    const moov = makeBox(
+      'moov',
+      synthesizeMvhd(tracks[0]!.info.timescale, Math.max(...ids) + 1),
+      ...boxes.map((b) => b.trak),
+      makeBox('mvex', ...boxes.map((b) => b.trex)),
+    );
     let session: IngestSession | undefined;
     try {
-      session = this.#point.openIngest(STREAM_ID, this.#sources[this.#current], smoothIngest({ maxBoxSize: this.#o.maxFragmentBytes }));
+      session = this.#point.openIngest(STREAM_ID, this.#sources[at], smoothIngest({ maxBoxSize: this.#o.maxFragmentBytes }));
       session.onKill = () => {
         if (this.#session === session) this.#session = undefined;
       };
@@ -316,20 +383,31 @@ export class Puller {
     }
     this.#session = session;
     this.#header = key;
-    debug('%s: pulling %d tracks from %s', this.#point.path, wanted.length, this.#sources[this.#current]);
+    this.#feeding = new AbortController();
+    signal.addEventListener('abort', () => this.#feeding?.abort(), { once: true });
+    debug('%s: pulling %d tracks from %s', this.#point.path, tracks.length, this.#sources[at]);
+    try {
+      tracks.forEach((t, i) => {
+        t.next = this.#feed(t, firsts[i]!.time, firsts[i]!.bytes);
+        t.held = firsts[i]!.time;
+      });
+    } catch (err) {
+      await this.#failed(at, err, signal);
+      return false;
+    }
+    this.#succeeded();
     return true;
   }
 
   /** The loop of one track: fetch its next fragment, feed it, go on where the upstream says. */
   async #pull(t: PulledTrack, signal: AbortSignal): Promise<void> {
     let poll = MIN_POLL;
-    while (!signal.aborted && t.next !== undefined && this.#tracks.get(keyOf(t.info)) === t) {
+    while (!signal.aborted && t.next !== undefined && this.#tracks.get(keyOf(t.info)) === t && this.#session?.closed === false) {
       const at = this.#current;
       const time = t.next;
-      const held = Number(t.stream.fragments[t.stream.fragments.length - 1]?.duration ?? 0n) / t.stream.timescale;
       let answer: { status: number; bytes: Buffer };
       try {
-        answer = await this.#get(`${this.#sources[at]}/${fragmentPath(t.stream, t.info, time)}`, this.#o.maxFragmentBytes, signal, held * 2000);
+        answer = await this.#get(`${this.#sources[at]}/${fragmentPath(t.stream, t.info, time)}`, this.#o.maxFragmentBytes, signal, heldFor(t));
       } catch (err) {
         if (signal.aborted) return;
         await this.#failed(at, err, signal);
@@ -342,7 +420,7 @@ export class Puller {
           t.held = time;
           t.next = next;
         } catch (err) {
-          if (signal.aborted) return;
+          if (signal.aborted || err instanceof SessionClosed) return;
           await this.#failed(at, err, signal);
           continue;
         }
@@ -417,8 +495,12 @@ export class Puller {
       }
     }
     if (start !== time) throw new SmoothError('ERR_BAD_UPSTREAM', `asked for the fragment at ${time}, got the one at ${start}`);
+    duration ??= t.stream.fragments.find((f) => f.time === time)?.duration;
+    const next = following ?? (duration !== undefined ? time + duration : undefined) ?? resync(t) ?? time + 1n;
+    // Else the same fragment would be asked for again and again, each copy dropped by the point.
+    if (next <= time) throw new SmoothError('ERR_BAD_UPSTREAM', `the fragment at ${time} announces the next at ${next} (its tfrf or tfxd does not go forward)`);
     const session = this.#session;
-    if (!session || session.closed) throw new UpstreamFailure('the ingest session closed');
+    if (!session || session.closed) throw new SessionClosed('the ingest session closed');
     try {
       session.write(bytes);
     } catch (err) {
@@ -428,8 +510,7 @@ export class Puller {
       throw err;
     }
     t.last = last;
-    duration ??= t.stream.fragments.find((f) => f.time === time)?.duration;
-    return following ?? (duration !== undefined ? time + duration : undefined) ?? resync(t) ?? time + 1n;
+    return next;
   }
 
   #succeeded(): void {
@@ -444,7 +525,9 @@ export class Puller {
    * a round of failures the wait before trying again grows.
    */
   async #failed(at: number, err: unknown, signal: AbortSignal): Promise<void> {
-    const reason = err instanceof UpstreamFailure || isSmoothError(err) ? err.message : `upstream unreachable: ${describe(err)}`;
+    // Box errors come from reading the upstream's bytes; alone ("box 'l>50' overruns its parent") they do not say whose.
+    const malformed = isSmoothError(err) && err.code === 'ERR_BAD_BOX' ? 'the upstream sent malformed MP4: ' : '';
+    const reason = err instanceof UpstreamFailure || isSmoothError(err) ? malformed + err.message : `upstream unreachable: ${describe(err)}`;
     if (at === this.#current) {
       this.#failures++;
       debug('%s: %s: %s', this.#point.path, this.#sources[at], reason);
@@ -462,12 +545,23 @@ export class Puller {
    * @throws UpstreamFailure for a timeout, a body over `max` or too many redirects; network errors as they come
    */
   async #get(url: string, max: number, signal: AbortSignal, extraTimeout = 0): Promise<{ status: number; bytes: Buffer }> {
-    const timeout = AbortSignal.timeout(Math.ceil(this.#o.timeout + extraTimeout));
-    const both = AbortSignal.any([signal, timeout]);
+    const ms = Math.ceil(this.#o.timeout + extraTimeout);
+    // One controller per request, tied to the run by a listener removed when the request is done, and a
+    // timer cleared then: AbortSignal.any() on the run's long-lived signal keeps something per request
+    // until the run ends (Node 20), and AbortSignal.timeout()'s timer outlives the request.
+    const request = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      request.abort(new DOMException(`no answer within ${ms} ms`, 'TimeoutError'));
+    }, ms);
+    const onAbort = (): void => request.abort(signal.reason);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
     let target = url;
     try {
       for (let hops = 0; ; hops++) {
-        const res = await this.#o.fetch(target, { signal: both, redirect: 'manual', headers: { accept: '*/*' } });
+        const res = await this.#o.fetch(target, { signal: request.signal, redirect: 'manual', headers: { accept: '*/*' } });
         if (res.status >= 300 && res.status < 400 && res.headers.get('location')) {
           await res.body?.cancel();
           if (hops >= this.#o.maxRedirects) throw new UpstreamFailure(`more than ${this.#o.maxRedirects} redirects`);
@@ -482,10 +576,30 @@ export class Puller {
         return { status: 200, bytes: await readCapped(res, max) };
       }
     } catch (err) {
-      if (timeout.aborted && !signal.aborted) throw new UpstreamFailure(`upstream did not answer within ${Math.round((this.#o.timeout + extraTimeout) / 1000)} s`);
+      if (timedOut && !signal.aborted) throw new UpstreamFailure(`upstream did not answer within ${ms} ms`);
       throw err;
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
     }
   }
+}
+
+/** Ms an upstream may hold a request for a track's newest fragment (until its successor exists): two fragments. */
+function heldFor(t: PulledTrack): number {
+  return (Number(t.stream.fragments[t.stream.fragments.length - 1]?.duration ?? 0n) / t.stream.timescale) * 2000;
+}
+
+/** The `track_ID` of an upstream fragment response's `tfhd` (0 when there is none to read). */
+function upstreamTrackId(bytes: Buffer): number {
+  for (const box of children(bytes)) {
+    if (box.type !== 'moof') continue;
+    for (const traf of childrenOf(box)) {
+      if (traf.type !== 'traf') continue;
+      for (const c of childrenOf(traf)) if (c.type === 'tfhd' && c.data.length >= c.headerSize + 8) return c.data.readUInt32BE(c.headerSize + 4);
+    }
+  }
+  return 0;
 }
 
 function keyOf(info: TrackInfo): string {

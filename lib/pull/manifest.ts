@@ -152,7 +152,7 @@ function level(q: Attrs, si: Attrs, type: TrackType, name: string, timescale: nu
   return info;
 }
 
-/** The `c` elements as fragments: a missing `t` continues the previous one, `r` repeats (count included). */
+/** The `c` elements as fragments: a missing `t` continues the previous one, `r` repeats (count included); starts must increase. */
 function chunks(si: Attrs, name: string): FragmentTime[] {
   const out: FragmentTime[] = [];
   let next = 0n;
@@ -161,8 +161,12 @@ function chunks(si: Attrs, name: string): FragmentTime[] {
     const d = ticks(c, 'd');
     const r = uint(c, 'r') ?? 1;
     if (d === undefined || d === 0n) throw bad(`${name}: a c element has no duration`);
-    if (t < next) throw bad(`${name}: fragment times go back at ${t}`);
-    if (r < 1 || out.length + r > UPSTREAM_LIMITS.fragments) throw bad(`${name}: more than ${UPSTREAM_LIMITS.fragments} fragments listed`);
+    // A fragment may start a little before the previous one ends (AAC priming after an encoder
+    // restart), never at or before the previous start.
+    const previous = out[out.length - 1];
+    if (previous && t <= previous.time) throw bad(`${name}: fragment times go back at ${t}`);
+    if (r < 1) throw bad(`${name}: a c element has r="${r}" (a count of fragments, at least 1)`);
+    if (out.length + r > UPSTREAM_LIMITS.fragments) throw bad(`${name}: more than ${UPSTREAM_LIMITS.fragments} fragments listed`);
     for (let i = 0; i < r; i++) out.push({ time: t + BigInt(i) * d, duration: d });
     next = t + BigInt(r) * d;
   }

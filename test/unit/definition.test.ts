@@ -1,7 +1,8 @@
 /**
  * Publishing point definitions (`.isml`, protocol doc §5): reading every meta of §5.2 with its type,
  * editing a file in place (only what changes changes; unknown metas, comments, `<body>`, indentation
- * and line endings survive byte for byte), and merging settings layers with their contradictions.
+ * and line endings survive byte for byte), merging settings layers with their contradictions, and the
+ * upstream publishing points a `sourceType=Pull` point lists (`pullSources`).
  */
 import { XMLParser } from 'fast-xml-parser';
 import {
@@ -10,6 +11,7 @@ import {
   META_NAMES,
   MetaName,
   SettingsOverrides,
+  pullSources,
   readDefinition,
   resolveSettings,
   writeDefinition,
@@ -633,9 +635,75 @@ describe('resolveSettings', () => {
     expect(err.message).toMatch(message);
   });
 
-  it('rejects sourceType Pull with sources as not supported yet', () => {
-    const err = errorOf(() => resolveSettings([{ sourceType: 'Pull' }], ['http://up/live/ch1.isml']));
+  it('accepts sourceType Pull with upstream publishing points; a Push point ignores its <ref>s, whatever they are', () => {
+    expect(resolveSettings([{ sourceType: 'Pull' }], ['http://up/live/ch1.isml', 'https://twin:8443/live/ch1.isml']).sourceType).toBe('Pull');
+    // IIS lists push targets in the same <body>: nothing about them is checked for a Push point.
+    expect(resolveSettings([{ sourceType: 'Push' }], ['ftp://user:pw@x/y?z', 'not a url']).sourceType).toBe('Push');
+    expect(resolveSettings([], Array.from({ length: 20 }, (_, i) => `http://h${i}/x.isml`)).sourceType).toBe('Push');
+  });
+
+  it('checks the sources of the resolved setting: a later layer that makes the point Pull needs them', () => {
+    const err = errorOf(() => resolveSettings([{ sourceType: 'Push' }, { sourceType: 'Pull' }], []));
     expect(err.code).toBe('ERR_BAD_DEFINITION');
-    expect(err.message).toMatch(/not supported/);
+    expect(resolveSettings([{ sourceType: 'Pull' }, { sourceType: 'Push' }], []).sourceType).toBe('Push');
+  });
+
+  it('reads sourceType Pull and its sources from a definition', () => {
+    const text = isml({ sourceType: 'Pull', startOnFirstRequest: 'true' }).replace('<body />', '<body><switch><ref src="http://up/live/ch1.isml/"/></switch></body>');
+    const def = readDefinition(text);
+    expect(resolveSettings([def.overrides], def.sources)).toMatchObject({ sourceType: 'Pull', startOnFirstRequest: true });
+    expect(pullSources(def.sources)).toEqual(['http://up/live/ch1.isml']);
+  });
+});
+
+describe('pullSources', () => {
+  it('keeps http(s) URLs of live publishing points in order, normalised, a trailing slash dropped', () => {
+    expect(
+      pullSources([
+        'http://origin1/live/ch1.isml',
+        'https://origin2:8443/live/ch1.isml/',
+        'HTTP://Origin3:80/a/../live/CH1.ISML',
+        'http://[::1]:8080/ch1.isml',
+      ]),
+    ).toEqual(['http://origin1/live/ch1.isml', 'https://origin2:8443/live/ch1.isml', 'http://origin3/live/CH1.ISML', 'http://[::1]:8080/ch1.isml']);
+  });
+
+  it('takes up to 8 sources', () => {
+    const eight = Array.from({ length: 8 }, (_, i) => `http://origin${i}/live/ch1.isml`);
+    expect(pullSources(eight)).toHaveLength(8);
+    const err = errorOf(() => pullSources([...eight, 'http://origin8/live/ch1.isml']));
+    expect(err.code).toBe('ERR_BAD_DEFINITION');
+    expect(err.message).toMatch(/more than 8 sources/);
+  });
+
+  it.each<[string, string[], RegExp]>([
+    ['no source', [], /lists no source in <body> \(<ref src=/],
+    ['text that is not a URL', ['origin1/live/ch1.isml'], /pull source "origin1\/live\/ch1.isml" is not a URL/],
+    ['an empty src', [''], /pull source "" is not a URL/],
+    ['ftp:', ['ftp://origin1/live/ch1.isml'], /must be an http\(s\) URL/],
+    ['file:', ['file:///srv/live/ch1.isml'], /must be an http\(s\) URL/],
+    ['credentials', ['http://user:secret@origin1/live/ch1.isml'], /without credentials/],
+    ['a user name alone', ['http://user@origin1/live/ch1.isml'], /without credentials/],
+    ['a query', ['http://origin1/live/ch1.isml?token=1'], /without credentials, query/],
+    ['an empty query', ['http://origin1/live/ch1.isml?'], /without credentials, query/],
+    ['a fragment', ['http://origin1/live/ch1.isml#x'], /query or fragment/],
+    ['an empty fragment', ['http://origin1/live/ch1.isml/#'], /query or fragment/],
+    ['a path not ending in .isml', ['http://origin1/live/ch1.ism'], /…\/name\.isml/],
+    ['a resource below the point', ['http://origin1/live/ch1.isml/Manifest'], /…\/name\.isml/],
+    ['the origin alone', ['http://origin1'], /…\/name\.isml/],
+    ['a URL over 2048 characters', [`http://origin1/${'a'.repeat(2048)}.isml`], /must be an http\(s\) URL/],
+  ])('refuses %s with ERR_BAD_DEFINITION', (_name, sources, message) => {
+    const err = errorOf(() => pullSources(sources));
+    expect(err.code).toBe('ERR_BAD_DEFINITION');
+    expect(err.message).toMatch(message);
+    // resolveSettings refuses a Pull point the same way.
+    expect(errorOf(() => resolveSettings([{ sourceType: 'Pull' }], sources)).message).toBe(err.message);
+  });
+
+  it('names one bad source among good ones (shortened to 80 characters)', () => {
+    const long = `ftp://origin1/${'x'.repeat(200)}.isml`;
+    const err = errorOf(() => pullSources(['http://origin1/live/ch1.isml', long]));
+    expect(err.message).toContain(`"${long.slice(0, 80)}"`);
+    expect(err.message).not.toContain(long.slice(0, 81));
   });
 });
