@@ -54,7 +54,12 @@ export type {
   Anchor,
   PointState,
   PointCommand,
+  SourceStatus,
 } from './point';
+export { Puller, parseUpstreamManifest, UPSTREAM_LIMITS } from './pull';
+export type { PullerOptions, UpstreamManifest, UpstreamStream, Fetch } from './pull';
+export { pullSources } from './definition';
+export { synthesizeTrack, SYNTHESIZABLE_FOURCC } from './mp4/synth';
 export { IngestSession } from './point/session';
 export type { SessionEnd } from './point/session';
 export type { PointEvents, FailureSource } from './point/events';

@@ -473,6 +473,35 @@ describe('admin dashboard in Chromium with a live ffmpeg push', () => {
     }
     expect(pageErrors).toEqual([]);
   });
+  live('shows a pulled point\'s source, and its change from failing to pulling without a reload', async () => {
+    const s = site!;
+    const p = page!;
+    writeFileSync(
+      path.join(s.root, 'pulled.isml'),
+      `<smil xmlns="http://www.w3.org/2001/SMIL20/Language"><head><meta name="sourceType" content="Pull" />` +
+        `<meta name="startOnFirstRequest" content="True" /></head><body><par><ref src="${s.origin}/live/upstream.isml" /></par></body></smil>`,
+    );
+    // The upstream point exists but has no encoder yet (it answers 404); the first request starts the pulled one.
+    writeFileSync(path.join(s.root, 'upstream.isml'), isml({ startOnFirstRequest: 'True' }));
+    expect((await fetch(`${s.origin}/live/pulled.isml/Manifest`)).status).toBe(404);
+    await p.goto(`${s.origin}/admin/`);
+    const source = `${card('pulled.isml')} [data-testid="source"]`;
+    await p.waitForSelector(`${source}[data-state="failing"]`, { timeout: 10000 });
+    expect(await p.textContent(source)).toBe(`Failing: ${s.origin}/live/upstream.isml \u2013 upstream 404 for the manifest`);
+    navigations = 0;
+    const post = new RawPost(`${s.origin}/live/upstream.isml/Streams(u)`);
+    try {
+      await post.write(fixture().header);
+      for (let r = 0; r < 4; r++) await post.write(Buffer.concat(fragmentsOfRound(r)));
+      await p.waitForSelector(`${source}[data-state="pulling"]`, { timeout: 15000 });
+      expect(await p.textContent(source)).toBe(`Pulling from ${s.origin}/live/upstream.isml`);
+      await p.waitForSelector(`${card('pulled.isml')}[data-state="Started"]`, { timeout: 10000 });
+      expect(navigations).toBe(0);
+    } finally {
+      post.destroy();
+    }
+    expect(pageErrors).toEqual([]);
+  });
   live('lists a point\'s archives with a link that plays the archive in the sample player', async () => {
     const s = site!;
     const p = page!;
