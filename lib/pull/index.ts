@@ -383,8 +383,10 @@ export class Puller {
     }
     this.#session = session;
     this.#header = key;
-    this.#feeding = new AbortController();
-    signal.addEventListener('abort', () => this.#feeding?.abort(), { once: true });
+    const feeding = new AbortController();
+    this.#feeding = feeding;
+    // The run's end ends this session's loops (a replaced session's are aborted by the next #open).
+    signal.addEventListener('abort', () => feeding.abort(), { once: true, signal: feeding.signal });
     debug('%s: pulling %d tracks from %s', this.#point.path, tracks.length, this.#sources[at]);
     try {
       tracks.forEach((t, i) => {

@@ -2,7 +2,7 @@
  * Playing a live stream in the test page (`integration/dash-hls-player.html`) in headless Chromium and
  * judging what GStreamer decoded: shared by the tests that put real players behind pulls and edges.
  */
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { GstRun, ptsSummary } from './gst';
 
 const sleep = (ms: number): Promise<void> => new Promise((ok) => setTimeout(ok, ms));
@@ -57,10 +57,15 @@ const SAMPLE_JS = `(() => {
 })()`;
 
 /**
- * Opens `pageUrl` (the test page with `?player=…&src=…`), waits up to 30 s for playback, then samples
- * until `currentTime` advanced `seconds` (plus one) or `wallSeconds` passed.
+ * Opens `pageUrl` (the test page with `?player=…&src=…`) in a fresh browser context, after `prepare`
+ * (e.g. a login that leaves a cookie), waits up to 30 s for playback, then samples until `currentTime`
+ * advanced `seconds` (plus one) or `wallSeconds` passed.
  */
-export async function playPage(browser: Browser, pageUrl: string, o: { seconds: number; wallSeconds: number }): Promise<PagePlay> {
+export async function playPage(
+  browser: Browser,
+  pageUrl: string,
+  o: { seconds: number; wallSeconds: number; prepare?: (page: Page) => Promise<void> },
+): Promise<PagePlay> {
   const context = await browser.newContext({ viewport: { width: 640, height: 360 } });
   const page = await context.newPage();
   const consoleLines: string[] = [];
@@ -77,6 +82,7 @@ export async function playPage(browser: Browser, pageUrl: string, o: { seconds: 
     if (r.status() >= 400) httpProblems.push(`${r.status()} ${r.url()}`);
   });
   try {
+    await o.prepare?.(page);
     await page.goto(pageUrl);
     const state = (): Promise<PageState> => page.evaluate('window.__player') as Promise<PageState>;
     try {

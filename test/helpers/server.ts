@@ -20,6 +20,11 @@ export interface TestServer {
   define(rel: string, metas?: Record<string, string>): void;
   /** Stops the server; the root folder is removed unless `keepRoot` (a "process restart" on the same root). */
   close(keepRoot?: boolean): Promise<void>;
+  /**
+   * Goes away as a crashed host does: the listener and every connection at once (an encoder's POST,
+   * keep-alive sockets, requests in flight), before the origin could answer anything else.
+   */
+  crash(): Promise<void>;
 }
 
 /**
@@ -64,6 +69,12 @@ export async function startServer(options: LiveSmoothOptions = {}, mount = '/liv
       const file = path.join(root, rel);
       mkdirSync(path.dirname(file), { recursive: true });
       writeFileSync(file, isml(metas));
+    },
+    async crash() {
+      const closing = new Promise<void>((ok) => server.close(() => ok()));
+      server.closeAllConnections();
+      await closing;
+      handler.origin.close();
     },
     async close(keepRoot = false) {
       handler.origin.close();

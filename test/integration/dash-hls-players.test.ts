@@ -34,6 +34,7 @@ import { launchPlayerBrowser } from '../helpers/browser';
 import { LiveSmoothHandler, liveSmooth } from '../../lib';
 import { Push, push } from '../helpers/ffmpeg';
 import { GstRun, ptsSummary, runGst, uriPipeline } from '../helpers/gst';
+import { waitFor } from '../helpers/live-play';
 import { isml, liveServer } from '../helpers/server';
 import { outcome, settle, type Outcome } from '../helpers/settle';
 import { chromiumPath, ffmpegPath, ffprobePath, gstLaunchPath, withTool, withTools } from '../helpers/tools';
@@ -179,21 +180,6 @@ function nextVideoFragment(site: Site): Promise<void> {
 /** Responses >= 400 one non-browser client got. */
 function failedFor(site: Site, client: Client): string[] {
   return site.served.filter((s) => s.client === client && s.status >= 400).map((s) => `${s.status} ${s.url}`);
-}
-
-/** Polls `url` until `ready` accepts its body. */
-async function waitFor(url: string, ready: (body: string) => boolean, timeoutMs: number, what: string): Promise<string> {
-  const until = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < until) {
-    const res = await fetch(url).catch(() => undefined);
-    if (res?.ok) {
-      last = await res.text();
-      if (ready(last)) return last;
-    }
-    await sleep(500);
-  }
-  throw new Error(`${what} within ${timeoutMs} ms; last ${url}:\n${last}`);
 }
 
 /** Segments an MPD lists per AdaptationSet (S elements with their repeats). */

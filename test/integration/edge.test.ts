@@ -26,6 +26,7 @@ import { EdgeHandler, liveSmooth } from '../../lib';
 import { launchPlayerBrowser } from '../helpers/browser';
 import { Push, pushTee } from '../helpers/ffmpeg';
 import { GstRun, ptsSummary, runGst } from '../helpers/gst';
+import { PagePlay, gstSummary, playPage, waitFor } from '../helpers/live-play';
 import { TestServer, liveServer, startServer } from '../helpers/server';
 import { outcome, settle, type Outcome } from '../helpers/settle';
 import { chromiumPath, ffmpegPath, gstLaunchPath, withTools } from '../helpers/tools';
@@ -172,110 +173,29 @@ async function stopSites(s: Sites): Promise<void> {
   }
 }
 
-/** Polls `url` until `ready` accepts its body. */
-async function waitFor(url: string, ready: (body: string) => boolean, timeoutMs: number, what: string): Promise<string> {
-  const until = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < until) {
-    const res = await fetch(url).catch(() => undefined);
-    if (res?.ok) {
-      last = await res.text();
-      if (ready(last)) return last;
-    }
-    await sleep(500);
-  }
-  throw new Error(`${what} within ${timeoutMs} ms; last ${url}:\n${last}`);
-}
-
 // ---------------------------------------------------------------------------------------------------
 // dash.js in headless Chromium, logged in on the site
 
-interface PageState {
-  errors: string[];
-  warnings: string[];
-  playingAt: number | undefined;
-  waiting: number;
-  dynamic: boolean | undefined;
-}
-
-interface Sample {
-  wall: number;
-  currentTime: number;
-  totalVideoFrames: number;
-  audioBytes: number;
-  paused: boolean;
-}
-
-interface DashResult {
-  samples: Sample[];
-  state: PageState;
-  httpProblems: string[];
-  console: string[];
+interface DashResult extends PagePlay {
   login: { status: number; text: string };
 }
 
-const SAMPLE_JS = `(() => {
-  const v = document.querySelector('video');
-  const q = v.getVideoPlaybackQuality();
-  return { currentTime: v.currentTime, totalVideoFrames: q.totalVideoFrames, audioBytes: v.webkitAudioDecodedByteCount || 0, paused: v.paused };
-})()`;
-
 async function runDash(browser: Browser, sites: Sites): Promise<DashResult> {
-  const context = await browser.newContext({ viewport: { width: 640, height: 360 } });
-  const page = await context.newPage();
-  const consoleLines: string[] = [];
-  const httpProblems: string[] = [];
-  const stamp = (): string => `${((Date.now() - sites.t0) / 1000).toFixed(1)}s`;
-  page.on('console', (m) => consoleLines.push(`${stamp()} ${m.type()}: ${m.text()}`));
-  page.on('pageerror', (e) => consoleLines.push(`${stamp()} pageerror: ${e.message}`));
-  page.on('requestfailed', (r) => {
-    if (r.failure()?.errorText === 'net::ERR_ABORTED') return; // the player cancelled it (a bitrate switch)
-    httpProblems.push(`failed ${r.url()}: ${r.failure()?.errorText}`);
+  let login = { status: 0, text: '' };
+  const src = encodeURIComponent(`${sites.site}/live/ch1.isml/.mpd`);
+  const played = await playPage(browser, `${sites.site}/player.html?player=dashjs&src=${src}${DEBUG ? '&debug=1' : ''}`, {
+    seconds: DASH_SECONDS,
+    wallSeconds: DASH_WALL_SECONDS,
+    prepare: async (page) => {
+      const r = await page.goto(`${sites.site}/login`);
+      login = { status: r?.status() ?? 0, text: (await r?.text()) ?? '' };
+    },
   });
-  page.on('response', (r) => {
-    if (r.status() >= 400) httpProblems.push(`${r.status()} ${r.url()}`);
-  });
-  try {
-    const login = await page.goto(`${sites.site}/login`);
-    const loginResult = { status: login?.status() ?? 0, text: (await login?.text()) ?? '' };
-    const src = encodeURIComponent(`${sites.site}/live/ch1.isml/.mpd`);
-    await page.goto(`${sites.site}/player.html?player=dashjs&src=${src}${DEBUG ? '&debug=1' : ''}`);
-    const state = (): Promise<PageState> => page.evaluate('window.__player') as Promise<PageState>;
-    try {
-      await page.waitForFunction('window.__player && (window.__player.playingAt !== undefined || window.__player.errors.length > 0)', undefined, { timeout: 30_000 });
-    } catch (err) {
-      const s = await state();
-      throw new Error(`dash.js did not start playing within 30 s: ${(err as Error).message}\nerrors: ${JSON.stringify(s.errors)}\nHTTP: ${JSON.stringify(httpProblems)}`);
-    }
-    const samples: Sample[] = [];
-    const start = Date.now();
-    for (;;) {
-      const sample = { wall: Date.now() - start, ...((await page.evaluate(SAMPLE_JS)) as Omit<Sample, 'wall'>) };
-      samples.push(sample);
-      if (sample.currentTime - samples[0]!.currentTime >= DASH_SECONDS + 1 || sample.wall >= DASH_WALL_SECONDS * 1000) break;
-      if ((await state()).errors.length > 0) break;
-      await sleep(1000);
-    }
-    mkdirSync(OUTPUT, { recursive: true });
-    await page.screenshot({ path: path.join(OUTPUT, 'edge-dashjs.png') });
-    const result = { samples, state: await state(), httpProblems, console: consoleLines, login: loginResult };
-    writeLog('dashjs', `${JSON.stringify(result.state, null, 1)}\n${samples.map((s) => JSON.stringify(s)).join('\n')}\n${consoleLines.join('\n')}\n`);
-    return result;
-  } finally {
-    await context.close();
-  }
+  writeLog('dashjs', `${JSON.stringify(played.state, null, 1)}\n${played.samples.map((s) => JSON.stringify(s)).join('\n')}\n${played.console.join('\n')}\n`);
+  return { ...played, login };
 }
 
 // ---------------------------------------------------------------------------------------------------
-
-function gstSummary(r: GstRun): string {
-  const v = ptsSummary(r.video);
-  const a = ptsSummary(r.audio);
-  return (
-    `gst-launch exit ${r.code}, ${v.distinct} video frames over ${v.span.toFixed(1)} s (largest gap ${v.maxGap.toFixed(2)} s), ` +
-    `${a.distinct} audio buffers over ${a.span.toFixed(1)} s`
-  );
-}
 
 /** The first video fragment URL (path below the point) listed in a Smooth manifest at the top bitrate. */
 function firstVideoFragment(manifest: string): string {
@@ -339,13 +259,7 @@ describe('edge cache in front of two redundant origins, with real players', () =
     closedAt = (async () => {
       await sleep(CLOSE_A_AFTER_MS);
       const at = Date.now() - s.t0;
-      // As a crashed host: the listener and every connection go at once (the encoder's POST, the
-      // edge's keep-alive sockets and the requests it has in flight there), before the origin could
-      // answer anything else.
-      const closing = new Promise<void>((ok) => a!.server.close(() => ok()));
-      a!.server.closeAllConnections();
-      await closing;
-      a!.handler.origin.close();
+      await a!.crash();
       return at;
     })();
     all = Promise.all([gst1, gst2, dash, closedAt]);

@@ -273,11 +273,7 @@ describe('a chain of two pulled points over twin origins, behind an edge, with r
     closedAt = (async () => {
       await sleep(CLOSE_AFTER_MS);
       const at = Date.now();
-      // As a crashed host: the listener and every connection go at once (the encoder's POST and B's pulls).
-      const closing = new Promise<void>((ok) => a1!.server.close(() => ok()));
-      a1!.server.closeAllConnections();
-      await closing;
-      a1!.handler.origin.close();
+      await a1!.crash();
       return at;
     })();
     all = Promise.all([gst, dash, closedAt]);
