@@ -115,3 +115,17 @@ export class EncoderError extends Error {
     this.status = details.status;
   }
 }
+
+/**
+ * A failed `fetch` as one short phrase (`connection refused`, `ECONNRESET`, `other side closed`…):
+ * undici puts the reason in the error's `cause`.
+ */
+export function describeNetworkError(err: unknown): string {
+  const cause = (err as { cause?: { code?: unknown; message?: unknown } } | undefined)?.cause;
+  const code = typeof cause?.code === 'string' ? cause.code : undefined;
+  if (code === 'ECONNREFUSED') return 'connection refused';
+  if (code && typeof cause?.message === 'string' && !cause.message.includes(code)) return `${code}: ${cause.message}`;
+  if (code) return code;
+  if (typeof cause?.message === 'string') return cause.message;
+  return err instanceof Error ? err.message : String(err);
+}

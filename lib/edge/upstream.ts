@@ -4,7 +4,7 @@
  * requests in flight. Uses `fetch` (the global one by default); knows nothing of the edge's clients.
  */
 import createDebug from 'debug';
-import { SmoothError } from '../errors';
+import { SmoothError, describeNetworkError as describe } from '../errors';
 import type { ResolvedEdgeOptions } from './options';
 
 const debug = createDebug('live-smooth:edge');
@@ -86,17 +86,6 @@ class Failure extends Error {
 const EMPTY = Buffer.alloc(0);
 /** Longest request path (and query) the edge forwards; Node itself takes 16 KiB of headers. */
 export const MAX_PATH_LENGTH = 8192;
-
-/** A fetch error as one short phrase: `connection refused`, `ECONNRESET`, `other side closed`… */
-function describe(err: unknown): string {
-  const cause = (err as { cause?: { code?: unknown; message?: unknown } } | undefined)?.cause;
-  const code = typeof cause?.code === 'string' ? cause.code : undefined;
-  if (code === 'ECONNREFUSED') return 'connection refused';
-  if (code && typeof cause?.message === 'string' && !cause.message.includes(code)) return `${code}: ${cause.message}`;
-  if (code) return code;
-  if (typeof cause?.message === 'string') return cause.message;
-  return err instanceof Error ? err.message : String(err);
-}
 
 function contentLength(headers: Headers): number | undefined {
   const v = headers.get('content-length');

@@ -11,7 +11,7 @@
  * stream have the same times, so nothing is repeated or missed.
  */
 import createDebug from 'debug';
-import { SmoothError, isSmoothError } from '../errors';
+import { SmoothError, describeNetworkError as describe, isSmoothError } from '../errors';
 import { smoothIngest } from '../ingest/smooth';
 import { smoothFtyp } from '../ismv/header';
 import { liveServerManifestBox } from '../ismv/lsm';
@@ -650,9 +650,4 @@ function startOf(stream: UpstreamStream, held: bigint | undefined, backlog: numb
 function resync(t: PulledTrack): bigint | undefined {
   const held = t.held;
   return t.stream.fragments.find((f) => held === undefined || f.time > held)?.time;
-}
-
-function describe(err: unknown): string {
-  const e = err as { cause?: { code?: string; message?: string }; message?: string };
-  return e?.cause?.code ?? e?.cause?.message ?? e?.message ?? String(err);
 }
