@@ -484,7 +484,7 @@ export class Puller {
     for (const box of childrenOf(trafs[0]!)) {
       if (box.type === 'tfhd') {
         if (box.data.length < box.headerSize + 8) throw new SmoothError('ERR_BAD_UPSTREAM', 'a fragment response has a truncated tfhd');
-        // Upstream track ids mean nothing here: the header this stream sent numbers the tracks.
+        // The header this stream sent numbers the tracks: the upstream's ids, unless they repeat.
         box.data.writeUInt32BE(t.trackId, box.headerSize + 4);
       } else if (box.type === 'uuid' && box.uuid === UUID_TFXD) {
         const x = parseTfxd(box);
