@@ -90,7 +90,7 @@ export { codecsOf } from './manifest/codecs';
 export { representationId } from './manifest/output';
 export type { OutputSnapshot, OutputGroup, OutputRepresentation } from './manifest/output';
 export type { IngestParser, IngestParserFactory, IngestEvent, IngestTrack } from './ingest/types';
-export { SmoothIngestParser, smoothIngest } from './ingest/smooth';
+export { SmoothIngestParser, smoothIngest, cmafIngest, cmafTrackName, CMAF_STREAM } from './ingest/smooth';
 export type { ParsedFragment } from './ingest/fragment';
 export { smoothFragment } from './package/smooth';
 export { cmafSegment } from './package/cmaf';

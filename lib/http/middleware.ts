@@ -17,6 +17,7 @@ import { escapeAttr } from '../manifest/xml';
 import type { TrackType } from '../model';
 import type { FragmentLookup, PackagedFragment, PublishingPoint, RenderedManifest } from '../point';
 import { contentTag, liveMaxAge } from '../point';
+import { cmafIngest, cmafTrackName } from '../ingest/smooth';
 import type { IngestSession } from '../point/session';
 import type { ResponseOutput } from '../point/stats';
 import { isThenable } from '../store/types';
@@ -633,7 +634,9 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
     }
     let conn: IngestSession;
     try {
-      conn = point.openIngest(streamId, req.socket.remoteAddress, resolved.ingest({ maxBoxSize: resolved.maxBoxSize }), decision.identity);
+      // `Streams(video-800k.cmfv)`: a CMAF track (DASH-IF live media ingest) on the same point.
+      const parser = (cmafTrackName(streamId) !== undefined ? cmafIngest(streamId) : resolved.ingest)({ maxBoxSize: resolved.maxBoxSize });
+      conn = point.openIngest(streamId, req.socket.remoteAddress, parser, decision.identity);
     } catch (err) {
       return refuse(req, res, point, err);
     }

@@ -2,9 +2,16 @@
  * The default ingest module: an incremental parser for a Smooth Streaming live ingest body
  * (`ftyp`, Live Server Manifest box, `moov`, then `moof`+`mdat` pairs, optionally ended by `mfra`).
  * Each track's header carries an init segment built from the ingest `moov`.
+ *
+ * With `cmaf`, the same parser reads a CMAF track as DASH-IF live media ingest (Interface 1) sends it
+ * in one long POST: `ftyp` and a one-track `moov` without a Live Server Manifest box, then CMAF
+ * fragments timed by `tfdt` (optionally after `styp`, `prft` or `emsg` boxes), ended by an `mfra` or by
+ * the fragment after an `styp` with the `lmsg` brand. The track is described from the `moov` (its
+ * bitrate from `btrt` or `esds`) and named after the stream (see {@link cmafTrackName}).
  */
 import { SmoothError } from '../errors';
 import {
+  Moov,
   UUID_LIVE_SERVER_MANIFEST,
   UUID_STREAM_MANIFEST,
   liveServerManifestText,
@@ -18,6 +25,34 @@ import { describeTracks } from './header';
 import type { IngestEvent, IngestParser, IngestParserFactory, IngestTrack } from './types';
 
 type Phase = 'ftyp' | 'header' | 'fragments' | 'ended';
+
+/** Stream names of CMAF ingest (`Streams(video-800k.cmfv)`): video, audio, text, metadata tracks. */
+export const CMAF_STREAM = /^([A-Za-z][A-Za-z0-9_]{0,63})(?:-[A-Za-z0-9._~-]*)?\.(cmfv|cmfa|cmft|cmfm)$/i;
+
+/**
+ * The track name (the StreamIndex) of a CMAF stream: the stream name up to its first `-` and without
+ * its extension, so that `video-800k.cmfv` and `video-400k.cmfv` are two bitrates of `video`.
+ * `undefined` when the name is not a CMAF stream name.
+ */
+export function cmafTrackName(streamId: string): string | undefined {
+  return CMAF_STREAM.exec(streamId)?.[1];
+}
+
+/** The Live Server Manifest a CMAF track's `moov` would have come with: its id, name and bitrate. */
+function cmafManifest(moov: Moov, name: string): string {
+  if (moov.tracks.length !== 1) {
+    throw new SmoothError('ERR_BAD_HEADER', `a CMAF ingest stream carries one track; this moov has ${moov.tracks.length}`);
+  }
+  const t = moov.tracks[0]!;
+  const type = t.handler === 'vide' ? 'video' : t.handler === 'soun' ? 'audio' : undefined;
+  if (!type) throw new SmoothError('ERR_UNKNOWN_CODEC', `CMAF track of handler '${printable(t.handler)}' is not supported yet (video and audio are)`);
+  const bitrate = t.entry?.avgBitrate;
+  if (!bitrate) throw new SmoothError('ERR_BAD_HEADER', 'CMAF track without a bitrate: its sample entry needs a btrt box (or an esds average bitrate)');
+  return (
+    `<smil xmlns="http://www.w3.org/2001/SMIL20/Language"><body><switch><${type} systemBitrate="${bitrate}">` +
+    `<param name="trackID" value="${t.trackId}"/><param name="trackName" value="${name}"/></${type}></switch></body></smil>`
+  );
+}
 
 /**
  * Largest Live Server Manifest box accepted, header included: real ones are a few KB (ffmpeg's for
@@ -38,8 +73,14 @@ export class SmoothIngestParser implements IngestParser {
   #tracks = new Map<number, IngestTrack>();
   /** A moof waiting for its mdat, with the bytes of any boxes skipped in between. */
   #moof: { box: Box; gap: number } | undefined;
+  /** CMAF ingest: the track name its Live Server Manifest would give. */
+  readonly #cmaf: string | undefined;
+  /** CMAF ingest: an `styp` said the next fragment is the last (`lmsg`). */
+  #lastMessage = false;
 
-  constructor(options: { maxBoxSize: number }) {
+  /** @param options.cmaf - read a CMAF track named so (see {@link cmafTrackName}) instead of Smooth ingest */
+  constructor(options: { maxBoxSize: number; cmaf?: string }) {
+    this.#cmaf = options.cmaf;
     this.#reader = new BoxReader({
       maxBoxSize: options.maxBoxSize,
       // Refused from its header, before up to maxBoxSize of it is buffered.
@@ -93,11 +134,13 @@ export class SmoothIngestParser implements IngestParser {
       } else if (type === 'uuid' && box.uuid === UUID_STREAM_MANIFEST) {
         // Deprecated start barrier (MS-SSTR 2.2.7.2); Azure ignores it and so do we.
       } else if (type === 'moov') {
+        const moov = parseMoov(box);
+        if (this.#lsm === undefined && this.#cmaf !== undefined) this.#lsm = cmafManifest(moov, this.#cmaf);
         if (this.#lsm === undefined) {
           throw new SmoothError('ERR_BAD_HEADER', 'moov arrived before the Live Server Manifest box');
         }
         this.#header.push(Buffer.from(box.data));
-        const tracks: IngestTrack[] = describeTracks(this.#lsm, parseMoov(box)).map((t) => ({
+        const tracks: IngestTrack[] = describeTracks(this.#lsm, moov).map((t) => ({
           ...t,
           key: trackKey(t.info),
           init: initSegment(box, t.trackId),
@@ -122,6 +165,14 @@ export class SmoothIngestParser implements IngestParser {
       const trexOf = (id: number) => (this.#tracks.has(id) ? this.#tracks.get(id)!.trex : false);
       const gap = moof.box.data.length + moof.gap;
       for (const fragment of parseMovieFragment(moof.box, box, gap, trexOf)) events.push({ type: 'fragment', fragment });
+      if (this.#lastMessage) {
+        this.#phase = 'ended';
+        events.push({ type: 'end' });
+      }
+    } else if (type === 'styp' && this.#cmaf !== undefined) {
+      // CMAF §7.3.1: a segment whose styp lists the `lmsg` brand is the track's last.
+      const brands = [box.headerSize, ...Array.from({ length: Math.max(0, (box.data.length - box.headerSize - 8) >> 2) }, (_, k) => box.headerSize + 8 + 4 * k)];
+      if (brands.some((i) => box.data.toString('latin1', i, i + 4) === 'lmsg')) this.#lastMessage = true;
     } else if (type === 'mfra') {
       if (this.#moof) throw new SmoothError('ERR_BAD_FRAGMENT', 'mfra after a moof without its mdat');
       this.#phase = 'ended';
@@ -136,3 +187,10 @@ export class SmoothIngestParser implements IngestParser {
 
 /** The default {@link IngestParserFactory}. */
 export const smoothIngest: IngestParserFactory = (options) => new SmoothIngestParser(options);
+
+/** An {@link IngestParserFactory} for the CMAF track of stream `streamId` (`video-800k.cmfv`). */
+export function cmafIngest(streamId: string): IngestParserFactory {
+  const name = cmafTrackName(streamId);
+  if (name === undefined) throw new SmoothError('ERR_BAD_URL', `${streamId} is not a CMAF stream name (<name>[-<anything>].cmfv|cmfa|cmft|cmfm)`);
+  return (options) => new SmoothIngestParser({ ...options, cmaf: name });
+}

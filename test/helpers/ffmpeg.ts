@@ -16,6 +16,11 @@ export interface PushOptions {
   bitrates?: number[];
   /** One POST per track (`Streams(video0)`, …, `Streams(audio)`) instead of one for all. */
   perTrack?: boolean;
+  /**
+   * CMAF ingest (DASH-IF live media ingest) instead of Smooth: one fragmented CMAF POST per track,
+   * `Streams(video-<kbit/s>k.cmfv)` per bitrate and `Streams(audio.cmfa)`, timed by `tfdt`.
+   */
+  cmaf?: boolean;
   /** Stream id of the single POST. Default `ch1`. */
   streamId?: string;
   /** Seconds added to every time (`-output_ts_offset`), e.g. a UTC-based clock: 1764000000 puts 10 MHz times above 2^53. */
@@ -44,6 +49,15 @@ export function pushArgs(o: PushOptions): string[] {
   const audio = ['-c:a', 'aac', '-b:a', '96k', '-ac', '2'];
   // `-t` is an output option: every output needs its own, or the others run forever.
   const isml = ['-t', String(o.seconds), ...offset(o), '-movflags', 'isml+frag_keyframe', '-f', 'ismv'];
+  if (o.cmaf) {
+    // ffmpeg's mp4 muxer with `cmaf`: ftyp + a one-track moov (with btrt), then moof (tfdt) + mdat.
+    const cmaf = (frag: string): string[] => ['-t', String(o.seconds), ...offset(o), '-f', 'mp4', '-movflags', `cmaf+${frag}empty_moov+default_base_moof`];
+    bitrates.forEach((b, i) => {
+      args.push('-map', `[v${i}]`, ...video, '-b:v', `${b}k`, ...cmaf('frag_keyframe+'), `${o.url}/Streams(video-${b}k.cmfv)`);
+    });
+    args.push('-map', '1:a', ...audio, '-frag_duration', '2000000', ...cmaf(''), `${o.url}/Streams(audio.cmfa)`);
+    return args;
+  }
   if (!o.perTrack) {
     args.push(...bitrates.flatMap((_, i) => ['-map', `[v${i}]`]), '-map', '1:a', ...video);
     args.push(...bitrates.flatMap((b, i) => [`-b:v:${i}`, `${b}k`]), ...audio, ...isml, `${o.url}/Streams(${o.streamId ?? 'ch1'})`);
