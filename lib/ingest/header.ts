@@ -19,6 +19,13 @@ export interface TrackDescription {
 }
 
 /** One element of the Live Server Manifest `<switch>` (also of an on-demand `.ism`, which shares the grammar). */
+/** A track of a stream header that is read past (its fragments are parsed and dropped), and why. */
+export interface SkippedTrack {
+  trackId: number;
+  trex: Trex | undefined;
+  reason: string;
+}
+
 export interface LsmElement {
   type: TrackType;
   /** `Streams` in a live manifest; the media file in an on-demand `.ism`. */
@@ -214,15 +221,16 @@ const KNOWN_PARAMS = new Set([
 /**
  * Combines the Live Server Manifest and the `moov` into per-track descriptions. Values from the
  * manifest win; the `moov` fills in what it lacks (FourCC, CodecPrivateData, sizes, audio format).
+ * @param skipped - when given, sparse tracks (`parentTrackName`) are left out and listed here, not refused
  * @throws SmoothError ERR_BAD_HEADER for a malformed or inconsistent header, ERR_UNKNOWN_CODEC for a codec
  *   that cannot be described to players
  */
-export function describeTracks(lsmText: string, moov: Moov): TrackDescription[] {
+export function describeTracks(lsmText: string, moov: Moov, skipped?: SkippedTrack[]): TrackDescription[] {
   const elements = parseLiveServerManifest(lsmText);
   const byId = new Map<number, MoovTrack>(moov.tracks.map((t) => [t.trackId, t]));
   const seen = new Set<number>();
   const keys = new Set<string>();
-  return elements.map((el) => {
+  return elements.flatMap((el): TrackDescription[] => {
     const p = (name: string): string | undefined => el.params.get(name);
     const trackId = uint(p('trackID'), 'trackID');
     if (trackId === undefined) throw bad(`a <${el.type}> element has no trackID param`);
@@ -234,7 +242,10 @@ export function describeTracks(lsmText: string, moov: Moov): TrackDescription[] 
       throw bad(`trackID ${trackId} is <${el.type}> in the manifest but '${mt.handler}' in moov`);
     }
     if (p('parentTrackName') !== undefined) {
-      throw new SmoothError('ERR_UNKNOWN_CODEC', `sparse track ${trackId} (parentTrackName) is not supported yet`);
+      const reason = `sparse track ${trackId} (parentTrackName) is not supported yet`;
+      if (!skipped) throw new SmoothError('ERR_UNKNOWN_CODEC', reason);
+      skipped.push({ trackId, trex: mt.trex, reason });
+      return [];
     }
     const name = p('trackName') ?? DEFAULT_NAMES[el.type];
     if (!IDENTIFIER.test(name)) throw bad(`trackName "${name.slice(0, 64)}" is not a valid identifier`);
@@ -300,6 +311,6 @@ export function describeTracks(lsmText: string, moov: Moov): TrackDescription[] 
       throw bad(`two tracks share ${info.type} name "${info.name}" and bitrate ${info.bitrate}; give them distinct trackNames`);
     }
     keys.add(key);
-    return { trackId, info, trex: mt.trex };
+    return [{ trackId, info, trex: mt.trex }];
   });
 }

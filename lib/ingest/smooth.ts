@@ -21,7 +21,7 @@ import { initSegment } from '../mp4/init';
 import { Box, BoxReader, printable } from '../mp4/reader';
 import { trackKey } from '../model';
 import { parseMovieFragment } from './fragment';
-import { describeTracks } from './header';
+import { SkippedTrack, describeTracks } from './header';
 import type { IngestEvent, IngestParser, IngestParserFactory, IngestTrack } from './types';
 
 type Phase = 'ftyp' | 'header' | 'fragments' | 'ended';
@@ -73,6 +73,8 @@ export class SmoothIngestParser implements IngestParser {
   #tracks = new Map<number, IngestTrack>();
   /** A moof waiting for its mdat, with the bytes of any boxes skipped in between. */
   #moof: { box: Box; gap: number } | undefined;
+  /** Tracks the header describes but the point does not take (sparse tracks, for now), by track id. */
+  readonly #skipped = new Map<number, SkippedTrack>();
   /** CMAF ingest: the track name its Live Server Manifest would give. */
   readonly #cmaf: string | undefined;
   /** CMAF ingest: an `styp` said the next fragment is the last (`lmsg`). */
@@ -140,14 +142,16 @@ export class SmoothIngestParser implements IngestParser {
           throw new SmoothError('ERR_BAD_HEADER', 'moov arrived before the Live Server Manifest box');
         }
         this.#header.push(Buffer.from(box.data));
-        const tracks: IngestTrack[] = describeTracks(this.#lsm, moov).map((t) => ({
+        const skipped: SkippedTrack[] = [];
+        const tracks: IngestTrack[] = describeTracks(this.#lsm, moov, skipped).map((t) => ({
           ...t,
           key: trackKey(t.info),
           init: initSegment(box, t.trackId),
         }));
         for (const t of tracks) this.#tracks.set(t.trackId, t);
+        for (const t of skipped) this.#skipped.set(t.trackId, t);
         this.#phase = 'fragments';
-        events.push({ type: 'header', tracks, boxes: Buffer.concat(this.#header) });
+        events.push({ type: 'header', tracks, boxes: Buffer.concat(this.#header), skipped: skipped.map((t) => t.reason) });
         this.#header = [];
       } else if (type === 'moof' || type === 'mdat' || type === 'mfra') {
         throw new SmoothError('ERR_BAD_HEADER', `'${type}' before the stream header (Live Server Manifest box and moov)`);
@@ -162,9 +166,12 @@ export class SmoothIngestParser implements IngestParser {
       const moof = this.#moof;
       if (!moof) throw new SmoothError('ERR_BAD_FRAGMENT', 'mdat without a preceding moof');
       this.#moof = undefined;
-      const trexOf = (id: number) => (this.#tracks.has(id) ? this.#tracks.get(id)!.trex : false);
+      const trexOf = (id: number) => (this.#tracks.has(id) ? this.#tracks.get(id)!.trex : this.#skipped.has(id) ? this.#skipped.get(id)!.trex : false);
       const gap = moof.box.data.length + moof.gap;
-      for (const fragment of parseMovieFragment(moof.box, box, gap, trexOf)) events.push({ type: 'fragment', fragment });
+      for (const fragment of parseMovieFragment(moof.box, box, gap, trexOf)) {
+        // A skipped track's fragments are checked like any other, then dropped.
+        if (!this.#skipped.has(fragment.trackId)) events.push({ type: 'fragment', fragment });
+      }
       if (this.#lastMessage) {
         this.#phase = 'ended';
         events.push({ type: 'end' });

@@ -15,8 +15,11 @@ export interface IngestTrack extends TrackHeader {
 
 /** What an ingest parser reports, in stream order. */
 export type IngestEvent =
-  /** The header boxes were read: the stream's tracks, and the raw header boxes (own copies). */
-  | { type: 'header'; tracks: IngestTrack[]; boxes: Buffer }
+  /**
+   * The header boxes were read: the stream's tracks, and the raw header boxes (own copies); `skipped`
+   * says why tracks it describes are left out (their fragments are read past).
+   */
+  | { type: 'header'; tracks: IngestTrack[]; boxes: Buffer; skipped?: string[] }
   /** One track's fragment; its sample bytes are views into the parser's input until committed. */
   | { type: 'fragment'; fragment: ParsedFragment }
   /** End of stream: a top-level `mfra` arrived. */

@@ -73,6 +73,12 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
     fragment: (track, fragment) => this.#fragment(track, fragment),
     restarted: (session, track, time, duration) => this.#restarted(session, track, time, duration),
     dropped: (session, track, time, behind) => this.#dropped(session, track, time, behind),
+    leftOut: (session, reasons) => {
+      for (const reason of reasons) {
+        debug('%s: stream %s: %s; its other tracks go on', this.path, session.streamId, reason);
+        this.#emit('inputRejected', { point: this.path, streamId: session.streamId, code: 'ERR_UNKNOWN_CODEC', message: `${reason}; the stream's other tracks go on` });
+      }
+    },
     endOfStream: (session) => this.#endOfStream(session),
     closed: (session, reason, err) => this.#closed(session, reason, err),
     buffered: (delta) => this.#buffered(delta),

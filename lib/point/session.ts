@@ -44,6 +44,8 @@ export interface SessionHost {
    * @throws SmoothError ERR_ENCODER_RESTART to refuse the session (`refuse`)
    */
   restarted(session: IngestSession, track: Track, time: bigint, duration: bigint): TimeShift | undefined;
+  /** The stream's header describes tracks the point does not take (`reasons`); its other tracks go on. */
+  leftOut(session: IngestSession, reasons: readonly string[]): void;
   /** A fragment was dropped: `track` already has its time or a later one. */
   dropped(session: IngestSession, track: Track, time: bigint, behind: boolean): void;
   /** The stream sent end of stream. */
@@ -228,6 +230,7 @@ export class IngestSession {
       if (e.type === 'header') {
         this.#headers = e.tracks;
         this.#host.attach(this, e.tracks);
+        if (e.skipped && e.skipped.length > 0) this.#host.leftOut(this, e.skipped);
       }
       else if (e.type === 'fragment') this.#fragment(e.fragment);
       else {
