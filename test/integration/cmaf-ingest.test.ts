@@ -3,8 +3,8 @@
  * a real encoder: ffmpeg's mp4 muxer in `cmaf` mode pushes two H.264 bitrates to
  * `Streams(video-<b>k.cmfv)` and AAC to `Streams(audio.cmfa)`, live. The point lists them as the
  * StreamIndexes `video` (two quality levels) and `audio` with the encoder's times, serves them as
- * Smooth fragments (with `tfxd` and `tfrf`), DASH and HLS; GStreamer (Smooth), dash.js (DASH) and hls.js
- * (HLS) play them. The encoder's end (its `mfra`) stops the point.
+ * Smooth fragments (with `tfxd` and `tfrf`), DASH and HLS; GStreamer and dash.js (Smooth), dash.js
+ * (DASH) and hls.js (HLS) play them. The encoder's end (its `mfra`) stops the point.
  */
 import type { ChildProcess } from 'node:child_process';
 import * as http from 'node:http';
@@ -48,6 +48,7 @@ describe('CMAF ingest from ffmpeg, played as Smooth, DASH and HLS', () => {
   let gst: Promise<Outcome<GstRun>> | undefined;
   let dash: Promise<Outcome<PagePlay>> | undefined;
   let hls: Promise<Outcome<PagePlay>> | undefined;
+  let mss: Promise<Outcome<PagePlay>> | undefined;
   let all: Promise<unknown> | undefined;
 
   beforeAll(async () => {
@@ -58,6 +59,8 @@ describe('CMAF ingest from ffmpeg, played as Smooth, DASH and HLS', () => {
     app.use('/dashjs', express.static(path.dirname(require.resolve('dashjs'))));
     app.use('/hlsjs', express.static(path.dirname(require.resolve('hls.js'))));
     app.get('/player.html', (_req, res) => res.sendFile(path.join(__dirname, 'dash-hls-player.html')));
+    // The page with dash.js's MSS bundle, for the Smooth output.
+    app.get('/mss.html', (_req, res) => res.sendFile(path.join(__dirname, 'archive-player.html')));
     app.get('/favicon.ico', (_req, res) => void res.status(204).end());
     pages = http.createServer(app);
     await new Promise<void>((ok) => pages!.listen(0, '127.0.0.1', ok));
@@ -76,12 +79,13 @@ describe('CMAF ingest from ffmpeg, played as Smooth, DASH and HLS', () => {
     if (CHROMIUM) browser = await launchPlayerBrowser(CHROMIUM);
     if (GST) gst = settle(runGst(GST, `${s.base}/ch1.isml/Manifest`, GST_SECONDS, children));
     if (browser) {
-      const page = (player: string, src: string): Promise<Outcome<PagePlay>> =>
-        settle(playPage(browser!, `${pagesBase}/player.html?player=${player}&src=${encodeURIComponent(src)}`, { seconds: PAGE_SECONDS, wallSeconds: PAGE_WALL_SECONDS }));
-      dash = page('dashjs', `${s.base}/ch1.isml/.mpd`);
-      hls = page('hlsjs', `${s.base}/ch1.isml/.m3u8`);
+      const page = (html: string, player: string, src: string): Promise<Outcome<PagePlay>> =>
+        settle(playPage(browser!, `${pagesBase}/${html}?player=${player}&src=${encodeURIComponent(src)}`, { seconds: PAGE_SECONDS, wallSeconds: PAGE_WALL_SECONDS }));
+      dash = page('player.html', 'dashjs', `${s.base}/ch1.isml/.mpd`);
+      hls = page('player.html', 'hlsjs', `${s.base}/ch1.isml/.m3u8`);
+      mss = page('mss.html', 'dashjs', `${s.base}/ch1.isml/Manifest`);
     }
-    all = Promise.all([gst, dash, hls]);
+    all = Promise.all([gst, dash, hls, mss]);
     all.catch(() => undefined);
   }, 60_000);
 
@@ -128,7 +132,11 @@ describe('CMAF ingest from ffmpeg, played as Smooth, DASH and HLS', () => {
     expect(r.audio.length).toBeGreaterThan(0);
   }, 90_000);
 
-  for (const [label, which] of [['dash.js plays the DASH output', () => dash], ['hls.js plays the HLS output', () => hls]] as const) {
+  for (const [label, which] of [
+    ['dash.js plays the DASH output', () => dash],
+    ['hls.js plays the HLS output', () => hls],
+    ['dash.js (MSS) plays the Smooth output', () => mss],
+  ] as const) {
     withTools(['ffmpeg', FFMPEG], ['Chromium', CHROMIUM])(`${label} for ${PAGE_SECONDS} s`, async () => {
       const r = await outcome(which());
       const first = r.samples[0]!;
