@@ -57,6 +57,8 @@ export type SmoothErrorCode =
   | 'ERR_INVALID_OPTION'
   /** The fragment store failed to read a fragment (the cause is reported, not sent to the client). */
   | 'ERR_STORE'
+  /** An encoder pushed to a publishing point that does not exist. */
+  | 'ERR_NO_POINT'
   /** A pulled point's upstream answered with something that is not a valid manifest or fragment. */
   | 'ERR_BAD_UPSTREAM';
 

@@ -188,11 +188,17 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
       });
     }
     const found = route;
+    // An encoder pushing to a point that does not exist is told so and let go: passed on, its endless
+    // body would keep a host's 404 from ever being sent (Express answers once a body has ended).
+    const missing = (): void =>
+      found.resource.kind === 'ingest' && req.method === 'POST'
+        ? refuse(req, res, undefined, new SmoothError('ERR_NO_POINT', `no publishing point ${found.point}`))
+        : pass();
     const cached = origin.cached(found.point);
-    if (cached === null) return pass();
+    if (cached === null) return missing();
     if (cached) return dispatch(req, res, cached, found.resource);
     origin.resolve(found.point).then(
-      (point) => (point ? dispatch(req, res, point, found.resource) : pass()),
+      (point) => (point ? dispatch(req, res, point, found.resource) : missing()),
       (err: unknown) => reply(res, err),
     );
   };
@@ -316,16 +322,19 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
    * incoming data, and the encoder could lose the answer with it. The refusal counts on the point by
    * its code even when an answer was already under way: the encoder is cut for that reason all the same.
    */
-  const refuse = (req: IncomingMessage, res: ServerResponse, point: PublishingPoint, err: unknown, headers: Record<string, string> = {}): void => {
+  const refuse = (req: IncomingMessage, res: ServerResponse, point: PublishingPoint | undefined, err: unknown, headers: Record<string, string> = {}): void => {
     const smooth = isSmoothError(err) ? err : undefined;
     if (!smooth) debugIngest('internal error: %O', err);
-    point.responses.refused(smooth ? smooth.code : 'internal');
+    point?.responses.refused(smooth ? smooth.code : 'internal');
     // An answer already under way (not ours to replace) may not say Connection: close: close after it.
     if (res.headersSent) {
       if (res.writableFinished) req.socket.destroySoon();
       else res.once('finish', () => req.socket.destroySoon());
     }
-    answer(res, point, 'ingest', smooth ? STATUS[smooth.code] : 500, smooth ? smooth.message : 'internal error', { ...headers, Connection: 'close' }, false);
+    const status = smooth ? STATUS[smooth.code] : 500;
+    const message = smooth ? smooth.message : 'internal error';
+    if (point) answer(res, point, 'ingest', status, message, { ...headers, Connection: 'close' }, false);
+    else send(res, status, message, { ...headers, Connection: 'close' }, false);
     const discard = (): void => undefined;
     let timer: NodeJS.Timeout | undefined;
     const close = (): void => {

@@ -32,4 +32,5 @@ export const STATUS: Readonly<Record<SmoothErrorCode, number>> = {
   ERR_INVALID_OPTION: 500,
   ERR_STORE: 500,
   ERR_BAD_UPSTREAM: 502,
+  ERR_NO_POINT: 404,
 };

@@ -309,6 +309,16 @@ describe('routing, states and headers', () => {
     expect(h.hostHits).toHaveLength(7);
   });
 
+  it('an encoder pushing to a missing .isml gets 404 with the reason at once, its body still open (not next(), which would wait for the body to end)', async () => {
+    h.hostHits.length = 0;
+    const post = new RawPost(`${h.origin}/live/nope.isml/Streams(ch1)`);
+    await post.write(fixture().header);
+    const r = await post.response;
+    expect([r.status, r.text, r.headers.connection]).toEqual([404, 'no publishing point nope.isml\n', 'close']);
+    expect(h.hostHits).toEqual([]);
+    post.destroy();
+  });
+
   it.each([
     '/live/..%2f..%2fetc/x.isml/Manifest',
     '/live/..%2fsecret.isml/Manifest',
