@@ -1,7 +1,8 @@
 /**
  * The ingest contract: an ingest module turns the body of one ingest request, received in arbitrary
  * chunks, into format-neutral track headers and fragments. Smooth Streaming ingest is the default
- * (`smooth.ts`); CMAF ingest is another module with the same contract.
+ * (`smooth.ts`); CMAF ingest (`Streams(<name>.cmfv|cmfa)`) is the same parser in its CMAF mode
+ * (`cmafIngest`), chosen by the stream name whatever the `ingest` option says.
  */
 import type { TrackHeader } from '../media';
 import type { Trex } from '../mp4/boxes';
