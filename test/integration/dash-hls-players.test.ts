@@ -328,8 +328,12 @@ function summary(r: BrowserResult): string {
   );
 }
 
-/** Non-fatal hls.js errors that only say playback waited for data (a busy machine), not a bad stream. */
-const STALLS = /^hls\.js error mediaError (bufferStalledError|bufferNudgeOnStall)\b/;
+/**
+ * Non-fatal hls.js errors that say nothing about the stream: playback waited for data (a busy machine),
+ * or hls.js aborted a load of its own (`INTERNAL_ABORTED`, e.g. a fragment of a level it switched away
+ * from; the page's own cancellations are left out of the HTTP problems likewise).
+ */
+const STALLS = /^hls\.js error (mediaError (bufferStalledError|bufferNudgeOnStall)|networkError aborted)\b/;
 
 function expectPlayed(label: string, r: BrowserResult, o: { seconds: number; dynamic: boolean; fromStart: boolean }): void {
   const first = r.samples[0]!;
