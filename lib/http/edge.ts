@@ -11,6 +11,7 @@ import createDebug from 'debug';
 import { isSmoothError } from '../errors';
 import { EdgeAnswer, EdgeCache, EdgeEvents, EdgeStats } from '../edge/cache';
 import type { EdgeOptions } from '../edge/options';
+import { matches } from './conditional';
 import { STATUS } from './status';
 
 const debug = createDebug('live-smooth:edge');
@@ -33,16 +34,6 @@ export interface EdgeHandler {
 /** Headers a 304 carries (RFC 9110 §15.4.5), from what the full response would have. */
 const NOT_MODIFIED_HEADERS = ['cache-control', 'date', 'etag', 'expires', 'last-modified', 'access-control-allow-origin', 'access-control-expose-headers', 'age', 'x-cache'];
 
-/** `If-None-Match` (RFC 9110 §13.1.2): `*`, or a list of entity tags compared weakly. */
-function matches(header: string | undefined, etag: string): boolean {
-  if (header === undefined) return false;
-  const strip = (t: string): string => (t.startsWith('W/') ? t.slice(2) : t);
-  const mine = strip(etag);
-  return header.split(',').some((t) => {
-    const tag = t.trim();
-    return tag === '*' || strip(tag) === mine;
-  });
-}
 
 /**
  * A client that asks not to be served from a cache without revalidation (a reload): `no-cache` or

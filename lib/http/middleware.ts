@@ -17,6 +17,7 @@ import { escapeAttr } from '../manifest/xml';
 import type { TrackType } from '../model';
 import type { FragmentLookup, PackagedFragment, PublishingPoint, RenderedManifest } from '../point';
 import { contentTag, liveMaxAge } from '../point';
+import { matches } from './conditional';
 import { cmafIngest, cmafTrackName } from '../ingest/smooth';
 import type { IngestSession } from '../point/session';
 import type { ResponseOutput } from '../point/stats';
@@ -138,15 +139,6 @@ function mediaType(type: TrackType): string {
   return type === 'video' ? 'video/mp4' : type === 'audio' ? 'audio/mp4' : 'application/mp4';
 }
 
-/** `If-None-Match` (RFC 9110 §13.1.2): `*`, or a list of entity tags compared weakly. */
-function matches(header: string | undefined, etag: string): boolean {
-  if (header === undefined) return false;
-  if (header === etag) return true;
-  return header.split(',').some((t) => {
-    const tag = t.trim();
-    return tag === '*' || tag === etag || tag === `W/${etag}`;
-  });
-}
 
 /**
  * Creates the middleware.

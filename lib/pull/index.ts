@@ -15,23 +15,22 @@ import { SmoothError, describeNetworkError as describe, isSmoothError } from '..
 import { smoothIngest } from '../ingest/smooth';
 import { smoothFtyp } from '../ismv/header';
 import { liveServerManifestBox } from '../ismv/lsm';
+import { trackKey } from '../model';
 import type { TrackInfo } from '../model';
-import { UUID_TFRF, UUID_TFXD, parseTfrf, parseTfxd } from '../mp4/boxes';
 import { emptyMfra } from '../mp4/edit';
-import { children, childrenOf } from '../mp4/reader';
 import { synthesizeMvhd, synthesizeTrack } from '../mp4/synth';
 import { makeBox } from '../mp4/writer';
 import type { PublishingPoint, SourceStatus } from '../point';
 import type { IngestSession } from '../point/session';
+import { Fetch, UpstreamAnswer, UpstreamFailure, getCapped } from './fetch';
 import { UpstreamManifest, UpstreamStream, fragmentPath, parseUpstreamManifest } from './manifest';
+import { PulledTrack, heldFor, readUpstreamFragment, resync, startOf, upstreamTrackId } from './track';
 
 const debug = createDebug('live-smooth:pull');
 
 export { parseUpstreamManifest, fragmentPath, UPSTREAM_LIMITS } from './manifest';
 export type { UpstreamManifest, UpstreamStream } from './manifest';
-
-/** A `fetch` as the puller calls it (the global one by default; tests may pass another). */
-export type Fetch = (url: string, init: { signal: AbortSignal; redirect: 'manual'; headers: Record<string, string> }) => Promise<Response>;
+export type { Fetch } from './fetch';
 
 /** Options of a {@link Puller}. Every one has a default. */
 export interface PullerOptions {
@@ -61,36 +60,12 @@ const MAX_POLL = 1000;
 /** The stream id the pulled media is ingested under. */
 const STREAM_ID = 'pull';
 
-/** An upstream answer the puller could not use: why, and whether trying another upstream may help. */
-class UpstreamFailure extends Error {
-  constructor(message: string) {
-    super(message);
-  }
-}
-
 /**
  * The ingest session a track loop feeds is closed (the point refused a fragment, or dropped the stream):
  * no upstream's doing. The loop ends; the manifest loop opens a session again and restarts it.
  */
 class SessionClosed extends Error {}
 
-/** One pulled track: where it is in the upstream's timeline. */
-interface PulledTrack {
-  stream: UpstreamStream;
-  info: TrackInfo;
-  /** Its `track_ID` in the ingest stream the puller writes. */
-  trackId: number;
-  /** The next fragment to ask for; `undefined` until a manifest says where to go on. */
-  next: bigint | undefined;
-  /** Start of the newest fragment fed to the point. */
-  held: bigint | undefined;
-  /** The loop following it runs. */
-  running: boolean;
-  /** The newest fragment fed came with an empty tfrf: the upstream may have ended the track. */
-  last: boolean;
-  /** The upstream ended the track (its last fragment is held, later times are not found). */
-  ended: boolean;
-}
 
 /** A description of a track set, to notice when the upstream's changes. */
 function headerKey(tracks: readonly TrackInfo[]): string {
@@ -290,10 +265,10 @@ export class Puller {
     }
     const window = this.#point.settings.manifestWindowLength;
     const tracks = wanted.map((w) => {
-      let t = this.#tracks.get(keyOf(w.info));
+      let t = this.#tracks.get(trackKey(w.info));
       if (!t) {
         t = { stream: w.stream, info: w.info, trackId: 0, next: undefined, held: undefined, running: false, last: false, ended: false };
-        this.#tracks.set(keyOf(w.info), t);
+        this.#tracks.set(trackKey(w.info), t);
       }
       t.stream = w.stream;
       if (t.next === undefined) t.next = startOf(w.stream, t.held, this.#o.backlog, window);
@@ -339,7 +314,7 @@ export class Puller {
       await Promise.all(
         tracks.map(async (t, i) => {
           const answer = await this.#get(`${this.#sources[at]}/${fragmentPath(t.stream, t.info, t.next!)}`, this.#o.maxFragmentBytes, signal, heldFor(t));
-          if (answer.status !== 200) throw new UpstreamFailure(`upstream ${answer.status} for the first fragment of ${keyOf(t.info)}`);
+          if (answer.status !== 200) throw new UpstreamFailure(`upstream ${answer.status} for the first fragment of ${trackKey(t.info)}`);
           firsts[i] = { time: t.next!, bytes: answer.bytes };
         }),
       );
@@ -404,7 +379,7 @@ export class Puller {
   /** The loop of one track: fetch its next fragment, feed it, go on where the upstream says. */
   async #pull(t: PulledTrack, signal: AbortSignal): Promise<void> {
     let poll = MIN_POLL;
-    while (!signal.aborted && t.next !== undefined && this.#tracks.get(keyOf(t.info)) === t && this.#session?.closed === false) {
+    while (!signal.aborted && t.next !== undefined && this.#tracks.get(trackKey(t.info)) === t && this.#session?.closed === false) {
       const at = this.#current;
       const time = t.next;
       let answer: { status: number; bytes: Buffer };
@@ -467,35 +442,8 @@ export class Puller {
    * @returns the start of the fragment that follows, as its tfrf announces (else its end)
    */
   #feed(t: PulledTrack, time: bigint, bytes: Buffer): bigint {
-    let moof: { data: Buffer; headerSize: number; type: string; uuid: string | undefined } | undefined;
-    let mdat = false;
-    for (const box of children(bytes)) {
-      if (box.type === 'moof' && !moof && !mdat) moof = box;
-      else if (box.type === 'mdat' && moof && !mdat) mdat = true;
-      else throw new SmoothError('ERR_BAD_UPSTREAM', `a fragment response holds an unexpected '${box.type}' box`);
-    }
-    if (!moof || !mdat) throw new SmoothError('ERR_BAD_UPSTREAM', 'a fragment response is not one moof and one mdat');
-    const trafs = [...childrenOf(moof)].filter((b) => b.type === 'traf');
-    if (trafs.length !== 1) throw new SmoothError('ERR_BAD_UPSTREAM', `a fragment response holds ${trafs.length} track fragments`);
-    let start = time;
-    let duration: bigint | undefined;
-    let following: bigint | undefined;
-    let last = false;
-    for (const box of childrenOf(trafs[0]!)) {
-      if (box.type === 'tfhd') {
-        if (box.data.length < box.headerSize + 8) throw new SmoothError('ERR_BAD_UPSTREAM', 'a fragment response has a truncated tfhd');
-        // The header this stream sent numbers the tracks: the upstream's ids, unless they repeat.
-        box.data.writeUInt32BE(t.trackId, box.headerSize + 4);
-      } else if (box.type === 'uuid' && box.uuid === UUID_TFXD) {
-        const x = parseTfxd(box);
-        start = x.time;
-        duration = x.duration;
-      } else if (box.type === 'uuid' && box.uuid === UUID_TFRF) {
-        const entries = parseTfrf(box);
-        following = entries[0]?.time;
-        last = entries.length === 0;
-      }
-    }
+    const { start = time, following, last, ...read } = readUpstreamFragment(bytes, t.trackId);
+    let duration = read.duration;
     if (start !== time) throw new SmoothError('ERR_BAD_UPSTREAM', `asked for the fragment at ${time}, got the one at ${start}`);
     duration ??= t.stream.fragments.find((f) => f.time === time)?.duration;
     const next = following ?? (duration !== undefined ? time + duration : undefined) ?? resync(t) ?? time + 1n;
@@ -546,108 +494,8 @@ export class Puller {
    * GETs `url` (following at most `maxRedirects` redirects), reading at most `max` bytes.
    * @throws UpstreamFailure for a timeout, a body over `max` or too many redirects; network errors as they come
    */
-  async #get(url: string, max: number, signal: AbortSignal, extraTimeout = 0): Promise<{ status: number; bytes: Buffer }> {
-    const ms = Math.ceil(this.#o.timeout + extraTimeout);
-    // One controller per request, tied to the run by a listener removed when the request is done, and a
-    // timer cleared then: AbortSignal.any() on the run's long-lived signal keeps something per request
-    // until the run ends (Node 20), and AbortSignal.timeout()'s timer outlives the request.
-    const request = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      request.abort(new DOMException(`no answer within ${ms} ms`, 'TimeoutError'));
-    }, ms);
-    const onAbort = (): void => request.abort(signal.reason);
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-    let target = url;
-    try {
-      for (let hops = 0; ; hops++) {
-        const res = await this.#o.fetch(target, { signal: request.signal, redirect: 'manual', headers: { accept: '*/*' } });
-        if (res.status >= 300 && res.status < 400 && res.headers.get('location')) {
-          await res.body?.cancel();
-          if (hops >= this.#o.maxRedirects) throw new UpstreamFailure(`more than ${this.#o.maxRedirects} redirects`);
-          target = new URL(res.headers.get('location')!, target).href;
-          if (!/^https?:/.test(target)) throw new UpstreamFailure('a redirect leaves http(s)');
-          continue;
-        }
-        if (res.status !== 200) {
-          await res.body?.cancel();
-          return { status: res.status, bytes: Buffer.alloc(0) };
-        }
-        return { status: 200, bytes: await readCapped(res, max) };
-      }
-    } catch (err) {
-      if (timedOut && !signal.aborted) throw new UpstreamFailure(`upstream did not answer within ${ms} ms`);
-      throw err;
-    } finally {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-    }
+  async #get(url: string, max: number, signal: AbortSignal, extraTimeout = 0): Promise<UpstreamAnswer> {
+    return getCapped(this.#o.fetch, url, { max, signal, timeout: Math.ceil(this.#o.timeout + extraTimeout), maxRedirects: this.#o.maxRedirects });
   }
-}
 
-/** Ms an upstream may hold a request for a track's newest fragment (until its successor exists): two fragments. */
-function heldFor(t: PulledTrack): number {
-  return (Number(t.stream.fragments[t.stream.fragments.length - 1]?.duration ?? 0n) / t.stream.timescale) * 2000;
-}
-
-/** The `track_ID` of an upstream fragment response's `tfhd` (0 when there is none to read). */
-function upstreamTrackId(bytes: Buffer): number {
-  for (const box of children(bytes)) {
-    if (box.type !== 'moof') continue;
-    for (const traf of childrenOf(box)) {
-      if (traf.type !== 'traf') continue;
-      for (const c of childrenOf(traf)) if (c.type === 'tfhd' && c.data.length >= c.headerSize + 8) return c.data.readUInt32BE(c.headerSize + 4);
-    }
-  }
-  return 0;
-}
-
-function keyOf(info: TrackInfo): string {
-  return `${info.type}/${info.name}/${info.bitrate}/${info.customAttributes.join()}`;
-}
-
-/** Reads a response body, refusing one longer than `max` bytes without holding more than that. */
-async function readCapped(res: Response, max: number): Promise<Buffer> {
-  const declared = Number(res.headers.get('content-length') ?? NaN);
-  if (declared > max) {
-    await res.body?.cancel();
-    throw new UpstreamFailure(`upstream answer of ${declared} bytes is over the limit of ${max}`);
-  }
-  const parts: Buffer[] = [];
-  let size = 0;
-  if (!res.body) return Buffer.alloc(0);
-  const reader = res.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > max) {
-      await reader.cancel();
-      throw new UpstreamFailure(`upstream answer is over the limit of ${max} bytes`);
-    }
-    parts.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
-  }
-  return parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
-}
-
-/**
- * Where a track starts: after what it holds, or `backlog` seconds (at most the point's window, in
- * seconds, 0 = none) before the end of the upstream's newest listed fragment.
- */
-function startOf(stream: UpstreamStream, held: bigint | undefined, backlog: number, window: number): bigint | undefined {
-  const fragments = stream.fragments;
-  if (fragments.length === 0) return undefined;
-  if (held !== undefined) return fragments.find((f) => f.time > held)?.time;
-  const seconds = window > 0 ? Math.min(backlog, window) : backlog;
-  const last = fragments[fragments.length - 1]!;
-  const from = last.time + last.duration - BigInt(seconds) * BigInt(stream.timescale);
-  return (fragments.find((f) => f.time >= from) ?? last).time;
-}
-
-/** The next fragment the last manifest lists after what the track holds. */
-function resync(t: PulledTrack): bigint | undefined {
-  const held = t.held;
-  return t.stream.fragments.find((f) => held === undefined || f.time > held)?.time;
 }
