@@ -33,7 +33,24 @@ export interface TrackInfo {
   samplingRate?: number;
   bitsPerSample?: number;
   packetSize?: number;
+  /**
+   * `parentTrackName` of a sparse track (captions, ad markers): the StreamIndex whose timeline it
+   * follows. A sparse fragment is listed once the parent lists a fragment that starts at or after it.
+   */
+  parent?: string;
+  /** `manifestOutput`: the client manifest carries each fragment's sample (`<f>`, base64). */
+  manifestOutput?: boolean;
+  /** `Scheme` of a sparse data track, e.g. `urn:scte:scte35:2013:bin` for SCTE-35 splice messages. */
+  scheme?: string;
 }
+
+/** Whether `t` is a sparse track (it has a parent StreamIndex). */
+export function isSparse(t: Pick<TrackInfo, 'parent'>): boolean {
+  return t.parent !== undefined;
+}
+
+/** `Scheme` of SCTE-35 splice messages in a sparse track (Azure Media Services' timed metadata). */
+export const SCTE35_SCHEME = 'urn:scte:scte35:2013:bin';
 
 /** Start and duration of one fragment, in its track's timescale. */
 export interface FragmentTime {

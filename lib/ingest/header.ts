@@ -18,7 +18,6 @@ export interface TrackDescription {
   trex: Trex | undefined;
 }
 
-/** One element of the Live Server Manifest `<switch>` (also of an on-demand `.ism`, which shares the grammar). */
 /** A track of a stream header that is read past (its fragments are parsed and dropped), and why. */
 export interface SkippedTrack {
   trackId: number;
@@ -26,6 +25,7 @@ export interface SkippedTrack {
   reason: string;
 }
 
+/** One element of the Live Server Manifest `<switch>` (also of an on-demand `.ism`, which shares the grammar). */
 export interface LsmElement {
   type: TrackType;
   /** `Streams` in a live manifest; the media file in an on-demand `.ism`. */
@@ -221,7 +221,8 @@ const KNOWN_PARAMS = new Set([
 /**
  * Combines the Live Server Manifest and the `moov` into per-track descriptions. Values from the
  * manifest win; the `moov` fills in what it lacks (FourCC, CodecPrivateData, sizes, audio format).
- * @param skipped - when given, sparse tracks (`parentTrackName`) are left out and listed here, not refused
+ * @param skipped - when given, text tracks of a format players cannot be told about are left out and
+ *   listed here, not refused
  * @throws SmoothError ERR_BAD_HEADER for a malformed or inconsistent header, ERR_UNKNOWN_CODEC for a codec
  *   that cannot be described to players
  */
@@ -241,15 +242,20 @@ export function describeTracks(lsmText: string, moov: Moov, skipped?: SkippedTra
     if (!HANDLERS[el.type].includes(mt.handler)) {
       throw bad(`trackID ${trackId} is <${el.type}> in the manifest but '${mt.handler}' in moov`);
     }
-    if (p('parentTrackName') !== undefined) {
-      const reason = `sparse track ${trackId} (parentTrackName) is not supported yet`;
-      if (!skipped) throw new SmoothError('ERR_UNKNOWN_CODEC', reason);
-      skipped.push({ trackId, trex: mt.trex, reason });
-      return [];
-    }
     const name = p('trackName') ?? DEFAULT_NAMES[el.type];
     if (!IDENTIFIER.test(name)) throw bad(`trackName "${name.slice(0, 64)}" is not a valid identifier`);
-    const bitrate = uint(el.systemBitrate ?? p('systemBitrate'), 'systemBitrate');
+    const parent = p('parentTrackName');
+    if (parent !== undefined) {
+      if (el.type !== 'text') throw bad(`track ${trackId}: only a <textstream> can be sparse (parentTrackName)`);
+      if (!IDENTIFIER.test(parent)) throw bad(`track ${trackId}: parentTrackName "${parent.slice(0, 64)}" is not a valid identifier`);
+      if (parent === name) throw bad(`track ${trackId} names itself as its parentTrackName`);
+    }
+    const scheme = p('Scheme');
+    if (scheme !== undefined && !/^[A-Za-z][A-Za-z0-9+.:/_-]{0,127}$/.test(scheme)) {
+      throw bad(`track ${trackId}: Scheme "${scheme.slice(0, 64)}" is not a URI`);
+    }
+    // Azure's sparse tracks may leave out the bitrate (SCTE-35 tracks declare 0).
+    const bitrate = uint(el.systemBitrate ?? p('systemBitrate'), 'systemBitrate') ?? (parent !== undefined ? 0 : undefined);
     if (bitrate === undefined) throw bad(`track ${trackId} has no systemBitrate`);
     const customAttributes: [string, string][] = [];
     for (const [k, v] of el.params) {
@@ -262,15 +268,17 @@ export function describeTracks(lsmText: string, moov: Moov, skipped?: SkippedTra
       customAttributes.push([attr, v]);
     }
     const entry = mt.entry;
-    const fourCC = (p('FourCC') || (entry && fourCCFromEntry(entry)) || '').toUpperCase();
-    if (!fourCC) {
-      throw new SmoothError(
-        'ERR_UNKNOWN_CODEC',
-        `track ${trackId}: no FourCC and unknown sample entry '${entry?.format ?? 'none'}'`,
-      );
-    }
-    if (!KNOWN_FOURCC[el.type].includes(fourCC)) {
-      throw new SmoothError('ERR_UNKNOWN_CODEC', `track ${trackId}: unknown ${el.type} FourCC '${fourCC.slice(0, 8)}'`);
+    const fourCC = (p('FourCC') || (entry && fourCCFromEntry(entry)) || (scheme !== undefined ? 'DATA' : '')).toUpperCase();
+    const unknown = !fourCC
+      ? `track ${trackId}: no FourCC and unknown sample entry '${entry?.format ?? 'none'}'`
+      : !KNOWN_FOURCC[el.type].includes(fourCC)
+        ? `track ${trackId}: unknown ${el.type} FourCC '${fourCC.slice(0, 8)}'`
+        : undefined;
+    if (unknown !== undefined) {
+      // A text track nobody can play should not take the audio and video of its stream down with it.
+      if (el.type !== 'text' || !skipped) throw new SmoothError('ERR_UNKNOWN_CODEC', unknown);
+      skipped.push({ trackId, trex: mt.trex, reason: unknown });
+      return [];
     }
     const cpd = (p('CodecPrivateData') || (entry && codecPrivateDataFromEntry(entry)) || '').toUpperCase();
     if (cpd && !/^([0-9A-F]{2})*$/.test(cpd)) throw bad(`track ${trackId}: CodecPrivateData is not hex`);
@@ -291,6 +299,11 @@ export function describeTracks(lsmText: string, moov: Moov, skipped?: SkippedTra
       subtype: p('Subtype') ?? '',
       language: lang && lang !== 'und' && /^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$/.test(lang) ? lang : undefined,
     };
+    if (parent !== undefined) {
+      info.parent = parent;
+      info.manifestOutput = /^true$/i.test(p('manifestOutput') ?? '');
+    }
+    if (scheme !== undefined) info.scheme = scheme;
     if (el.type === 'video') {
       info.maxWidth = uint(p('MaxWidth'), 'MaxWidth') ?? entry?.width;
       info.maxHeight = uint(p('MaxHeight'), 'MaxHeight') ?? entry?.height;

@@ -32,6 +32,8 @@ export function fourCCFromEntry(entry: SampleEntry): string | undefined {
       return 'EC-3';
     case 'ac-3':
       return 'AC-3';
+    case 'stpp':
+      return 'TTML';
     default:
       return undefined;
   }

@@ -220,10 +220,10 @@ describe('SmoothIngestParser on built streams', () => {
   const a = [payload(30, 3)];
   const time = 17_640_000_000_000_001n;
 
-  it('reads past a sparse track (not served yet): the other tracks and their fragments go on, its own are checked and dropped', () => {
+  it('reads past a text track of an unknown format: the other tracks and their fragments go on, its own are checked and dropped', () => {
     const withSparse: TrackSpec[] = [
       tracks[0]!,
-      { trackId: 3, kind: 'text', bitrate: 1000, params: { trackName: 'ads', parentTrackName: 'video', FourCC: 'DATA', Subtype: 'DATA' } },
+      { trackId: 3, kind: 'text', bitrate: 1000, params: { trackName: 'ads', parentTrackName: 'video', FourCC: 'WXYZ', Subtype: 'DATA' } },
     ];
     const input = cat(
       ftyp(),
@@ -236,7 +236,7 @@ describe('SmoothIngestParser on built streams', () => {
     const [h] = events;
     if (h?.type !== 'header') throw new Error('no header');
     expect(h.tracks.map((t) => t.trackId)).toEqual([1]);
-    expect(h.skipped).toEqual(['sparse track 3 (parentTrackName) is not supported yet']);
+    expect(h.skipped).toEqual(["track 3: unknown text FourCC 'WXYZ'"]);
     expect(events.slice(1).map((e) => (e.type === 'fragment' ? e.fragment.trackId : e.type))).toEqual([1]);
     // A malformed fragment of the sparse track is still refused.
     expect(() => parse([cat(ftyp(), lsmBox(lsmSmil(withSparse)), moov(withSparse), fragment(1, [{ trackId: 3, time, samples: [payload(12, 9)], dataOffsetDelta: 1 }]))])).toThrow(/trun data/);

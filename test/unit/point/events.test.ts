@@ -319,20 +319,20 @@ describe('evictions reach the manifest', () => {
   });
 });
 
-describe('a sparse track in a push', () => {
+describe('a text track of an unknown format in a push', () => {
   it('is left out with an inputRejected event, and the stream\'s media tracks go on', () => {
     const p = point();
     const rejected: string[] = [];
     p.on('inputRejected', (e) => rejected.push(`${e.streamId} ${e.code}: ${e.message}`));
     const tracks: TrackSpec[] = [
       { trackId: 1, kind: 'video', bitrate: 800000, params: { trackName: 'video' } },
-      { trackId: 2, kind: 'text', bitrate: 1000, params: { trackName: 'ads', parentTrackName: 'video', FourCC: 'DATA', Subtype: 'DATA' } },
+      { trackId: 2, kind: 'text', bitrate: 1000, params: { trackName: 'ads', parentTrackName: 'video', FourCC: 'WXYZ', Subtype: 'DATA' } },
     ];
     const session = p.openIngest('s', '127.0.0.1', new SmoothIngestParser({ maxBoxSize: 1 << 24 }));
     session.write(cat(ftyp(), lsmBox(lsmSmil(tracks)), moov(tracks)));
     session.write(fragment(1, [{ trackId: 2, time: 0, samples: [payload(10, 1)] }]));
     session.write(fragment(2, [{ trackId: 1, time: 0, samples: [payload(100, 2)] }]));
-    expect(rejected).toEqual(["s ERR_UNKNOWN_CODEC: sparse track 2 (parentTrackName) is not supported yet; the stream's other tracks go on"]);
+    expect(rejected).toEqual(["s ERR_UNKNOWN_CODEC: track 2: unknown text FourCC 'WXYZ'; the stream's other tracks go on"]);
     expect(p.state).toBe('Started');
     expect(p.tracks.map((t) => t.type)).toEqual(['video']);
     expect(session.closed).toBe(false);
