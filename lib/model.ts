@@ -56,6 +56,11 @@ export const SCTE35_SCHEME = 'urn:scte:scte35:2013:bin';
 export interface FragmentTime {
   readonly time: bigint;
   readonly duration: bigint;
+  /**
+   * In a listing of a `manifestOutput` sparse track: the fragment's sample bytes, which the client
+   * manifest carries (`<f>`).
+   */
+  readonly payload?: Uint8Array;
 }
 
 /**

@@ -311,7 +311,11 @@ export interface LiveSmoothOptions {
   cors?: string | false;
   /** `max-age` (seconds) of fragment responses, which never change once served. Default one year. */
   fragmentMaxAge?: number;
-  /** Close an ingest POST that sends nothing for this many ms (0 = never). Default `60000`. */
+  /**
+   * Close an ingest POST that sends nothing for this many ms (0 = never). Default `60000`. A POST of only
+   * sparse tracks (captions, ad markers) is closed the same way but quietly: as Azure's encoders do
+   * between events, it is expected to reopen with its header, and it never counts as a lost source.
+   */
   ingestIdleTimeout?: number;
   /**
    * Longest a request for the newest fragment of a live track waits for the next one, in ms, so that its

@@ -653,7 +653,7 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
     const arm = (): void => {
       if (resolved.ingestIdleTimeout === 0) return;
       if (idle) idle.refresh();
-      else idle = setTimeout(() => fail(new SmoothError('ERR_INGEST_IDLE', 'no data from the encoder within the idle timeout'), 'disconnected'), resolved.ingestIdleTimeout).unref();
+      else idle = setTimeout(idleOut, resolved.ingestIdleTimeout).unref();
     };
     const stop = (): void => {
       done = true;
@@ -665,6 +665,15 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
       stop();
       conn.abort(reason, isSmoothError(err) ? err : undefined);
       refuse(req, res, point, err);
+    };
+    const idleOut = (): void => {
+      if (!conn.sparseOnly) return fail(new SmoothError('ERR_INGEST_IDLE', 'no data from the encoder within the idle timeout'), 'disconnected');
+      // Azure's encoders close a sparse POST between events and reopen it with its header: an idle one
+      // is closed as they would, not reported as a failing encoder.
+      if (done) return;
+      stop();
+      conn.abort('disconnected');
+      refuse(req, res, point, new SmoothError('ERR_INGEST_IDLE', 'sparse stream idle: closed; reopen it with its header for the next event'));
     };
     const onData = (chunk: Buffer): void => {
       arm();

@@ -234,7 +234,9 @@ function parseTraf(
   } else {
     throw bad(`track ${id}: fragment has neither tfxd nor tfdt, so its time is unknown`);
   }
-  if (duration <= 0n) throw bad(`track ${id}: fragment duration is 0`);
+  // A sparse event may say its duration is unknown (tfxd 0): the ingest parser, which knows the track,
+  // decides; samples without any duration say nothing at all.
+  if (duration <= 0n && !tfxd) throw bad(`track ${id}: fragment duration is 0`);
   if (samples.count === 0) throw bad(`track ${id}: fragment has no samples`);
   return {
     value: {

@@ -169,6 +169,10 @@ export class SmoothIngestParser implements IngestParser {
       const trexOf = (id: number) => (this.#tracks.has(id) ? this.#tracks.get(id)!.trex : this.#skipped.has(id) ? this.#skipped.get(id)!.trex : false);
       const gap = moof.box.data.length + moof.gap;
       for (const fragment of parseMovieFragment(moof.box, box, gap, trexOf)) {
+        // Only a sparse event may leave its duration unknown (0).
+        if (fragment.duration === 0n && this.#tracks.get(fragment.trackId)?.info.parent === undefined) {
+          throw new SmoothError('ERR_BAD_FRAGMENT', `track ${fragment.trackId}: fragment duration is 0`);
+        }
         // A skipped track's fragments are checked like any other, then dropped.
         if (!this.#skipped.has(fragment.trackId)) events.push({ type: 'fragment', fragment });
       }

@@ -63,6 +63,8 @@ export class SmoothManifestFormatter implements ManifestFormatter {
       ['Chunks', s.fragments.length],
       ['QualityLevels', s.qualityLevels.length],
       ['TimeScale', s.timescale],
+      ['ParentStreamIndex', s.parent],
+      ['ManifestOutput', s.manifestOutput ? 'TRUE' : undefined],
       ['MaxWidth', max((q) => q.maxWidth)],
       ['MaxHeight', max((q) => q.maxHeight)],
       ['DisplayWidth', max((q) => q.displayWidth)],
@@ -105,9 +107,9 @@ export class SmoothManifestFormatter implements ManifestFormatter {
     let lastDuration: bigint | undefined;
     let d = '';
     for (let i = 0; i < f.length; ) {
-      const { time, duration } = f[i]!;
+      const { time, duration, payload } = f[i]!;
       let run = 1;
-      if (this.#minor === 2) {
+      if (this.#minor === 2 && !s.manifestOutput) {
         while (i + run < f.length) {
           const next = f[i + run]!;
           const prev = f[i + run - 1]!;
@@ -119,7 +121,9 @@ export class SmoothManifestFormatter implements ManifestFormatter {
         lastDuration = duration;
         d = ` d="${duration}"`;
       }
-      lines.push(`    <c${time === expected ? '' : ` t="${time}"`}${d}${run > 1 ? ` r="${run}"` : ''}/>\n`);
+      const c = `    <c${time === expected ? '' : ` t="${time}"`}${d}${run > 1 ? ` r="${run}"` : ''}`;
+      // Base64 needs no escaping. The sample is the one of the first bitrate that had this start.
+      lines.push(s.manifestOutput && payload ? `${c}><f i="0">${Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('base64')}</f></c>\n` : `${c}/>\n`);
       const last = f[i + run - 1]!;
       expected = last.time + last.duration;
       i += run;

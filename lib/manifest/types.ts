@@ -10,9 +10,13 @@ export interface StreamSnapshot {
   subtype: string;
   timescale: number;
   language: string | undefined;
+  /** A sparse StreamIndex's parent (`ParentStreamIndex`). */
+  parent?: string | undefined;
+  /** The sparse StreamIndex's `c` elements carry their samples (`ManifestOutput`, `<f>`). */
+  manifestOutput?: boolean;
   /** QualityLevels in `Index` order (ascending bitrate). */
   qualityLevels: readonly TrackInfo[];
-  /** Listed fragments, oldest first. */
+  /** Listed fragments, oldest first (with their `payload` in a `manifestOutput` StreamIndex). */
   fragments: readonly FragmentTime[];
 }
 

@@ -22,7 +22,8 @@ import type { Anchor } from './anchor';
 import { contentTag, fragmentTag, liveMaxAge } from './etag';
 import { PointOutputs, RenderedOutput } from './outputs';
 import { TimeShift, restartShift } from './restart';
-import { listGroup, trimBound } from './timeline';
+import { listGroups, parentOf, rescale } from './listing';
+import { trimBound } from './timeline';
 import { Track, TrackRegistry } from './tracks';
 
 /** A rendered manifest, cached until the timeline changes. */
@@ -135,6 +136,12 @@ const PACKAGE_CACHE_BYTES = 4 * 2 ** 20;
  * least 100 ms (the ingest's minimum) a track's manifest entries stay below ~1 MB.
  */
 const MAX_FRAGMENTS = 43_200;
+/**
+ * Largest sample a `manifestOutput` sparse fragment carries into the client manifest (an SCTE-35 splice
+ * message is well below it). The copy fits in the {@link FRAGMENT_COST} a fragment is counted at; a
+ * larger one is listed without its `<f>`, and clients fetch it.
+ */
+const MANIFEST_OUTPUT_MAX = 512;
 /** Requests that may wait for a track's next fragment at once, per point (each holds a connection open). */
 const MAX_WAITING = 1024;
 /** A wait for the next fragment ends this many fragment durations after the newest one arrived. */
@@ -307,6 +314,7 @@ export class PointContent implements BudgetHolder {
    * @returns false when the store refused or failed it at once
    */
   add(track: Track, fragment: MediaFragment): boolean {
+    if (track.info.parent !== undefined) return this.#addSparse(track, fragment);
     track.timeline.add(fragment, fragment.byteLength, fragmentTag(fragment));
     if (this.#outputs.arrived(track, fragment.time, fragment.duration, fragment.samples.count)) {
       this.#host.emit('anchor', { point: this.#host.path, availabilityStart: this.#outputs.anchor!.availabilityStart });
@@ -322,6 +330,24 @@ export class PointContent implements BudgetHolder {
     else if (track.timeline.newestPublished() === undefined) this.touch();
     this.#fitAndReport();
     this.#wake(track);
+    return true;
+  }
+
+  /**
+   * A sparse fragment is published at once (nothing follows it for a tfrf to announce); listings show it
+   * once its parent's edge reaches it ({@link listGroups}), and the parent's window trims it.
+   */
+  #addSparse(track: Track, fragment: MediaFragment): boolean {
+    const payload =
+      track.info.manifestOutput && fragment.dataSize <= MANIFEST_OUTPUT_MAX ? Buffer.from(fragment.data) : undefined;
+    track.timeline.add(fragment, fragment.byteLength, fragmentTag(fragment), payload);
+    track.stats.arrived(this.#host.options.clock.now(), fragment.dataSize);
+    if (!this.#put(track, fragment)) {
+      this.#report();
+      return false;
+    }
+    this.#publish(track, track.timeline.publishAll());
+    this.#fitAndReport();
     return true;
   }
 
@@ -436,14 +462,18 @@ export class PointContent implements BudgetHolder {
   /** What the manifest lists now. */
   snapshot(): ManifestSnapshot {
     const s = this.#host.settings();
-    const streams: StreamSnapshot[] = this.tracks.groups.map((g) => ({
+    const groups = this.tracks.groups;
+    const listings = listGroups(groups, s.lookaheadChunks, s.manifestWindowLength);
+    const streams: StreamSnapshot[] = groups.map((g, i) => ({
       type: g.type,
       name: g.name,
       subtype: g.subtype,
       timescale: g.timescale,
       language: g.language,
+      parent: g.parent,
+      manifestOutput: g.manifestOutput,
       qualityLevels: g.tracks.map((t) => t.info),
-      fragments: listGroup(g.tracks, s.lookaheadChunks, s.manifestWindowLength, g.timescale),
+      fragments: listings[i]!,
     }));
     return {
       isLive: true,
@@ -518,7 +548,7 @@ export class PointContent implements BudgetHolder {
     let shortest: number | undefined;
     for (const st of snapshot.streams) {
       const last = st.fragments[st.fragments.length - 1];
-      if (!last) continue;
+      if (!last || st.parent !== undefined) continue;
       const seconds = Number(last.duration) / st.timescale;
       if (shortest === undefined || seconds < shortest) shortest = seconds;
     }
@@ -561,7 +591,8 @@ export class PointContent implements BudgetHolder {
   /** What a client gets for `hit`, a fragment of `track`: its tfrf count now, and whether that is final. */
   #found(track: Track, hit: FragmentTime): Extract<FragmentLookup, { status: 'ok' }> {
     const lookahead = this.#host.settings().lookaheadChunks;
-    const tfrf = lookahead > 0 ? track.timeline.successorCount(hit, lookahead) : -1;
+    // Sparse fragments carry no tfrf (MS-SSTR 2.2.4.5): the next one may be hours away.
+    const tfrf = lookahead > 0 && track.info.parent === undefined ? track.timeline.successorCount(hit, lookahead) : -1;
     // Published with fewer than L successors means published at the end; only once the point stopped
     // can nothing follow it any more (a stream that ended may come back while others keep it going).
     const complete = tfrf === lookahead || tfrf < 0 || (!this.#host.live() && track.timeline.isPublished(hit));
@@ -673,8 +704,16 @@ export class PointContent implements BudgetHolder {
   /** Newly published fragments of `track`: the window moves and the manifest changes. */
   #publish(track: Track, published: FragmentTime[]): void {
     if (published.length === 0) return;
-    const bound = trimBound(track.group.tracks, this.#host.settings().manifestWindowLength, track.group.timescale);
-    if (bound !== undefined) for (const t of track.group.tracks) this.#trim(t, bound);
+    const group = track.group;
+    // A sparse StreamIndex goes with its parent's window (trimmed below when the parent's moves).
+    const bound = group.parent === undefined ? trimBound(group.tracks, this.#host.settings().manifestWindowLength, group.timescale) : undefined;
+    if (bound !== undefined) {
+      for (const t of group.tracks) this.#trim(t, bound);
+      for (const child of this.tracks.groups) {
+        if (child.parent === undefined || parentOf(child, this.tracks.groups) !== group) continue;
+        for (const t of child.tracks) this.#trim(t, rescale(bound, group.timescale, child.timescale));
+      }
+    }
     // However long the window, a track lists at most MAX_FRAGMENTS: the manifest stays small and cheap
     // to build even when an encoder sends tiny fragments.
     const excess = track.timeline.size - MAX_FRAGMENTS;

@@ -40,6 +40,8 @@ interface Stream {
   id: string;
   connections: number;
   ended: boolean;
+  /** It carries only sparse tracks: the point's end of stream does not wait for it. */
+  sparse: boolean;
   remoteAddress: string | undefined;
 }
 
@@ -320,8 +322,10 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
     if (taken) throw new SmoothError('ERR_TRACK_TAKEN', taken);
     // Only the old session's encoders go: this one, and siblings whose headers are still on their way
     // (one POST per track), join the new session.
+    // Sparse POSTs close and reopen between events (Azure): one reopening is not an encoder coming back.
+    const sparseOnly = headers.length > 0 && headers.every((h) => h.info.parent !== undefined);
     const s = this.#step('encoder');
-    if ('effect' in s && s.effect === 'restart') this.#shutdownNow('encoder reconnected (restartOnEncoderReconnect)', (c) => c.tracks === undefined);
+    if (!sparseOnly && 'effect' in s && s.effect === 'restart') this.#shutdownNow('encoder reconnected (restartOnEncoderReconnect)', (c) => c.tracks === undefined);
     // Validate everything before changing anything: a rejected header leaves the point untouched.
     this.#content.tracks.check(headers, session.streamId);
     if (!this.#streams.has(session.streamId) && this.#streams.size >= MAX_STREAMS) {
@@ -339,17 +343,17 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
     let stream = this.#streams.get(session.streamId);
     const reconnect = stream !== undefined;
     if (!stream) {
-      stream = { id: session.streamId, connections: 0, ended: false, remoteAddress: session.remoteAddress };
+      stream = { id: session.streamId, connections: 0, ended: false, sparse: sparseOnly, remoteAddress: session.remoteAddress };
       this.#streams.set(session.streamId, stream);
     }
     stream.connections++;
     stream.ended = false;
     stream.remoteAddress = session.remoteAddress;
-    clearTimeout(this.#sourceLost);
+    if (!sparseOnly) clearTimeout(this.#sourceLost);
     this.#content.touch();
     debug('%s: stream %s attached (%d tracks%s)', this.path, session.streamId, headers.length, reconnect ? ', reconnect' : '');
     // Every change is made: listeners (which may run commands) see a consistent point.
-    this.#on('encoder', `encoder ${session.streamId}`);
+    if (!sparseOnly || this.#state === 'Idle') this.#on('encoder', `encoder ${session.streamId}`);
     for (const track of created) this.#emit('trackHeader', { point: this.path, track });
     this.#emit('streamStarted', { point: this.path, streamId: session.streamId, remoteAddress: session.remoteAddress, reconnect });
   }
@@ -357,7 +361,8 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
   #fragment(track: Track, fragment: MediaFragment): void {
     if (!this.#content.add(track, fragment)) return;
     this.#emit('fragment', { point: this.path, track: track.key, fragment });
-    this.#on('fragment', 'first fragment');
+    // The point starts with its media: a caption or a splice alone is nothing to play.
+    if (track.info.parent === undefined) this.#on('fragment', 'first fragment');
   }
 
   #restarted(session: IngestSession, track: Track, time: bigint, duration: bigint): TimeShift | undefined {
@@ -418,7 +423,8 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
     const others = [...this.#sessions].some((c) => c !== session && c.streamId === session.streamId && !c.eos);
     if (stream && !others) stream.ended = true;
     this.#content.touch();
-    if ([...this.#streams.values()].every((s) => s.ended)) this.#on('endOfStream', 'end of stream');
+    const media = [...this.#streams.values()].filter((s) => !s.sparse);
+    if (media.length > 0 && media.every((s) => s.ended)) this.#on('endOfStream', 'end of stream');
   }
 
   /**
@@ -564,11 +570,17 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
    */
   #armSourceLost(): void {
     const timeout = this.#options.sourceLostTimeout;
-    if (timeout === 0 || this.#sessions.size > 0 || (this.#state !== 'Started' && this.#state !== 'Starting')) return;
+    if (timeout === 0 || this.#hasSource() || (this.#state !== 'Started' && this.#state !== 'Starting')) return;
     clearTimeout(this.#sourceLost);
     this.#sourceLost = setTimeout(() => {
-      if (this.#sessions.size === 0) this.#on('sourceLost', 'source lost');
+      if (!this.#hasSource()) this.#on('sourceLost', 'source lost');
     }, timeout).unref();
+  }
+
+  /** An ingest connection that may carry media is open (a sparse-only one does not keep the point going). */
+  #hasSource(): boolean {
+    for (const c of this.#sessions) if (!c.sparseOnly) return true;
+    return false;
   }
 
   #setState(state: PointState, reason?: string): void {

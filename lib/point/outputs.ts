@@ -11,7 +11,7 @@ import { OutputGroup, OutputRepresentation, OutputSnapshot, TIME_URL_PLACEHOLDER
 import type { FragmentTime } from '../model';
 import { Anchor, anchorFits, chooseAnchor } from './anchor';
 import { contentTag, liveMaxAge } from './etag';
-import { listGroup } from './timeline';
+import { listGroups } from './listing';
 import type { Group, Track, TrackRegistry } from './tracks';
 
 /** A rendered DASH or HLS manifest (the same shape as the Smooth one). */
@@ -211,8 +211,11 @@ export class PointOutputs {
     if (this.#snapshot) return this.#snapshot;
     const s = this.#host.settings();
     const groups: OutputGroup[] = [];
-    for (const g of this.#host.tracks.groups) {
-      const listing = listGroup(g.tracks, s.lookaheadChunks, s.manifestWindowLength, g.timescale);
+    const all = this.#host.tracks.groups;
+    const listings = listGroups(all, s.lookaheadChunks, s.manifestWindowLength);
+    for (const [i, g] of all.entries()) {
+      if (g.parent !== undefined) continue; // sparse StreamIndexes are not in DASH and HLS yet
+      const listing = listings[i]!;
       const seq = this.#number(g, listing);
       const offset = (this.#anchor?.base ?? 0n) * BigInt(g.timescale);
       const discontinuities = new Set<number>();

@@ -131,6 +131,16 @@ export class IngestSession {
     return this.#tracks;
   }
 
+  /**
+   * Every track the session feeds is sparse (captions, ad markers): Azure's encoders close such a POST
+   * between events and reopen it, so it neither keeps the point's source alive nor ends its stream.
+   */
+  get sparseOnly(): boolean {
+    if (!this.#tracks || this.#tracks.size === 0) return false;
+    for (const t of this.#tracks.values()) if (t.info.parent === undefined) return false;
+    return true;
+  }
+
   /** The header the stream sent, once it arrived. */
   get headers(): readonly IngestTrack[] | undefined {
     return this.#headers;
@@ -243,7 +253,9 @@ export class IngestSession {
   #fragment(parsed: ParsedFragment): void {
     // The parser only reports fragments of tracks its header described.
     let track = this.#tracks!.get(parsed.trackId)!;
-    if (!this.#timed) {
+    const sparse = track.info.parent !== undefined;
+    // A restart shows in the media: a sparse track's next event may come any time after its last one.
+    if (!this.#timed && !sparse) {
       this.#timed = true;
       const floor = resendFloor(track.timeline);
       if (floor !== undefined && parsed.time < floor && track.live === 1) {
@@ -262,7 +274,8 @@ export class IngestSession {
     // fragment is left out, and refused only when another fragment of its track follows it.
     const short = this.#short.get(track);
     if (short !== undefined) throw new SmoothError('ERR_BAD_FRAGMENT', short);
-    if (parsed.duration * MIN_FRAGMENTS_PER_SECOND < BigInt(track.info.timescale)) {
+    // Sparse fragments are events: an SCTE-35 splice of unknown duration has duration 0.
+    if (!sparse && parsed.duration * MIN_FRAGMENTS_PER_SECOND < BigInt(track.info.timescale)) {
       this.#short.set(track, `${track.key}: fragment of ${parsed.duration} ticks, shorter than the minimum of 100 ms`);
       return;
     }

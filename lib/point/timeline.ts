@@ -8,6 +8,7 @@ import type { FragmentTime } from '../model';
 
 /** A fragment in a timeline. */
 interface Entry extends FragmentTime {
+  payload?: Uint8Array;
   /** Position in the track, counting every fragment ever added: successors are the next positions. */
   readonly seq: number;
   /** The store lost it (a failed write): skipped until it leaves at the head. */
@@ -80,9 +81,11 @@ export class TrackTimeline {
    * Adds the newest fragment, held back. The caller checked {@link accepts}.
    * @param bytes - what the fragment holds, counted in {@link heldBytes} until it is published
    * @param tag - fingerprint of its content ({@link tagOf} gives it back)
+   * @param payload - bytes a listing carries with it (a `manifestOutput` sparse fragment's sample)
    */
-  add(f: FragmentTime, bytes = 0, tag = ''): void {
+  add(f: FragmentTime, bytes = 0, tag = '', payload?: Uint8Array): void {
     const entry: Entry = { time: f.time, duration: f.duration, seq: this.#next++, dropped: false, bytes, tag };
+    if (payload) entry.payload = payload;
     this.#heldBytes += bytes;
     this.#list.push(entry);
     this.#byTime.set(entry.time, entry);

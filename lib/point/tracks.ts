@@ -19,6 +19,10 @@ export interface Group {
   readonly timescale: number;
   readonly subtype: string;
   readonly language: string | undefined;
+  /** A sparse StreamIndex's parent (`ParentStreamIndex`): it is listed up to the parent's edge. */
+  readonly parent: string | undefined;
+  /** The client manifest carries a sparse StreamIndex's samples (`ManifestOutput`). */
+  readonly manifestOutput: boolean;
   /** Ascending bitrate (QualityLevel `Index` order). */
   readonly tracks: Track[];
 }
@@ -53,7 +57,10 @@ function sameDescription(a: TrackInfo, b: TrackInfo): boolean {
     a.maxWidth === b.maxWidth &&
     a.maxHeight === b.maxHeight &&
     a.channels === b.channels &&
-    a.samplingRate === b.samplingRate
+    a.samplingRate === b.samplingRate &&
+    a.parent === b.parent &&
+    a.manifestOutput === b.manifestOutput &&
+    a.scheme === b.scheme
   );
 }
 
@@ -101,6 +108,9 @@ export class TrackRegistry {
         );
       }
       const group = this.#group(h.info);
+      if (!known && group && group.parent !== h.info.parent) {
+        throw new SmoothError('ERR_BAD_HEADER', `track ${h.key} names another parent than its StreamIndex ${group.name}`);
+      }
       if (!known && group && group.timescale !== h.info.timescale) {
         throw new SmoothError(
           'ERR_BAD_HEADER',
@@ -117,7 +127,16 @@ export class TrackRegistry {
     const info = header.info;
     let group = this.#group(info);
     if (!group) {
-      group = { type: info.type, name: info.name, timescale: info.timescale, subtype: info.subtype, language: info.language, tracks: [] };
+      group = {
+        type: info.type,
+        name: info.name,
+        timescale: info.timescale,
+        subtype: info.subtype,
+        language: info.language,
+        parent: info.parent,
+        manifestOutput: info.manifestOutput === true,
+        tracks: [],
+      };
       this.#groups.push(group);
       this.#groups.sort((a, b) => TYPE_ORDER[a.type] - TYPE_ORDER[b.type]);
     }
