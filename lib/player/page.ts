@@ -6,10 +6,15 @@
  * from `dashjs/` and hls.js from `hlsjs/` next to the page, so it works under any mount path that ends
  * with `/`.
  *
- * Test hooks: `window.__player` = `{ errors, playingAt, waiting, levels, rendered, pinned, format }`
- * (`levels`: `{ id, bandwidth, width, height }` per video level; `rendered`: the video levels shown, in
- * order); elements carry `data-testid` `video`, `manifest`, `status`, `quality`, `bitrate`, `buffer`,
- * `throughput` and the `<select data-testid="level">` (value `auto` or a level id).
+ * Captions (a caption or subtitle track of the point) are shown over the video: dash.js renders TTML
+ * into an overlay, hls.js through the video element's own text tracks; the text on screen is also
+ * shown in the page's Captions line.
+ *
+ * Test hooks: `window.__player` = `{ errors, playingAt, waiting, levels, rendered, pinned, format,
+ * captions }` (`levels`: `{ id, bandwidth, width, height }` per video level; `rendered`: the video levels
+ * shown, in order; `captions`: the last 100 caption texts shown, `{ text, at }` with `at` the video's
+ * time then); elements carry `data-testid` `video`, `manifest`, `status`, `quality`, `bitrate`, `buffer`,
+ * `throughput`, `captions` and the `<select data-testid="level">` (value `auto` or a level id).
  */
 
 /** What the page is configured with. */
@@ -49,6 +54,8 @@ const PAGE = String.raw`<!doctype html>
   main { max-width: 980px; margin: 0 auto; padding: 1.25rem; }
   h1 { font-size: 1.2rem; font-weight: 600; margin: 0 0 .75rem; }
   video { width: 100%; aspect-ratio: 16 / 9; background: #000; display: block; border-radius: 6px; }
+  .stage { position: relative; }
+  #overlay { position: absolute; inset: 0; pointer-events: none; }
   dl { display: grid; grid-template-columns: max-content 1fr; gap: .3rem 1.25rem; margin: 1rem 0 0; }
   dt { color: var(--muted); }
   dd { margin: 0; font-variant-numeric: tabular-nums; overflow-wrap: anywhere; }
@@ -64,7 +71,7 @@ const PAGE = String.raw`<!doctype html>
 <body>
 <main>
   <h1 id="title"></h1>
-  <video id="video" data-testid="video" controls muted autoplay playsinline></video>
+  <div class="stage"><video id="video" data-testid="video" controls muted autoplay playsinline></video><div id="overlay"></div></div>
   <dl>
     <dt><label for="format">Format</label></dt>
     <dd><select id="format" data-testid="format"><option value="smooth">Smooth (dash.js + MSS)</option><option value="dash">DASH (dash.js)</option><option value="hls">HLS (hls.js)</option></select></dd>
@@ -74,6 +81,7 @@ const PAGE = String.raw`<!doctype html>
     <dt>Bitrate</dt><dd id="bitrate" data-testid="bitrate">–</dd>
     <dt>Buffer</dt><dd id="buffer" data-testid="buffer">–</dd>
     <dt>Throughput</dt><dd id="throughput" data-testid="throughput">–</dd>
+    <dt>Captions</dt><dd id="captions" data-testid="captions">–</dd>
     <dt><label for="level">Level</label></dt>
     <dd><select id="level" data-testid="level"><option value="auto">Auto</option></select></dd>
   </dl>
@@ -92,7 +100,7 @@ const PAGE = String.raw`<!doctype html>
   if (!urls[format]) format = 'smooth';
   var src = new URL(given || urls[format], location.href).href;
   var video = $('video');
-  var state = (window.__player = { errors: [], playingAt: undefined, waiting: 0, levels: [], rendered: [], pinned: 'auto', format: format });
+  var state = (window.__player = { errors: [], playingAt: undefined, waiting: 0, levels: [], rendered: [], pinned: 'auto', format: format, captions: [] });
   var shown; // the video level on screen
   var api; // what the page needs of the player in use: pin(level), buffer(type), throughput(), live()
 
@@ -155,6 +163,8 @@ const PAGE = String.raw`<!doctype html>
       streaming: { utcSynchronization: { enabled: format === 'dash' } },
       debug: { logLevel: params.get('debug') ? dashjs.Debug.LOG_LEVEL_DEBUG : dashjs.Debug.LOG_LEVEL_WARNING },
     });
+    // dash.js renders TTML only into a page element of its own.
+    player.attachTTMLRenderingDiv($('overlay'));
     player.on(events.ERROR, function (e) { fail('dash.js error ' + describe(e)); });
     player.on(events.PLAYBACK_ERROR, function (e) { fail('playback error ' + describe(e)); });
     player.on(events.STREAM_INITIALIZED, function () {
@@ -188,6 +198,10 @@ const PAGE = String.raw`<!doctype html>
   function startHls() {
     if (window.Hls && Hls.isSupported()) {
       var hls = new Hls({ debug: !!params.get('debug') });
+      hls.on(Hls.Events.SUBTITLE_TRACKS_UPDATED, function (_event, data) {
+        // Captions on unless the playlist picked a rendition already.
+        if (data.subtitleTracks.length > 0 && hls.subtitleTrack < 0) hls.subtitleTrack = 0;
+      });
       hls.on(Hls.Events.ERROR, function (_event, data) {
         if (data.fatal) fail('hls.js error ' + data.type + ': ' + data.details + (data.url ? ' (' + data.url + ')' : ''));
       });
@@ -250,6 +264,34 @@ const PAGE = String.raw`<!doctype html>
     if (throughput > 0) $('throughput').textContent = Math.round(throughput) + ' kbit/s';
   }
   setInterval(refresh, 500);
+
+  /** The caption text on screen now: dash.js's overlay, or the active cues of a showing text track. */
+  function captionText() {
+    var text = $('overlay').textContent.trim();
+    if (text) return text;
+    for (var i = 0; i < video.textTracks.length; i++) {
+      var track = video.textTracks[i];
+      if (track.mode !== 'showing' || !track.activeCues) continue;
+      for (var j = 0; j < track.activeCues.length; j++) {
+        var cue = track.activeCues[j];
+        if (cue.text) text += (text ? ' ' : '') + cue.text.trim();
+      }
+    }
+    return text;
+  }
+  video.textTracks.addEventListener('addtrack', function (e) {
+    var track = e.track;
+    if ((track.kind === 'captions' || track.kind === 'subtitles') && track.mode === 'disabled' && format === 'hls') track.mode = 'showing';
+  });
+  var lastCaption = '';
+  setInterval(function () {
+    var text = captionText();
+    $('captions').textContent = text || '–';
+    if (!text || text === lastCaption) return;
+    lastCaption = text;
+    state.captions.push({ text: text, at: video.currentTime });
+    if (state.captions.length > 100) state.captions.shift();
+  }, 250);
 
   if (format === 'hls') startHls();
   else startDash();
