@@ -163,8 +163,6 @@ const PAGE = String.raw`<!doctype html>
       streaming: { utcSynchronization: { enabled: format === 'dash' } },
       debug: { logLevel: params.get('debug') ? dashjs.Debug.LOG_LEVEL_DEBUG : dashjs.Debug.LOG_LEVEL_WARNING },
     });
-    // dash.js renders TTML only into a page element of its own.
-    player.attachTTMLRenderingDiv($('overlay'));
     player.on(events.ERROR, function (e) { fail('dash.js error ' + describe(e)); });
     player.on(events.PLAYBACK_ERROR, function (e) { fail('playback error ' + describe(e)); });
     player.on(events.STREAM_INITIALIZED, function () {
@@ -192,6 +190,8 @@ const PAGE = String.raw`<!doctype html>
       live: function () { return player.isReady() && player.isDynamic(); },
     };
     player.initialize(video, src, true);
+    // dash.js renders TTML only into a page element of its own (given once it has the video).
+    player.attachTTMLRenderingDiv($('overlay'));
   }
 
   /** hls.js, or the browser's own HLS (Safari, iOS). */

@@ -368,7 +368,8 @@ export class PointContent implements BudgetHolder {
    */
   awaitSuccessor(found: Extract<FragmentLookup, { status: 'ok' }>): Promise<void> | undefined {
     const max = this.#host.options.edgeWait;
-    if (!this.#host.live() || found.tfrf !== 0 || found.complete || max === 0 || this.#waiting >= MAX_WAITING) return undefined;
+    // The next sparse fragment may be hours away: its newest one is answered at once, with an empty tfrf.
+    if (!this.#host.live() || found.tfrf !== 0 || found.complete || max === 0 || found.track.parent !== undefined || this.#waiting >= MAX_WAITING) return undefined;
     const track = this.tracks.get(found.key);
     if (!track) return undefined;
     const duration = (Number(found.fragment.duration) * 1000) / track.info.timescale;
@@ -591,8 +592,9 @@ export class PointContent implements BudgetHolder {
   /** What a client gets for `hit`, a fragment of `track`: its tfrf count now, and whether that is final. */
   #found(track: Track, hit: FragmentTime): Extract<FragmentLookup, { status: 'ok' }> {
     const lookahead = this.#host.settings().lookaheadChunks;
-    // Sparse fragments carry no tfrf (MS-SSTR 2.2.4.5): the next one may be hours away.
-    const tfrf = lookahead > 0 && track.info.parent === undefined ? track.timeline.successorCount(hit, lookahead) : -1;
+    // MS-SSTR 2.2.4.5 has sparse fragments without tfrf, but dash.js's MSS module refuses any live
+    // fragment without one (MSS_NO_TFRF): they announce the sparse successors the point has, maybe none.
+    const tfrf = lookahead > 0 ? track.timeline.successorCount(hit, lookahead) : -1;
     // Published with fewer than L successors means published at the end; only once the point stopped
     // can nothing follow it any more (a stream that ended may come back while others keep it going).
     const complete = tfrf === lookahead || tfrf < 0 || (!this.#host.live() && track.timeline.isPublished(hit));

@@ -74,9 +74,12 @@ describe('sparse tracks in the same POST as the media', () => {
       ['ads', 'DATA', SCTE35_SCHEME],
     ]);
 
-    // Every sparse fragment the point has is served, listed or not, and never with a tfrf.
+    // Every sparse fragment the point has is served, listed or not, its tfrf naming the sparse
+    // fragments after it that exist (none after the newest: dash.js wants the box all the same).
     const found = p.lookup('captions', 1000, [], 5n * S);
-    expect(found).toMatchObject({ status: 'ok', tfrf: -1, complete: true });
+    expect(found).toMatchObject({ status: 'ok', tfrf: 0, complete: false });
+    expect(p.awaitSuccessor(found as Extract<typeof found, { status: 'ok' }>)).toBeUndefined();
+    expect(p.lookup('captions', 1000, [], 3n * S)).toMatchObject({ status: 'ok', tfrf: 2, complete: true });
     const media = p.lookup('video', 800000, [], 0n);
     expect(media).toMatchObject({ status: 'ok', tfrf: 2 });
 
