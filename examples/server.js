@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The demo behind `npm start`: an Express app serving examples/media/*.isml with liveSmooth at /live,
 // the admin dashboard at /admin, the sample player at /, and the simulated encoder looping
-// examples/media/sample.ismv (3 H.264 bitrates + AAC, made by make-sample.js) into live.isml.
+// examples/media/sample.ismv (3 H.264 bitrates + AAC, made by make-sample.js) into live.isml, with a
+// caption track (each caption names its time) and an SCTE-35 ad marker every minute, in a second POST.
 // PORT overrides the port (default 3000; 0 picks a free one). Ctrl-C stops the encoder cleanly (it
 // sends end of stream) and then the server.
 'use strict';
@@ -72,6 +73,10 @@ server.listen(port, async () => {
       // Start as if the encoder had been running for 20 s: the player finds fragments listed at once (with
       // only 3 listed, dash.js 5 in Chromium 156 fetched audio only and stalled).
       backlog: 20,
+      // Sparse tracks, pushed as Streams(demo-sparse): TTML captions ("live-smooth hh:mm:ss", one per video
+      // fragment) and a 30 s ad break announced every 60 s of media (SCTE-35 splice_insert).
+      captions: { language: 'en' },
+      adMarkers: { every: 60, duration: 30 },
     });
   } catch (err) {
     console.error(`encoder: ${err.message}`);
@@ -79,8 +84,9 @@ server.listen(port, async () => {
     return stop();
   }
   const tracks = encoder.source.tracks.map((t) => `${t.info.type} ${Math.round(t.info.bitrate / 1000)}k`).join(', ');
-  console.log(`encoder:  looping sample.ismv (${tracks}) into live.isml`);
+  console.log(`encoder:  looping sample.ismv (${tracks}) into live.isml, with captions and an ad marker every 60 s`);
   encoder.on('disconnected', ({ error }) => console.log(`encoder: ${error.message}; reconnecting`));
+  encoder.on('sparseFailed', ({ error }) => console.log(`encoder: captions and ad markers stopped: ${error.message}`));
   encoder.on('connected', ({ reconnect }) => reconnect && console.log('encoder: reconnected'));
   encoder.done.catch((err) => console.error(`encoder stopped: ${err.message}`));
   if (process.stdout.isTTY) {

@@ -26,6 +26,10 @@ Options:
   -t, --title <text>       title meta of the Live Server Manifest
       --speed <x>          pace at x times real time (default 1)
   -b, --backlog <s>        send the first s seconds at once, then real time (default 0)
+  -c, --captions           add a TTML caption track (one caption per video fragment, naming its time)
+      --captions-language <lang>  language of the captions (default en; implies --captions)
+      --ad-markers <every>:<duration>
+                           add SCTE-35 ad markers: a break of <duration> s every <every> s of media
       --max-reconnects <n> give up after n failed connection attempts in a row (default: never)
   -H, --header <h: v>      extra request header (repeatable)
       --token <t>          ingest token, sent as Authorization: Bearer <t>
@@ -57,6 +61,9 @@ function parse(argv: string[]): { options: EncoderOptions; quiet: boolean } | 'h
         title: { type: 'string', short: 't' },
         speed: { type: 'string' },
         backlog: { type: 'string', short: 'b' },
+        captions: { type: 'boolean', short: 'c' },
+        'captions-language': { type: 'string' },
+        'ad-markers': { type: 'string' },
         'max-reconnects': { type: 'string' },
         header: { type: 'string', short: 'H', multiple: true },
         token: { type: 'string' },
@@ -91,6 +98,13 @@ function parse(argv: string[]): { options: EncoderOptions; quiet: boolean } | 'h
     headers[h.slice(0, colon).trim()] = h.slice(colon + 1).trim();
   }
   const maxAttempts = number('max-reconnects', v['max-reconnects'], true);
+  let adMarkers: EncoderOptions['adMarkers'];
+  if (v['ad-markers'] !== undefined) {
+    const m = /^([\d.]+):([\d.]+)$/.exec(v['ad-markers']);
+    if (!m) throw new UsageError(`--ad-markers must be <every>:<duration> in seconds, e.g. 60:30, got "${v['ad-markers']}"`);
+    adMarkers = { every: number('ad-markers', m[1], false)!, duration: number('ad-markers', m[2], false)! };
+  }
+  const language = v['captions-language'];
   return {
     quiet: !!v.quiet,
     options: {
@@ -107,6 +121,8 @@ function parse(argv: string[]): { options: EncoderOptions; quiet: boolean } | 'h
       headers,
       token: v.token,
       requestOptions: v.insecure ? { rejectUnauthorized: false } : undefined,
+      captions: language !== undefined ? { language } : !!v.captions,
+      adMarkers,
     },
   };
 }
@@ -153,8 +169,11 @@ export async function main(
     io.stderr.write(`${statusShown ? '\r\x1b[K' : ''}${line}\n`);
     statusShown = false;
   };
-  const tracks = encoder.source.tracks.map((t) => `${t.info.type} ${shortBitrate(t.info.bitrate)}`).join(', ');
-  const posts = options.perTrack ? `${encoder.source.tracks.length} POSTs` : '1 POST';
+  const sparse: string[] = [];
+  if (options.captions) sparse.push('captions');
+  if (options.adMarkers) sparse.push(`ad markers every ${options.adMarkers.every} s`);
+  const tracks = [...encoder.source.tracks.map((t) => `${t.info.type} ${shortBitrate(t.info.bitrate)}`), ...sparse].join(', ');
+  const posts = (options.perTrack ? `${encoder.source.tracks.length} POSTs` : '1 POST') + (sparse.length ? ' + 1 sparse POST' : '');
   say(`pushing ${tracks} (loop ${encoder.timeline.periodSeconds.toFixed(1)} s, ${posts}) to ${options.url}`);
   encoder.on('connected', ({ streamId, reconnect }) => {
     if (reconnect || !tty) say(`${reconnect ? 'reconnected' : 'connected'}: Streams(${streamId})`);
@@ -162,6 +181,7 @@ export async function main(
   encoder.on('disconnected', ({ streamId, error, retryIn }) =>
     say(`Streams(${streamId}): ${error.message}${retryIn ? `; retrying in ${retryIn} ms` : '; reconnecting'}`),
   );
+  encoder.on('sparseFailed', ({ streamId, error }) => say(`Streams(${streamId}): ${error.message}; going on without it`, true));
   const timer = tty
     ? setInterval(() => {
         io.stderr.write(`\r\x1b[K${formatStatus(encoder.status())}`);

@@ -18,8 +18,16 @@ export interface EncoderEvents {
   connected: [info: { streamId: string; reconnect: boolean }];
   /** A POST failed; the encoder retries after `retryIn` ms. */
   disconnected: [info: { streamId: string; error: Error; retryIn: number }];
-  /** A fragment was sent for the first time. */
+  /**
+   * A fragment was sent for the first time. `track` indexes `status().tracks`: the source's tracks, then
+   * the sparse tracks (captions, ad markers).
+   */
   fragment: [info: { streamId: string; track: number; loop: number; time: bigint; duration: bigint; bytes: number }];
+  /**
+   * The sparse stream (captions, ad markers) failed for good: the server refused it or reconnecting gave
+   * up. The media streams go on without it.
+   */
+  sparseFailed: [info: { streamId: string; error: Error }];
   /** The push ended (loops done or stopped; `error` when it failed). */
   end: [info: { error: Error | undefined }];
 }
@@ -115,6 +123,8 @@ export class IngestPost {
   #order = 0;
   #sequence = 0;
   #connectedOnce = false;
+  /** Ended on purpose by {@link IngestPost.close}: the next send opens a new POST, not a reconnect. */
+  #parked = false;
 
   constructor(url: URL, streamId: string, header: Buffer, tracks: number, ctx: PostContext) {
     this.url = url;
@@ -126,6 +136,14 @@ export class IngestPost {
 
   get connected(): boolean {
     return this.#attempt?.alive ?? false;
+  }
+
+  /**
+   * No connection and none wanted now: not opened yet (no fragment to send so far), or closed on purpose
+   * between sparse events (see {@link IngestPost.close}). Not a failure.
+   */
+  get idle(): boolean {
+    return !this.connected && !this.#broken && !this.#connecting && (this.#parked || !this.#connectedOnce);
   }
 
   /** The next `mfhd.sequence_number` of this stream. */
@@ -196,6 +214,37 @@ export class IngestPost {
     return status;
   }
 
+  /**
+   * Ends the POST cleanly without end of stream, as Azure asks of sparse streams between events; the
+   * next {@link IngestPost.send} opens a new POST with the header. Once the server has answered 2xx it
+   * holds every fragment sent, so the new POST resends none of them. A refusal in the answer is dealt
+   * with by that next connection, as a dropped POST is.
+   */
+  async close(): Promise<void> {
+    const attempt = this.#attempt;
+    if (!attempt?.alive) return;
+    attempt.ending = true;
+    attempt.alive = false; // nothing more goes on this request
+    attempt.req.end();
+    const timer = setTimeout(() => attempt.req.destroy(), 5000);
+    let status: number | undefined;
+    try {
+      status = await attempt.ended;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (status !== undefined && status < 300) {
+      for (const list of this.#kept) list.length = 0;
+      this.#parked = true;
+      this.#failures = 0; // a POST the server took whole is as healthy as one that lasted
+    } else if (status === undefined) {
+      // No answer: the server may have lost the last fragments; the next connection resends them. (A
+      // refusal was recorded when it arrived.)
+      this.#failures++;
+      this.#broken = attempt;
+    }
+  }
+
   /** Drops the connection without an end of stream. */
   abort(): void {
     this.#attempt?.req.destroy();
@@ -255,8 +304,10 @@ export class IngestPost {
         const resend = this.#kept.flat().sort((a, b) => a.order - b.order);
         for (const kept of resend) await this.#writeKept(attempt, kept);
         this.#attempt = attempt;
-        const reconnect = this.#connectedOnce;
+        // Reopening a POST closed on purpose is a new connection, not a recovery.
+        const reconnect = this.#connectedOnce && !this.#parked;
         this.#connectedOnce = true;
+        this.#parked = false;
         if (reconnect) this.#ctx.onReconnect();
         this.#ctx.emit('connected', { streamId: this.streamId, reconnect });
         return attempt;

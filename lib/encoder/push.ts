@@ -6,16 +6,23 @@
  * reconnects with the identical header and the last two fragments of every track (§2.10); a clean stop
  * ends every POST with an empty `mfra` (end of stream, §2.9).
  *
+ * Optional sparse tracks (`sparse.ts`: captions, SCTE-35 ad markers) go in one more POST,
+ * `Streams(<id>-sparse)`, as Azure asks of sparse tracks. Their fragments follow the parent track's:
+ * each goes out once the parent fragment it belongs to has been sent, so the sparse stream never runs
+ * ahead of the media.
+ *
  * Memory is bounded: per stream, the header and the last two fragments of each track; one fragment is
- * read from its file at a time.
+ * read from its file at a time; at most {@link SPARSE_BACKLOG} parent fragments wait for their sparse
+ * fragments.
  */
 import { EventEmitter } from 'node:events';
 import type * as https from 'node:https';
 import { setTimeout as delay } from 'node:timers/promises';
 import { SmoothError } from '../errors';
-import { OutgoingFragment, buildFragment } from '../ismv/fragment';
-import { streamHeader } from '../ismv/header';
+import { OutgoingFragment, buildFragment, sampleFragment } from '../ismv/fragment';
+import { madeUpStreamHeader, streamHeader } from '../ismv/header';
 import { EncoderEvents, IngestPost, PostContext, Stopped } from './post';
+import { AdMarkerOptions, CaptionOptions, SparseTracks } from './sparse';
 
 export type { EncoderEvents } from './post';
 import { Source, openSource } from '../ismv/source';
@@ -81,6 +88,22 @@ export interface EncoderOptions {
   token?: string;
   /** Passed to `http.request` / `https.request` (e.g. `ca`, `rejectUnauthorized`). */
   requestOptions?: https.RequestOptions;
+  /**
+   * A TTML caption track (`true`, or `{ language, trackName }`; defaults `en`, `captions`): one caption
+   * per fragment of the parent track (the first video track, else the first track), reading
+   * `live-smooth hh:mm:ss` (the fragment start). A sparse `<textstream>` (Subtype `CAPT`, FourCC
+   * `TTML`, `manifestOutput` false) in the `Streams(<id>-sparse)` POST. Default off.
+   */
+  captions?: boolean | CaptionOptions;
+  /**
+   * SCTE-35 ad markers (`{ every, duration, trackName }`, seconds; name default `ads`): a
+   * `splice_insert` at the first parent fragment start `every` seconds after the stream start (then
+   * after the previous marker) announcing a break of `duration` seconds, in Azure's sparse-track format
+   * (Subtype `DATA`, Scheme `urn:scte:scte35:2013:bin`, `manifestOutput` true), in the
+   * `Streams(<id>-sparse)` POST. Without captions that POST is closed between markers, as Azure asks.
+   * Default off.
+   */
+  adMarkers?: AdMarkerOptions;
 }
 
 /** Per-track counters of {@link EncoderStatus}. */
@@ -119,6 +142,12 @@ export interface EncoderStatus {
 
 const STREAM_ID = /^[A-Za-z0-9._~-]{1,128}$/;
 const BITRATE_WINDOW_MS = 10_000;
+/**
+ * Most parent fragments waiting for their sparse fragments, while the sparse POST cannot keep up (it is
+ * reconnecting): beyond it the oldest are dropped, as a live encoder loses what it cannot send. At 2 s
+ * fragments, 10 minutes.
+ */
+export const SPARSE_BACKLOG = 300;
 
 function invalid(name: string, problem: string): SmoothError {
   return new SmoothError('ERR_INVALID_OPTION', `option ${name} ${problem}`);
@@ -142,6 +171,20 @@ interface Cursor {
   local: number;
   plan: FragmentPlan | undefined;
   due: number;
+}
+
+/** The sparse POST and the parent fragments waiting for their sparse fragments. */
+interface SparseStream {
+  post: IngestPost;
+  tracks: SparseTracks;
+  /** Parent fragments sent, oldest first. */
+  queue: FragmentPlan[];
+  /** Wakes the sparse pump waiting for the queue. */
+  wake: (() => void) | undefined;
+  /** No more parent fragments will come. */
+  closed: boolean;
+  /** The sparse stream failed for good; the media goes on without it. */
+  failed: boolean;
 }
 
 /** The point URL without `/Streams(…)`, and the stream id it named, if any. */
@@ -176,6 +219,11 @@ export class SimulatedEncoder extends EventEmitter<EncoderEvents> {
   readonly #speed: number;
   readonly #backlog: number;
   readonly #posts: Array<{ post: IngestPost; tracks: number[] }>;
+  readonly #sparse: SparseStream | undefined;
+  /** Media pumps still sending fragments; the sparse queue closes when none is. */
+  #mediaSending = 0;
+  /** The sparse pump (settles when the sparse POST has ended); resolved at once without sparse tracks. */
+  #sparseEnded: Promise<void> = Promise.resolve();
   readonly #stop = new AbortController();
   readonly #status: TrackStatus[];
   #state: EncoderStatus['state'] = 'idle';
@@ -262,6 +310,23 @@ export class SimulatedEncoder extends EventEmitter<EncoderEvents> {
       streamId: this.#posts.find((p) => p.tracks.includes(i))!.post.streamId,
       fragments: 0,
     }));
+    if (options.captions || options.adMarkers) {
+      const ref = tracks[this.timeline.reference]!;
+      const sparse = new SparseTracks(
+        { captions: options.captions, adMarkers: options.adMarkers },
+        { name: ref.info.name, timescale: ref.info.timescale, averageFragment: this.timeline.period / BigInt(ref.fragments.length) },
+        tracks.map((t) => t.info.name),
+      );
+      if (sparse.tracks.length > 0) {
+        const id = `${streamId.slice(0, 121)}-sparse`;
+        const header = madeUpStreamHeader(sparse.tracks, options.title);
+        const post = new IngestPost(streamUrl(id), id, header, sparse.tracks.length, ctx);
+        this.#sparse = { post, tracks: sparse, queue: [], wake: undefined, closed: false, failed: false };
+        for (const t of sparse.tracks) {
+          this.#status.push({ type: t.info.type, name: t.info.name, bitrate: t.info.bitrate, streamId: id, fragments: 0 });
+        }
+      }
+    }
   }
 
   /**
@@ -316,6 +381,8 @@ export class SimulatedEncoder extends EventEmitter<EncoderEvents> {
     this.#trimWindow(now);
     const span = Math.min(BITRATE_WINDOW_MS, Math.max(1000, now - this.#startedAt));
     const recent = this.#window.reduce((s, w) => s + w.bytes, 0);
+    // A sparse POST without captions is closed between markers on purpose: not a connection down.
+    const sparseUp = this.#sparse !== undefined && (this.#sparse.post.connected || this.#sparse.post.idle);
     return {
       state: this.#state,
       mediaTime: this.#mediaMicros / 1e6,
@@ -326,8 +393,8 @@ export class SimulatedEncoder extends EventEmitter<EncoderEvents> {
       bytes: this.#bytes,
       bitrate: this.#done ? Math.round((recent * 8 * 1000) / span) : 0,
       reconnects: this.#reconnects,
-      connected: this.#posts.filter((p) => p.post.connected).length,
-      streams: this.#posts.length,
+      connected: this.#posts.filter((p) => p.post.connected).length + (sparseUp ? 1 : 0),
+      streams: this.#posts.length + (this.#sparse ? 1 : 0),
     };
   }
 
@@ -346,7 +413,10 @@ export class SimulatedEncoder extends EventEmitter<EncoderEvents> {
   }
 
   async #run(): Promise<void> {
+    this.#mediaSending = this.#posts.length;
+    if (this.#sparse) this.#sparseEnded = this.#pumpSparse(this.#sparse);
     const results = await Promise.allSettled(this.#posts.map((p) => this.#pump(p.post, p.tracks)));
+    await this.#sparseEnded;
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     this.#state = failed ? 'failed' : 'stopped';
     if (this.#ownsSource) await this.source.close();
@@ -382,18 +452,10 @@ export class SimulatedEncoder extends EventEmitter<EncoderEvents> {
     const cursors: Cursor[] = tracks.map((track, local) => ({ track, local, plan: undefined, due: 0 }));
     for (const c of cursors) this.#advance(c, 0, 0);
     try {
-      for (;;) {
-        let next: Cursor | undefined;
-        for (const c of cursors) if (c.plan && (!next || c.due < next.due)) next = c;
-        if (!next) break;
-        const plan = next.plan!;
-        if (!(await this.#waitUntil(next.due))) break;
-        const track = this.source.tracks[next.track]!;
-        const raw = await this.source.read(track, plan.index);
-        const fragment = buildFragment(raw, track, plan, next.local + 1, post.nextSequence());
-        await post.send(next.local, fragment);
-        this.#sent(post, next.track, plan, fragment, next.due);
-        this.#advance(next, plan.loop, plan.index + 1);
+      try {
+        await this.#sendMedia(post, cursors);
+      } finally {
+        if (--this.#mediaSending === 0) this.#closeSparse();
       }
     } catch (err) {
       if (!(err instanceof Stopped)) {
@@ -403,7 +465,96 @@ export class SimulatedEncoder extends EventEmitter<EncoderEvents> {
         throw err;
       }
     }
+    // The sparse stream ends first: its tracks hang off the media ones, and a server may stop the point
+    // as soon as the media streams have ended.
+    await this.#sparseEnded;
     await post.finish();
+  }
+
+  /** Sends one stream's fragments in due order until they run out or the encoder stops. */
+  async #sendMedia(post: IngestPost, cursors: Cursor[]): Promise<void> {
+    for (;;) {
+      let next: Cursor | undefined;
+      for (const c of cursors) if (c.plan && (!next || c.due < next.due)) next = c;
+      if (!next) break;
+      const plan = next.plan!;
+      if (!(await this.#waitUntil(next.due))) break;
+      const track = this.source.tracks[next.track]!;
+      const raw = await this.source.read(track, plan.index);
+      const fragment = buildFragment(raw, track, plan, next.local + 1, post.nextSequence());
+      await post.send(next.local, fragment);
+      this.#sent(post, next.track, plan, fragment, next.due);
+      if (next.track === this.timeline.reference) this.#toSparse(plan);
+      this.#advance(next, plan.loop, plan.index + 1);
+    }
+  }
+
+  /** Hands a parent fragment just sent to the sparse pump. */
+  #toSparse(plan: FragmentPlan): void {
+    const s = this.#sparse;
+    if (!s || s.failed || s.closed) return;
+    s.queue.push(plan);
+    if (s.queue.length > SPARSE_BACKLOG) s.queue.shift();
+    s.wake?.();
+  }
+
+  #closeSparse(): void {
+    const s = this.#sparse;
+    if (!s) return;
+    s.closed = true;
+    s.wake?.();
+  }
+
+  /** The next parent fragment for the sparse pump; `undefined` once the media is done and the queue empty. */
+  #nextForSparse(s: SparseStream): Promise<FragmentPlan | undefined> {
+    if (s.queue.length > 0 || s.closed) return Promise.resolve(s.queue.shift());
+    return new Promise((ok) => {
+      s.wake = () => {
+        s.wake = undefined;
+        ok(s.queue.shift());
+      };
+    });
+  }
+
+  /**
+   * Sends the sparse fragments of each parent fragment the media pumps sent, then ends the sparse POST.
+   * Never rejects: a sparse stream that fails is reported (`sparseFailed`) and the media goes on.
+   */
+  async #pumpSparse(s: SparseStream): Promise<void> {
+    const start = this.timeline.base(this.timeline.reference);
+    const sourceTracks = this.source.tracks.length;
+    try {
+      try {
+        for (;;) {
+          const plan = await this.#nextForSparse(s);
+          if (!plan) break;
+          const samples = s.tracks.samplesFor(plan.time, plan.duration, start);
+          for (const f of samples) {
+            const fragment = sampleFragment(f.sample, f.local + 1, s.post.nextSequence(), f.time, f.duration);
+            await s.post.send(f.local, fragment);
+            this.#status[sourceTracks + f.local]!.fragments++;
+            this.emit('fragment', {
+              streamId: s.post.streamId,
+              track: sourceTracks + f.local,
+              loop: plan.loop,
+              time: fragment.time,
+              duration: fragment.duration,
+              bytes: fragment.moof.length + fragment.mdat.length,
+            });
+          }
+          // Azure: a sparse POST closes between events. Captions leave no gap between them to close in.
+          if (samples.length > 0 && !s.tracks.captions) await s.post.close();
+        }
+      } catch (err) {
+        if (!(err instanceof Stopped)) throw err;
+      }
+      await s.post.finish();
+    } catch (err) {
+      s.failed = true;
+      s.queue.length = 0;
+      s.post.abort();
+      this.emit('sparseFailed', { streamId: s.post.streamId, error: err as Error });
+    }
   }
 
   #sent(post: IngestPost, track: number, plan: FragmentPlan, fragment: OutgoingFragment, due: number): void {

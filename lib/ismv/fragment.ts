@@ -4,6 +4,7 @@
  * The on-demand server sends fragments at their own times the same way.
  */
 import { parseMovieFragment } from '../ingest/fragment';
+import { SampleTable } from '../media';
 import { retimeMoof } from '../mp4/edit';
 import { writeMoof } from '../mp4/writer';
 import type { RawFragment, SourceTrack } from './source';
@@ -99,4 +100,31 @@ export function buildFragment(
     time: plan.time,
     duration: plan.duration,
   };
+}
+
+/** ISO 14496-12 sample flags of a sync sample (`sample_depends_on` 2: depends on no other), as ffmpeg writes them. */
+const SYNC_SAMPLE = 0x02000000;
+
+/**
+ * A fragment of one made-up sample (a sparse track's caption document or event message), written the
+ * way {@link buildFragment} rewrites media fragments: `moof` = `mfhd` + `traf` (`tfhd`, `trun`, `tfxd`),
+ * then the `mdat`. The sample lasts the whole fragment and is a sync sample.
+ * @param time - tfxd start, track timescale
+ * @param duration - tfxd duration and the sample's duration (at most 2^32 − 1 ticks)
+ * @throws RangeError for a duration the trun cannot carry or an empty sample
+ */
+export function sampleFragment(sample: Buffer, trackId: number, sequenceNumber: number, time: bigint, duration: bigint): OutgoingFragment {
+  if (duration < 0n || duration > 0xffffffffn) throw new RangeError('a one-sample fragment lasts at most 2^32 - 1 ticks');
+  if (sample.length === 0) throw new RangeError('a sample has at least one byte');
+  const samples = SampleTable.from([{ duration: Number(duration), size: sample.length, flags: SYNC_SAMPLE, compositionOffset: 0 }]);
+  const { head, moofSize } = writeMoof({
+    trackId,
+    sequenceNumber,
+    sampleDescriptionIndex: undefined,
+    samples,
+    extra: [],
+    tfxd: { time, duration },
+    dataSize: sample.length,
+  });
+  return { moof: head.subarray(0, moofSize), mdat: Buffer.concat([head.subarray(moofSize), sample]), time, duration };
 }

@@ -1,7 +1,7 @@
 /**
  * The Live Server Manifest box an encoder sends after `ftyp` (MS-SSTR 2.2.7.3, protocol doc §2.5):
  * `size, 'uuid', A5D40B30-E814-11DD-BA2F-0800200C9A66, version 0, flags 0`, then a UTF-8 SMIL document
- * with one `<video>`/`<audio>` element per track, its `<param>`s shaped like ffmpeg's.
+ * with one `<video>`/`<audio>`/`<textstream>` element per track, its `<param>`s shaped like ffmpeg's.
  */
 import { UUID_LIVE_SERVER_MANIFEST } from '../mp4/boxes';
 import { makeBox } from '../mp4/writer';
@@ -57,7 +57,8 @@ export function renderSmil(tracks: readonly SmilTrack[], metas: ReadonlyArray<re
 
 /**
  * The params that describe a track completely, so a server needs nothing from the moov: name,
- * timescale, FourCC, CodecPrivateData, sizes (video) or audio format (audio), custom attributes.
+ * timescale, FourCC, CodecPrivateData, sizes (video) or audio format (audio), Subtype, a sparse track's
+ * `parentTrackName`, `manifestOutput` and `Scheme`, custom attributes.
  */
 export function trackParams(info: TrackInfo): Array<readonly [string, string | number]> {
   const p: Array<readonly [string, string | number | undefined]> = [
@@ -84,6 +85,11 @@ export function trackParams(info: TrackInfo): Array<readonly [string, string | n
     );
   }
   if (info.subtype) p.push(['Subtype', info.subtype]);
+  if (info.parent !== undefined) {
+    // Both values spelled out: Azure requires manifestOutput on every sparse track, true or not.
+    p.push(['parentTrackName', info.parent], ['manifestOutput', info.manifestOutput ? 'true' : 'false']);
+  }
+  p.push(['Scheme', info.scheme]);
   for (const [name, value] of info.customAttributes) p.push([CUSTOM_PREFIX + name, value]);
   return p.filter((e): e is readonly [string, string | number] => e[1] !== undefined && e[1] !== '');
 }

@@ -64,6 +64,7 @@ describe('live-smooth-encoder', () => {
     [['--start', 'soon', 'http://h/a.isml', 'f.ismv'], /--start must be now, zero or a number/],
     [['--header', 'nocolon', 'http://h/a.isml', 'f.ismv'], /--header must look like/],
     [['--bogus', 'http://h/a.isml', 'f.ismv'], /Unknown option '--bogus'/],
+    [['--ad-markers', '60', 'http://h/a.isml', 'f.ismv'], /--ad-markers must be <every>:<duration>/],
   ])('refuses %j with status 2', async (argv, message) => {
     const o = io();
     await expect(main(argv, o.io)).resolves.toBe(2);
@@ -89,6 +90,26 @@ describe('live-smooth-encoder', () => {
     expect(text).toContain('connected: Streams(live-smooth)\n');
     expect(text).toMatch(/done: 00:00:08 loop 2 \| fragments 4 4 \| \d+ kbit\/s \| reconnects 0\n$/);
     expect(server.eos()).toBe(1);
+  });
+
+  it('adds captions and ad markers in a sparse POST that ends with its own end of stream', async () => {
+    const server = await sink();
+    const o = io();
+    const argv = ['--loops', '2', '--speed', '50', '--captions-language', 'de', '--ad-markers', '3:1.5', server.url, media];
+    await expect(main(argv, o.io)).resolves.toBe(0);
+    await server.close();
+    const text = o.err.join('');
+    expect(text).toMatch(/^pushing video \d+k, audio 64k, captions, ad markers every 3 s \(loop 4\.0 s, 1 POST \+ 1 sparse POST\)/);
+    expect(text).toContain('connected: Streams(live-smooth-sparse)\n');
+    // Fragments at 0, 2, 4, 6 s: 4 captions; a marker at 4 s (the first start ≥ 3 s), the next not before 7 s.
+    expect(text).toMatch(/done: 00:00:08 loop 2 \| fragments 4 4 4 1 \|/);
+    expect(server.eos()).toBe(2);
+  });
+
+  it('refuses a bad sparse option with status 1 and the reason', async () => {
+    const o = io();
+    await expect(main(['--ad-markers', '10:20', 'http://127.0.0.1:1/live/a.isml', media], o.io)).resolves.toBe(1);
+    expect(o.err.join('')).toMatch(/^live-smooth-encoder: option adMarkers\.duration must be/);
   });
 
   it('stops on SIGINT with end of stream, drawing a status line on a TTY', async () => {
