@@ -52,6 +52,13 @@ export function isSparse(t: Pick<TrackInfo, 'parent'>): boolean {
 /** `Scheme` of SCTE-35 splice messages in a sparse track (Azure Media Services' timed metadata). */
 export const SCTE35_SCHEME = 'urn:scte:scte35:2013:bin';
 
+/**
+ * Largest sample a `manifestOutput` sparse fragment carries into a client manifest (`<f>`), live or on
+ * demand (an SCTE-35 splice message is well below it): a larger one is listed without it, and clients
+ * fetch it.
+ */
+export const MANIFEST_OUTPUT_MAX = 512;
+
 /** Start and duration of one fragment, in its track's timescale. */
 export interface FragmentTime {
   readonly time: bigint;

@@ -9,20 +9,27 @@
  * queue on the files, bounded by one queue for the origin, and a failure (a full or read-only disk, a
  * disk too slow for the queue) stops that session's archive with an `archive` event while the point
  * goes on serving.
+ *
+ * Sparse tracks (captions, ad markers) are archived like the others, a file each with every event
+ * (gaps and events of duration 0 included), but they follow the media: a session's archive starts with
+ * its first media fragment, an event never opens a segment the media has not reached, and a segment is
+ * complete once its media tracks moved past it, however long a sparse track stays silent. The samples
+ * a `manifestOutput` track's `.ismc` carries (`<f>`) are kept until the presentation is done, up to
+ * {@link PAYLOAD_BYTES} per file.
  */
 import { mkdir, readdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import createDebug from 'debug';
 import type { MediaFragment, TrackHeader } from '../media';
 import type { ManifestFormatter } from '../manifest/types';
-import type { TrackInfo } from '../model';
+import { FragmentTime, MANIFEST_OUTPUT_MAX, TrackInfo } from '../model';
 import type { PublishingPoint } from '../point';
 import { ArchiveEvent, PointState, describeError } from '../point/events';
 import { ArchiveFailure, TrackFile, WriteQueue, archiveHeader } from './file';
 import { presentationName, sessionFolder, trackFileName } from './layout';
-import { writeManifests } from './manifests';
+import { ManifestTrack, writeManifests } from './manifests';
 import { mendFolder, readJournal, writeJournal } from './recover';
-import { openSource } from '../ismv/source';
+import { Source, SourceTrack, openSource } from '../ismv/source';
 
 export { FragmentIndex, WriteQueue, TrackFile, archiveHeader, movieFragmentRandomAccess } from './file';
 export type { ArchiveFailure, RandomAccess, TrackFileOptions } from './file';
@@ -38,6 +45,11 @@ const debug = createDebug('live-smooth:archive');
 const LISTED = 64;
 /** Session folders remembered to keep names unique (sessions of the same second are what it is for). */
 const MAX_FOLDERS = 1024;
+/**
+ * Bytes of `manifestOutput` samples kept per file for its `.ismc` (thousands of SCTE-35 messages); the
+ * events after them are listed without `<f>`, and clients fetch them.
+ */
+const PAYLOAD_BYTES = 4 * 2 ** 20;
 /** States after which a session's archive is complete. */
 const ENDS: ReadonlySet<PointState> = new Set(['Stopped', 'ShuttingDown', 'Idle', 'Error']);
 
@@ -76,12 +88,20 @@ export interface ArchiveStatus {
   duration: number;
 }
 
+/** A track's file in a segment. */
+interface SegmentFile {
+  file: TrackFile;
+  info: TrackInfo;
+  /** A `manifestOutput` track's samples by fragment time, for the `.ismc`, and their bytes. */
+  payloads?: { byTime: Map<bigint, Buffer>; bytes: number };
+}
+
 interface Segment {
   index: number;
   folder: string;
   /** mkdir of the folder; files are created after it. */
   ready: Promise<void>;
-  files: Map<string, { file: TrackFile; info: TrackInfo }>;
+  files: Map<string, SegmentFile>;
   state: ArchiveStatus['state'];
   error?: ArchiveFailure;
   /** The manifests written when the segment is done (resolves either way). */
@@ -221,12 +241,19 @@ export class Archiver {
       entry = this.#addFile(s, seg, header);
       if (!entry) return;
     }
+    const count = entry.file.fragments.count;
     entry.file.append(f);
+    const p = entry.payloads;
+    if (p && entry.file.fragments.count > count && f.dataSize <= MANIFEST_OUTPUT_MAX && p.bytes + f.dataSize <= PAYLOAD_BYTES) {
+      p.byTime.set(f.time, Buffer.from(f.data));
+      p.bytes += f.dataSize;
+    }
   }
 
   #open(point: PublishingPoint, key: string, f: MediaFragment): Session | undefined {
     const header = point.headers.find((h) => h.key === key);
-    if (!header) return undefined;
+    // A caption or a splice before the media has nothing to belong to yet.
+    if (!header || header.info.parent !== undefined) return undefined;
     const startedAt = this.#options.now();
     const settings = point.settings;
     const root = settings.archivePath ? path.resolve(this.#options.base, settings.archivePath) : this.#options.root;
@@ -271,6 +298,8 @@ export class Archiver {
       const middle = f.time + f.duration / 2n - s.origin * ts;
       index = middle > 0n ? Number(middle / (s.length * ts)) : 0;
     }
+    // An event goes with the media it came with: never into a segment no media track has reached.
+    if (header.info.parent !== undefined) index = Math.min(index, this.#mediaSegment(s));
     const before = s.current.get(key);
     if (before !== undefined && index < before) index = before;
     // A segment already complete takes no new track: the track joins the newest segment.
@@ -298,7 +327,14 @@ export class Archiver {
     return seg;
   }
 
-  #addFile(s: Session, seg: Segment, header: TrackHeader): { file: TrackFile; info: TrackInfo } | undefined {
+  /** The newest segment a media track writes to. */
+  #mediaSegment(s: Session): number {
+    let newest = 0;
+    for (const [key, index] of s.current) if (index > newest && s.headers.get(key)?.info.parent === undefined) newest = index;
+    return newest;
+  }
+
+  #addFile(s: Session, seg: Segment, header: TrackHeader): SegmentFile | undefined {
     const taken = new Set([...seg.files.values()].map((e) => path.basename(e.file.file).toLowerCase()));
     const name = trackFileName(header.info, taken);
     let headerBytes: Buffer;
@@ -315,17 +351,21 @@ export class Archiver {
       onError: (failure) => this.#failSession(s, failure),
       ready: seg.ready,
     });
-    const entry = { file, info: header.info };
+    const entry: SegmentFile = { file, info: header.info };
+    if (header.info.manifestOutput) entry.payloads = { byTime: new Map(), bytes: 0 };
     seg.files.set(header.key, entry);
     this.#track(this.#writeManifests(s, seg, false));
     return entry;
   }
 
-  /** A segment every track of which moved past it is complete: its files end and its manifests are written. */
+  /**
+   * A segment every media track of which moved past it is complete: its files end and its manifests are
+   * written. A sparse track does not hold it open: its next event may be an hour away.
+   */
   #maybeDone(s: Session, index: number): void {
     const seg = s.segments.get(index);
     if (!seg || seg.done) return;
-    for (const key of seg.files.keys()) if (s.current.get(key) === index) return;
+    for (const [key, e] of seg.files) if (s.current.get(key) === index && e.info.parent === undefined) return;
     this.#finishSegment(s, seg);
   }
 
@@ -365,7 +405,7 @@ export class Archiver {
       const tracks = [...seg.files.values()].map((e) => ({
         info: e.info,
         src: path.basename(e.file.file),
-        fragments: complete ? e.file.fragments.list() : [],
+        fragments: complete ? withPayloads(e.file.fragments.list(), e.payloads?.byTime) : [],
       }));
       await writeManifests(seg.folder, presentationName(s.point.path), tracks, complete ? this.#options.manifest : undefined);
     } catch (err) {
@@ -400,7 +440,7 @@ export class Archiver {
       const n = file.fragments.count;
       fragments += n;
       bytes += file.size;
-      if (n > 0) {
+      if (n > 0 && info.parent === undefined) {
         const end = file.fragments.time(n - 1) + file.fragments.duration(n - 1);
         duration = Math.max(duration, Number(end - file.fragments.time(0)) / info.timescale);
       }
@@ -432,9 +472,13 @@ export class Archiver {
         const mended = await mendFolder(folder);
         const ism = (await readdir(folder)).find((n) => /\.ism$/i.test(n));
         if (!ism) throw Object.assign(new Error(`${folder} has no .ism`), { code: 'ENOENT' });
-        const source = await openSource([path.join(folder, ism)]);
-        await source.close();
-        const tracks = source.tracks.map((t) => ({ info: t.info, src: path.basename(t.file), fragments: t.fragments }));
+        const source = await openSource([path.join(folder, ism)], { sparse: true });
+        const tracks: ManifestTrack[] = [];
+        try {
+          for (const t of source.tracks) tracks.push({ info: t.info, src: path.basename(t.file), fragments: await recoveredFragments(source, t) });
+        } finally {
+          await source.close();
+        }
         await writeManifests(folder, ism.replace(/\.ism$/i, ''), tracks, this.#options.manifest);
         const cut = mended.reduce((n, m) => n + m.cut, 0);
         const kept = mended.reduce((n, m) => n + m.fragments, 0);
@@ -468,6 +512,31 @@ export class Archiver {
     const tracked = p.catch(() => undefined).finally(() => this.#pending.delete(tracked));
     this.#pending.add(tracked);
   }
+}
+
+/** `list` with each fragment's sample from `payloads` (a `manifestOutput` track's), where it has one. */
+function withPayloads(list: FragmentTime[], payloads: ReadonlyMap<bigint, Buffer> | undefined): FragmentTime[] {
+  if (!payloads || payloads.size === 0) return list;
+  return list.map((f) => {
+    const payload = payloads.get(f.time);
+    return payload ? { ...f, payload } : f;
+  });
+}
+
+/** A mended track's fragments, a `manifestOutput` track's with their samples read back from its file. */
+async function recoveredFragments(source: Source, t: SourceTrack): Promise<FragmentTime[]> {
+  const out: FragmentTime[] = [];
+  let bytes = 0;
+  for (const [i, f] of t.fragments.entries()) {
+    const payload = t.info.manifestOutput && bytes < PAYLOAD_BYTES ? await source.samples(t, i, MANIFEST_OUTPUT_MAX) : undefined;
+    if (payload && bytes + payload.length <= PAYLOAD_BYTES) {
+      bytes += payload.length;
+      out.push({ time: f.time, duration: f.duration, payload });
+    } else {
+      out.push({ time: f.time, duration: f.duration });
+    }
+  }
+  return out;
 }
 
 /** A thrown file-system error as an archive failure. */

@@ -2,7 +2,8 @@
  * Where an archive goes on disk (protocol doc §6.1, the recommended layout):
  *
  *   <archive root>/<point folders>/<point name>/<session start, UTC>[/<segment>]/
- *     <point name>.ism, <point name>.ismc, one <track>.ismv (video) or <track>.isma (audio) per track
+ *     <point name>.ism, <point name>.ismc, one <track>.isma (audio) or <track>.ismv (video, and the
+ *     captions or ad markers of a sparse track) per track
  *
  * The point's folder drops the `.isml` suffix: a folder named like a definition would make the URL of
  * an archive under the media root ambiguous with the live point's. Every part comes from a validated
@@ -37,8 +38,9 @@ export function presentationName(point: string): string {
 }
 
 /**
- * The file name of a track's media file: `<name>_<bitrate>[_<attribute>-<value>…]` with `.ismv` for
- * video and `.isma` for audio. Characters a file system may refuse become `_`; `taken` makes it unique.
+ * The file name of a track's media file: `<name>_<bitrate>[_<attribute>-<value>…]` with `.isma` for
+ * audio and `.ismv` for the others (a sparse text track too: the `.ism` says what each file holds).
+ * Characters a file system may refuse become `_`; `taken` makes it unique.
  */
 export function trackFileName(info: TrackInfo, taken: ReadonlySet<string>): string {
   const attrs = info.customAttributes.map(([k, v]) => `_${k}-${v}`).join('');

@@ -3,13 +3,18 @@
  * joins, so a presentation being written can be found) and, once it is done, the `.ismc` and the
  * `timeShift` that serves it from 0. Each file through a temporary name and a rename, never half
  * written.
+ *
+ * Sparse tracks (captions, ad markers) are `<textstream>`s in the `.ism` with every param that
+ * describes them (`parentTrackName`, `manifestOutput`, `Scheme`, `Subtype`, language), and text
+ * StreamIndexes in the `.ismc` with their `ParentStreamIndex` and, where `ManifestOutput` asks, their
+ * samples in `<f>`.
  */
 import * as path from 'node:path';
 import { replaceFile } from '../files';
 import { renderSmil, trackParams } from '../ismv/lsm';
-import { onDemandSnapshot } from '../manifest/ondemand';
+import { onDemandSnapshot, shiftedFragment } from '../manifest/ondemand';
 import type { ManifestFormatter } from '../manifest/types';
-import type { TrackInfo } from '../model';
+import type { FragmentTime, TrackInfo } from '../model';
 import { CMAF_TRACK_ID } from '../mp4/init';
 
 /** 10 MHz: the unit of the `.ism`'s `timeShift`. */
@@ -20,18 +25,22 @@ export interface ManifestTrack {
   info: TrackInfo;
   /** The media file's name in the presentation's folder. */
   src: string;
-  fragments: ReadonlyArray<{ time: bigint; duration: bigint }>;
+  /** With their `payload` where a `manifestOutput` track's `.ismc` carries it. */
+  fragments: readonly FragmentTime[];
 }
 
 /**
  * The whole 10 MHz ticks to subtract from the times of a finished presentation so that it starts at 0
  * (Shaka Player 4 plays on-demand Smooth only from 0; a segment of a live event starts where the event
- * was): its earliest fragment start, rounded down to whole seconds when that is not a whole number of
- * ticks in every track's timescale. The files keep the live times; the on-demand server applies it.
+ * was): its earliest media fragment start, rounded down to whole seconds when that is not a whole
+ * number of ticks in every track's timescale. The files keep the live times; the on-demand server
+ * applies it. A sparse event before the media (it arrived ahead of it) does not move the start: it is
+ * listed from 0, or left out when it ended before.
  */
 function startShift(tracks: readonly ManifestTrack[]): bigint {
   let shift: bigint | undefined;
   for (const t of tracks) {
+    if (t.info.parent !== undefined) continue;
     const first = t.fragments[0];
     if (!first) continue;
     const at = (first.time * ROOT_TIMESCALE) / BigInt(t.info.timescale);
@@ -58,7 +67,13 @@ export async function writeManifests(folder: string, name: string, tracks: reado
   if (formatter) {
     const shifted = tracks.map((t) => {
       const by = (shift * BigInt(t.info.timescale)) / ROOT_TIMESCALE;
-      return { info: t.info, fragments: t.fragments.map((f) => ({ time: f.time - by, duration: f.duration })) };
+      const sparse = t.info.parent !== undefined;
+      const fragments: FragmentTime[] = [];
+      for (const f of t.fragments) {
+        const at = shiftedFragment(f.time, f.duration, by, sparse);
+        if (at) fragments.push(f.payload ? { ...at, payload: f.payload } : at);
+      }
+      return { info: t.info, fragments };
     });
     // The .ismc first: a reader that sees the finished .ism finds its client manifest.
     await replaceFile(path.join(folder, `${name}.ismc`), formatter.render(onDemandSnapshot(shifted)));

@@ -31,6 +31,7 @@ export interface SourceFragment {
   trafs: number;
   /** Start time (tfxd, else tfdt, else the end of the previous fragment), track timescale. */
   time: bigint;
+  /** 0 only for a sparse event of unknown duration (its tfxd says 0). */
   duration: bigint;
 }
 
@@ -292,7 +293,10 @@ async function readRandomAccess(fh: FileHandle, size: number, maxBoxSize: number
 async function fromRandomAccess(fh: FileHandle, state: ScanState, index: RandomAccessIndex, maxBoxSize: number): Promise<boolean> {
   const moov = state.moov!;
   const media = moov.tracks.filter((t) => t.handler === 'vide' || t.handler === 'soun');
-  if (media.length === 0 || media.some((t) => (index.tracks.get(t.trackId)?.length ?? 0) === 0)) return false;
+  // A sparse track's fragments leave gaps: "up to the next start" would be wrong, so a file with any
+  // other track is scanned (a live archive keeps its captions and ad markers in small files of their own).
+  if (media.length === 0 || media.length < moov.tracks.length) return false;
+  if (media.some((t) => (index.tracks.get(t.trackId)?.length ?? 0) === 0)) return false;
   const offsets = [...index.tracks.values()].flatMap((l) => l.map((e) => e.offset)).sort((a, b) => a - b);
   const next = new Map<number, number>();
   offsets.forEach((o, i) => next.set(o, offsets[i + 1] ?? index.start));
@@ -402,7 +406,9 @@ function indexMoof(
     if (trackId === undefined) throw new Error('traf without tfhd');
     const time = tfxd?.time ?? tfdt ?? running.get(trackId) ?? 0n;
     const length = tfxd && tfxd.duration > 0n ? tfxd.duration : duration;
-    if (length <= 0n) throw new Error(`track ${trackId}: fragment duration is 0`);
+    // A sparse event may say its duration is unknown (tfxd 0): the reader, which knows which tracks are
+    // sparse, refuses it for the others. Samples without any duration and no tfxd say nothing at all.
+    if (length <= 0n && !tfxd) throw new Error(`track ${trackId}: fragment duration is 0`);
     running.set(trackId, time + length);
     let list = fragments.get(trackId);
     if (!list) fragments.set(trackId, (list = []));

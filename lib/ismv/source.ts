@@ -11,8 +11,9 @@
  */
 import { FileHandle, open, readFile } from 'node:fs/promises';
 import * as path from 'node:path';
+import { parseMovieFragment } from '../ingest/fragment';
 import { TrackDescription, LsmElement, describeTracks, parseLiveServerManifest } from '../ingest/header';
-import { TrackInfo, trackKey } from '../model';
+import { TrackInfo, TrackType, trackKey } from '../model';
 import type { Trex } from '../mp4/boxes';
 import { Box, childrenOf } from '../mp4/reader';
 import { EncoderError, isSmoothError } from '../errors';
@@ -37,7 +38,7 @@ export interface SourceTrack {
   defaults: Trex | undefined;
   /** Raw `mvhd` of the file's moov (own copy). */
   mvhd: Buffer;
-  /** Fragments in time order. */
+  /** Fragments in time order (a sparse track's may leave gaps, last 0 ticks, or be none at all). */
   fragments: readonly SourceFragment[];
 }
 
@@ -75,6 +76,12 @@ export interface SourceOptions {
    * (e.g. a `src` that leaves the server's root).
    */
   checkMedia?: (file: string, ism: string) => void | Promise<void>;
+  /**
+   * Read the sparse tracks (captions, ad markers: `parentTrackName`) an `.ism` or a file's Live Server
+   * Manifest describes, as the on-demand server and the archive's recovery do. Default false: the
+   * simulated encoder replays media, and makes up its sparse tracks itself.
+   */
+  sparse?: boolean;
 }
 
 /** The default {@link FileHandles}: each file opened once, kept open until closed. */
@@ -102,7 +109,7 @@ class OpenFiles implements FileHandles {
 
 /** A track chosen from a file, before it is described. */
 interface Pick {
-  type: 'video' | 'audio';
+  type: TrackType;
   trackId: number;
   bitrate: number | undefined;
   /** Params for the Live Server Manifest that describes it (trackName, custom attributes, …). */
@@ -111,6 +118,13 @@ interface Pick {
 }
 
 const TYPES: Record<string, 'video' | 'audio'> = { vide: 'video', soun: 'audio' };
+/** moov handlers of the tracks an `.ism`'s `<textstream>` may name (as the ingest takes them). */
+const TEXT_HANDLERS: ReadonlySet<string> = new Set(['text', 'sbtl', 'subt', 'meta', 'data']);
+
+/** The type of a moov track as an `.ism` element names it. */
+function typeOfHandler(handler: string): TrackType | undefined {
+  return TYPES[handler] ?? (TEXT_HANDLERS.has(handler) ? 'text' : undefined);
+}
 
 /** Average bitrate of a track from its sample bytes and its duration, rounded to kbit/s. */
 function averageBitrate(scan: ScannedFile, trackId: number): number {
@@ -142,15 +156,22 @@ function describe(scan: ScannedFile, picks: Pick[]): TrackDescription[] {
   }
 }
 
-/** The tracks of a plain file: every video and audio track (or those its own Live Server Manifest lists). */
-function plainPicks(scan: ScannedFile): TrackDescription[] {
+/**
+ * The tracks of a plain file: every video and audio track (or those its own Live Server Manifest lists,
+ * its sparse ones only when asked for).
+ */
+function plainPicks(scan: ScannedFile, sparse: boolean): TrackDescription[] {
   if (scan.lsm !== undefined) {
+    let described: TrackDescription[];
     try {
-      return describeTracks(scan.lsm, scan.moov);
+      described = describeTracks(scan.lsm, scan.moov);
     } catch (err) {
       if (isSmoothError(err)) throw inputError(scan.file, `its Live Server Manifest box: ${err.message}`);
       throw err;
     }
+    const kept = sparse ? described : described.filter((d) => d.info.parent === undefined);
+    if (kept.length === 0) throw inputError(scan.file, 'no video or audio tracks (only sparse ones)');
+    return kept;
   }
   const picks: Pick[] = [];
   const audioLanguages = new Set(scan.moov.tracks.filter((t) => t.handler === 'soun').map((t) => t.language));
@@ -176,8 +197,11 @@ function plainPicks(scan: ScannedFile): TrackDescription[] {
   return describe(scan, picks);
 }
 
-/** The elements of an `.ism` server manifest, resolved to files. */
-async function readServerManifest(file: string, metas: Map<string, string>): Promise<Array<{ media: string; element: LsmElement }>> {
+/**
+ * The elements of an `.ism` server manifest, resolved to files: its `<video>`s and `<audio>`s, and its
+ * sparse `<textstream>`s when asked for (a text track without a parent has no reader here).
+ */
+async function readServerManifest(file: string, metas: Map<string, string>, sparse: boolean): Promise<Array<{ media: string; element: LsmElement }>> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -191,7 +215,7 @@ async function readServerManifest(file: string, metas: Map<string, string>): Pro
     throw inputError(file, `not a valid server manifest: ${(err as Error).message}`);
   }
   return elements.map((element) => {
-    if (element.type === 'text') return undefined;
+    if (element.type === 'text' && !(sparse && element.params.has('parentTrackName'))) return undefined;
     if (!element.src) throw inputError(file, `a <${element.type}> element has no src`);
     return { media: path.resolve(path.dirname(file), element.src), element };
   }).filter((e): e is { media: string; element: LsmElement } => e !== undefined);
@@ -254,6 +278,28 @@ export class Source {
   }
 
   /**
+   * The sample bytes of fragment `index` of `track` (what a `manifestOutput` client manifest carries in
+   * `<f>`), or `undefined` when there are more than `limit` of them.
+   * @throws EncoderError ERR_ENCODER_INPUT when the file changed since it was scanned
+   */
+  async samples(track: SourceTrack, index: number, limit: number): Promise<Buffer | undefined> {
+    const known = track.fragments[index];
+    // A scanned fragment's size is known: a large one is not read at all.
+    if (known && known.trafs === 1 && known.mdatSize > limit + 16) return undefined;
+    const raw = await this.read(track, index);
+    const where = `fragment at offset ${track.fragments[index]!.moofOffset}`;
+    let all: ReturnType<typeof parseMovieFragment>;
+    try {
+      all = parseMovieFragment(raw.moof, raw.mdat, raw.moof.data.length + raw.gap, (id) => (id === track.fileTrackId ? track.defaults : undefined));
+    } catch (err) {
+      throw inputError(track.file, `${where}: ${(err as Error).message}`);
+    }
+    const own = all.find((f) => f.trackId === track.fileTrackId);
+    if (!own) throw inputError(track.file, `${where} has no traf for track ${track.fileTrackId}`);
+    return own.dataSize > limit ? undefined : Buffer.concat(own.data, own.dataSize);
+  }
+
+  /**
    * For a source opened with {@link SourceOptions.growing}: scans what its files gained since (a live
    * archive being written), from where the last scan stopped, and appends their complete fragments to
    * the tracks' `fragments`. Work is linear in the bytes added, not in the file.
@@ -300,17 +346,18 @@ export class Source {
  * Opens the encoder's input: `.ismv`/`.isma` files (every video and audio track of each), or `.ism`
  * on-demand presentations (the tracks their `<switch>` lists, with their `systemBitrate`, `trackName`
  * and language). A file with a Live Server Manifest box (a live archive) is described by that box.
+ * Sparse tracks (captions, ad markers) only with {@link SourceOptions.sparse}.
  *
  * @throws EncoderError ERR_ENCODER_INPUT naming the file and the problem: unreadable, not MP4, not
- *   fragmented, no video or audio tracks, truncated, a codec the manifest cannot describe, a track
- *   without fragments, two tracks that would be indistinguishable
+ *   fragmented, no video or audio tracks, truncated, a codec the manifest cannot describe, a media track
+ *   without fragments or with a fragment of duration 0, two tracks that would be indistinguishable
  */
 export async function openSource(files: readonly string[], options: SourceOptions = {}): Promise<Source> {
   if (files.length === 0) throw new EncoderError('ERR_ENCODER_INPUT', 'no input files');
   const maxBoxSize = options.maxBoxSize ?? 32 * 1024 * 1024;
   const handles = options.files ?? new OpenFiles();
   try {
-    return await openTracks(files, maxBoxSize, handles, options.checkMedia, options.growing === true, options.randomAccess === true);
+    return await openTracks(files, maxBoxSize, handles, options.checkMedia, options.growing === true, options.randomAccess === true, options.sparse === true);
   } catch (err) {
     if (handles instanceof OpenFiles) await handles.close();
     throw err;
@@ -324,6 +371,7 @@ async function openTracks(
   checkMedia: SourceOptions['checkMedia'],
   growing: boolean,
   randomAccess: boolean,
+  sparse: boolean,
 ): Promise<Source> {
   const metas = new Map<string, string>();
   const scans = new Map<string, Promise<ScannedFile>>();
@@ -338,7 +386,10 @@ async function openTracks(
   const add = (s: ScannedFile, described: TrackDescription[], namedBitrate: boolean): void => {
     for (const d of described) {
       const fragments = s.fragments.get(d.trackId) ?? [];
-      if (fragments.length === 0) throw inputError(s.file, `track ${d.trackId} has no fragments`);
+      const isSparse = d.info.parent !== undefined;
+      // A sparse track with no event in the presentation is still one (and lists nothing).
+      if (fragments.length === 0 && !isSparse) throw inputError(s.file, `track ${d.trackId} has no fragments`);
+      if (!isSparse && fragments.some((f) => f.duration <= 0n)) throw inputError(s.file, `track ${d.trackId}: a fragment's duration is 0`);
       const track: SourceTrack = {
         file: s.file,
         fileTrackId: d.trackId,
@@ -356,17 +407,17 @@ async function openTracks(
   for (const file of files) {
     if (!/\.ism$/i.test(file)) {
       const s = await scan(file);
-      add(s, plainPicks(s), s.lsm !== undefined);
+      add(s, plainPicks(s, sparse), s.lsm !== undefined);
       continue;
     }
     // An .ism names media files; elements of one file are described together (shared moov).
     const byFile = new Map<string, Pick[]>();
-    for (const { media, element } of await readServerManifest(file, metas)) {
+    for (const { media, element } of await readServerManifest(file, metas, sparse)) {
       await checkMedia?.(media, file);
       const s = await scan(media);
       const params = [...element.params].filter(([k]) => k !== 'trackID' && k !== 'systemBitrate');
       const id = element.params.get('trackID');
-      const candidates = s.moov.tracks.filter((t) => TYPES[t.handler] === element.type);
+      const candidates = s.moov.tracks.filter((t) => typeOfHandler(t.handler) === element.type);
       const trackId = id !== undefined ? Number(id) : candidates[0]?.trackId;
       if (trackId === undefined || !candidates.some((t) => t.trackId === trackId)) {
         throw inputError(file, `<${element.type} src="${element.src}">: ${media} has no ${element.type} track ${id ?? ''}`.trim());
@@ -374,9 +425,9 @@ async function openTracks(
       const bitrate = element.systemBitrate !== undefined ? Number(element.systemBitrate) : undefined;
       let list = byFile.get(media);
       if (!list) byFile.set(media, (list = []));
-      list.push({ type: element.type as 'video' | 'audio', trackId, bitrate, params, language: element.systemLanguage });
+      list.push({ type: element.type, trackId, bitrate, params, language: element.systemLanguage });
     }
-    if (byFile.size === 0) throw inputError(file, 'lists no video or audio tracks');
+    if (![...byFile.values()].some((picks) => picks.some((p) => p.type !== 'text'))) throw inputError(file, 'lists no video or audio tracks');
     for (const [media, picks] of byFile) {
       const s = await scan(media);
       add(s, describe(s, picks), true);

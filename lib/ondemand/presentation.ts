@@ -15,6 +15,11 @@
  *   tfxd says the listed time; the samples are the file's.
  * - The `.ismc` is served as its bytes when it exists (what IIS does); it is only rendered from the
  *   media files when there is none.
+ * - Sparse tracks (captions, ad markers: `<textstream>`s with `parentTrackName`, as a live archive keeps
+ *   them) are text StreamIndexes with their `ParentStreamIndex`, listed with their gaps and events of
+ *   duration 0; where `ManifestOutput` asks, a rendered manifest carries their samples in `<f>` (read
+ *   from the files once, up to {@link MANIFEST_OUTPUT_MAX} bytes each). Their fragments are served like
+ *   any other, without tfrf.
  */
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
@@ -22,9 +27,9 @@ import * as path from 'node:path';
 import { SmoothError } from '../errors';
 import { buildFragment } from '../ismv/fragment';
 import { FileHandles, Source, SourceTrack, openSource } from '../ismv/source';
-import { onDemandSnapshot } from '../manifest/ondemand';
+import { onDemandSnapshot, shiftedFragment } from '../manifest/ondemand';
 import type { ManifestFormatter } from '../manifest/types';
-import type { FragmentTime, TrackInfo, TrackType } from '../model';
+import { FragmentTime, MANIFEST_OUTPUT_MAX, TrackInfo, TrackType } from '../model';
 
 const TYPE_ORDER: Record<TrackType, number> = { video: 0, audio: 1, text: 2 };
 
@@ -64,7 +69,7 @@ export interface OnDemandTrack {
   readonly source: SourceTrack;
   /** Ticks (its timescale) subtracted from the files' times: the `.ism`'s `timeShift`, else 0. */
   readonly shift: bigint;
-  /** Listed fragments (shifted, clamped at 0), in time order. */
+  /** Listed fragments (shifted, clamped at 0), in time order; a `manifestOutput` track's with their `payload`. */
   readonly listed: readonly FragmentTime[];
   /** Index into `source.fragments` of each listed fragment. */
   readonly sourceIndex: readonly number[];
@@ -173,6 +178,7 @@ export class OnDemandPresentation {
         // finished file is indexed from its tfra.
         growing: true,
         randomAccess: true,
+        sparse: true,
         files: o.files,
         checkMedia: async (file) => {
           await checkInside(o.root, realRoot, file, `media file ${path.relative(path.dirname(ism), file)}`);
@@ -184,10 +190,12 @@ export class OnDemandPresentation {
       await checkInside(o.root, realRoot, ismc, 'the client manifest');
       const ismcStamp = await stampOf(ismc);
       const streams = group(source.tracks, timeShiftOf(source.metas.get('timeShift')));
+      const body = ismcStamp.size >= 0 ? await readLimited(ismc, o.maxBoxSize) : undefined;
+      // The samples are only needed for a manifest rendered here.
+      if (!body) for (const stream of streams) for (const t of stream.tracks) await loadPayloads(source, t);
       const snapshot = snapshotOf(streams);
       const duration = snapshot.duration;
       let manifest: OnDemandManifest;
-      const body = ismcStamp.size >= 0 ? await readLimited(ismc, o.maxBoxSize) : undefined;
       if (body) {
         manifest = { body, contentType: o.formatter.contentType, etag: etagOf(body), lastModified: ismcStamp.mtimeMs, fromFile: true };
       } else {
@@ -226,7 +234,16 @@ export class OnDemandPresentation {
     } catch {
       return 'changed';
     }
-    for (const stream of this.streams) for (const t of stream.tracks) extendTrack(t);
+    try {
+      for (const stream of this.streams) {
+        for (const t of stream.tracks) {
+          extendTrack(t);
+          await loadPayloads(this.#source, t);
+        }
+      }
+    } catch {
+      return 'changed';
+    }
     const snapshot = snapshotOf(this.streams);
     const body = Buffer.from(this.#formatter.render(snapshot), 'utf8');
     const lastModified = Math.max(...now.slice(2).map((s) => s.mtimeMs));
@@ -297,13 +314,18 @@ function timeShiftOf(value: string | undefined): bigint {
   return BigInt(value);
 }
 
-/** A track's listed fragments: tfxd times less the shift, a start below 0 clamped to 0 (the end stays). */
+/**
+ * A track's listed fragments: tfxd times less the shift, by the rule the archive's `.ismc` follows
+ * ({@link shiftedFragment}). A sparse track may list none.
+ */
 function listTrack(source: SourceTrack, timeShift: bigint): OnDemandTrack {
   const scaled = timeShift * BigInt(source.info.timescale);
   if (scaled % ROOT_TIMESCALE !== 0n) throw new Error(`meta timeShift=${timeShift} is not a whole number of ticks at timescale ${source.info.timescale}`);
   const track: OnDemandTrack = { info: source.info, source, shift: scaled / ROOT_TIMESCALE, listed: [], sourceIndex: [], byTime: new Map() };
   extendTrack(track);
-  if (track.listed.length === 0) throw new Error(`${path.basename(source.file)}: track ${source.fileTrackId} has no fragment after time 0`);
+  if (track.listed.length === 0 && source.info.parent === undefined) {
+    throw new Error(`${path.basename(source.file)}: track ${source.fileTrackId} has no fragment after time 0`);
+  }
   return track;
 }
 
@@ -313,15 +335,32 @@ function extendTrack(track: OnDemandTrack): void {
   const sourceIndex = track.sourceIndex as number[];
   const byTime = track.byTime as Map<bigint, number>;
   const fragments = track.source.fragments;
+  const sparse = track.info.parent !== undefined;
   for (let i = sourceIndex.length > 0 ? sourceIndex[sourceIndex.length - 1]! + 1 : 0; i < fragments.length; i++) {
     const f = fragments[i]!;
-    const start = f.time - track.shift;
-    const time = start < 0n ? 0n : start;
-    const duration = f.duration - (time - start);
-    if (duration <= 0n) continue;
-    byTime.set(time, listed.length);
-    listed.push({ time, duration });
+    const at = shiftedFragment(f.time, f.duration, track.shift, sparse);
+    if (!at) continue;
+    byTime.set(at.time, listed.length);
+    listed.push(at);
     sourceIndex.push(i);
+  }
+}
+
+/** Listed fragments of a `manifestOutput` track whose samples {@link loadPayloads} has read. */
+const payloadsRead = new WeakMap<OnDemandTrack, number>();
+
+/**
+ * Reads the samples a `manifestOutput` track's listed fragments carry in a rendered manifest, for those
+ * that have none yet (a sample over {@link MANIFEST_OUTPUT_MAX} bytes stays out, as live).
+ */
+async function loadPayloads(source: Source, track: OnDemandTrack): Promise<void> {
+  if (!track.info.manifestOutput) return;
+  const listed = track.listed as FragmentTime[];
+  // The listing only grows at its end: what was read (or found too large) is not read again.
+  for (let i = payloadsRead.get(track) ?? 0; i < listed.length; i++) {
+    const payload = await source.samples(track.source, track.sourceIndex[i]!, MANIFEST_OUTPUT_MAX);
+    if (payload) listed[i] = { time: listed[i]!.time, duration: listed[i]!.duration, payload };
+    payloadsRead.set(track, i + 1);
   }
 }
 
@@ -330,7 +369,7 @@ function snapshotOf(streams: OnDemandPresentation['streams']): ReturnType<typeof
   return onDemandSnapshot(streams.flatMap((g) => g.tracks.map((t) => ({ info: t.info, fragments: t.listed }))));
 }
 
-/** StreamIndexes as the live point forms them: by type and name, video then audio, bitrates ascending. */
+/** StreamIndexes as the live point forms them: by type and name, video, audio then text, bitrates ascending. */
 function group(tracks: readonly SourceTrack[], timeShift: bigint): Array<{ type: TrackType; name: string; tracks: OnDemandTrack[] }> {
   const groups: Array<{ type: TrackType; name: string; tracks: OnDemandTrack[] }> = [];
   for (const t of tracks) {

@@ -2,18 +2,22 @@
  * Live archives: a point whose `publishing` lists `Archives` writes each session as on-demand Smooth
  * presentations (per track `.ismv`/`.isma` with `mfra`, `.ism`, `.ismc`), whole or cut into segments of
  * `archiveSegmentLength`; the files read back as the fragments the point stored, replay as ingest, and
- * a disk that fails or falls behind stops the archive while the point goes on serving.
+ * a disk that fails or falls behind stops the archive while the point goes on serving. Sparse tracks
+ * (captions, SCTE-35 ad markers) are archived with the media and served on demand as they were live.
  */
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { Registry } from 'prom-client';
 import { registerMetrics } from '../../lib';
 import { parseExposition } from '../helpers/prometheus';
 import * as path from 'node:path';
-import { ArchiveEvent } from '../../lib/archive';
+import { ArchiveEvent, Archiver, JOURNAL } from '../../lib/archive';
 import { archiveJson } from '../../lib/http/admin';
 import { startEncoder } from '../../lib/encoder';
 import { openSource } from '../../lib/ismv/source';
-import { children } from '../../lib/mp4/reader';
+import { SCTE35_SCHEME } from '../../lib/model';
+import { UUID_TFRF, UUID_TFXD, parseTfxd } from '../../lib/mp4/boxes';
+import { children, findChild } from '../../lib/mp4/reader';
+import { TrackSpec, cat, fragment, ftyp, lsmBox, lsmSmil, moov, payload } from '../helpers/fmp4';
 import { RawPost, fixture, fragmentsOfRound, get, parseManifest, tfxdOf, until } from '../helpers/raw-ingest';
 import { startServer, TestServer } from '../helpers/server';
 import { ffprobePath, withTool } from '../helpers/tools';
@@ -305,6 +309,170 @@ describe('live archive', () => {
     expect(await srv.handler.origin.onDemand.get(rel)).toBe(opened);
     await post.write(fixture().mfra);
     await post.end();
+  });
+
+  describe('with sparse tracks', () => {
+    const S = 10_000_000n;
+    /** Where the media starts: the on-demand presentation lists from there as 0. */
+    const START = 10n * S;
+    const video: TrackSpec = { trackId: 1, kind: 'video', bitrate: 800000, params: { trackName: 'video' } };
+    const captions: TrackSpec = {
+      trackId: 1,
+      kind: 'text',
+      bitrate: 1000,
+      handler: 'subt',
+      language: 'eng',
+      params: { trackName: 'captions', parentTrackName: 'video', FourCC: 'TTML', Subtype: 'CAPT' },
+    };
+    const ads: TrackSpec = {
+      trackId: 2,
+      kind: 'text',
+      bitrate: 0,
+      handler: 'meta',
+      params: { trackName: 'ads', parentTrackName: 'video', Subtype: 'DATA', Scheme: SCTE35_SCHEME, manifestOutput: 'true' },
+    };
+    const caption = (i: number): Buffer => Buffer.from(`<tt xmlns="http://www.w3.org/ns/ttml" xml:lang="en"><body><div><p>line ${i}</p></div></body></tt>`);
+    const splice = (i: number): Buffer => Buffer.from(`fc302000000000000000fff00506fe000dbba0000a00080${i}`, 'hex');
+    /** Captions at 0, 1, 2 and 5 s (a gap); ad markers at 2.5 s (a 2 s break) and 6 s (of unknown duration, 0). */
+    const CAPTIONS = [0n, 1n, 2n, 5n].map((s, i) => ({ time: START + s * S, duration: S, body: caption(i) }));
+    const ADS = [
+      { time: START + 25n * (S / 10n), duration: 2n * S, body: splice(0) },
+      { time: START + 6n * S, duration: 0n, body: splice(1) },
+    ];
+    let folder = '';
+    let ismc = '';
+
+    /** The `c` lines of a StreamIndex. */
+    const cLines = (text: string, name: string): string[] => {
+      const m = new RegExp(`<StreamIndex[^>]* Name="${name}"[^>]*>([\\s\\S]*?)</StreamIndex>`).exec(text);
+      return m ? [...m[1]!.matchAll(/<c[ >/][^\n]*/g)].map((c) => c[0]) : [];
+    };
+    const openTag = (text: string, name: string): string => new RegExp(`<StreamIndex[^>]* Name="${name}"[^>]*>`).exec(text)?.[0] ?? '';
+    /** The mdat payload of a fragment response, and its moof's traf. */
+    const parts = (body: Buffer): { data: Buffer; traf: ReturnType<typeof findChild> } => {
+      const boxes = [...children(body)];
+      const moofBox = boxes.find((b) => b.type === 'moof')!;
+      const mdatBox = boxes.find((b) => b.type === 'mdat')!;
+      return { data: mdatBox.data.subarray(mdatBox.headerSize), traf: findChild(moofBox, 'traf') };
+    };
+
+    it('archives captions and ad markers with the media: their files, the .ism params, the .ismc sparse StreamIndexes', async () => {
+      srv.define('events/sparse.isml', ARCHIVES);
+      const media = new RawPost(`${srv.base}/events/sparse.isml/Streams(media)`);
+      await media.write(cat(ftyp(), lsmBox(lsmSmil([video])), moov([video])));
+      await media.write(fragment(1, [{ trackId: 1, time: START, samples: [payload(100, 1)] }]));
+      // The archive starts with the media: the sparse stream (a POST of its own, as Azure sends it) follows.
+      await until(() => (srv.handler.origin.archiver.list('events/sparse.isml')[0]?.fragments ?? 0) >= 1);
+      const sparse = new RawPost(`${srv.base}/events/sparse.isml/Streams(sparse)`);
+      await sparse.write(cat(ftyp(), lsmBox(lsmSmil([captions, ads])), moov([captions, ads])));
+      let n = 100;
+      for (const c of CAPTIONS) await sparse.write(fragment(n++, [{ trackId: 1, time: c.time, duration: c.duration, samples: [c.body] }]));
+      for (const a of ADS) await sparse.write(fragment(n++, [{ trackId: 2, time: a.time, duration: a.duration, samples: [a.body] }]));
+      await until(() => (srv.handler.origin.archiver.list('events/sparse.isml')[0]?.fragments ?? 0) >= 1 + CAPTIONS.length + ADS.length);
+      for (let i = 1; i < 8; i++) await media.write(fragment(1 + i, [{ trackId: 1, time: START + BigInt(i) * S, samples: [payload(100, 1 + i)] }]));
+      await sparse.end();
+      await media.write(fixture().mfra);
+      await media.end();
+      await until(() => events.find((e) => e.point === 'events/sparse.isml' && e.state === 'finished'));
+      await srv.handler.origin.archiver.idle();
+
+      const found = presentations(path.join(srv.root, 'archives', 'events', 'sparse'));
+      expect(found).toHaveLength(1);
+      folder = found[0]!.folder;
+      expect(found[0]!.files).toEqual(['ads_0.ismv', 'captions_1000.ismv', 'sparse.ism', 'sparse.ismc', 'video_800000.ismv']);
+      const [status] = srv.handler.origin.archiver.list('events/sparse.isml');
+      // Seconds of media: the events do not make the presentation longer.
+      expect([status!.tracks, status!.fragments, status!.duration]).toEqual([3, 8 + CAPTIONS.length + ADS.length, 8]);
+
+      // Each sparse file: every event, the duration-0 ones too, with the bytes that were ingested.
+      const archived = await openSource([path.join(folder, 'sparse.ism')], { sparse: true });
+      try {
+        const byName = new Map(archived.tracks.map((t) => [t.info.name, t]));
+        expect([...byName.keys()]).toEqual(['video', 'captions', 'ads']);
+        for (const [name, list] of [['captions', CAPTIONS], ['ads', ADS]] as const) {
+          const t = byName.get(name)!;
+          expect(t.fragments.map((f) => [f.time, f.duration])).toEqual(list.map((c) => [c.time, c.duration]));
+          for (const [i, c] of list.entries()) expect(await archived.samples(t, i, 1 << 16)).toEqual(c.body);
+        }
+        expect(byName.get('captions')!.info).toMatchObject({ parent: 'video', manifestOutput: false, fourCC: 'TTML', subtype: 'CAPT', language: 'eng' });
+        expect(byName.get('ads')!.info).toMatchObject({ parent: 'video', manifestOutput: true, fourCC: 'DATA', subtype: 'DATA', scheme: SCTE35_SCHEME });
+      } finally {
+        await archived.close();
+      }
+      // The encoder's default read of the presentation: the media only.
+      const mediaOnly = await openSource([path.join(folder, 'sparse.ism')]);
+      await mediaOnly.close();
+      expect(mediaOnly.tracks.map((t) => t.info.name)).toEqual(['video']);
+
+      const ism = readFileSync(path.join(folder, 'sparse.ism'), 'utf8');
+      expect(ism).toMatch(/<textstream src="captions_1000.ismv" systemBitrate="1000" systemLanguage="eng">[\s\S]*?<param name="parentTrackName" value="video"[\s\S]*?<\/textstream>/);
+      expect(ism).toMatch(/<textstream src="ads_0.ismv" systemBitrate="0">[\s\S]*?<param name="Scheme" value="urn:scte:scte35:2013:bin"[\s\S]*?<\/textstream>/);
+      expect(ism).toContain(`<meta name="timeShift" content="${START}" />`);
+
+      ismc = readFileSync(path.join(folder, 'sparse.ismc'), 'utf8');
+      expect(openTag(ismc, 'captions')).toMatch(/Type="text" Name="captions" Subtype="CAPT" Language="eng" Chunks="4" QualityLevels="1" TimeScale="10000000" ParentStreamIndex="video"/);
+      expect(openTag(ismc, 'captions')).not.toContain('ManifestOutput');
+      expect(openTag(ismc, 'ads')).toMatch(/ParentStreamIndex="video" ManifestOutput="TRUE"/);
+      // Times less the media's start; the gap says its t.
+      expect(cLines(ismc, 'captions')).toEqual(['<c t="0" d="10000000"/>', '<c d="10000000"/>', '<c d="10000000"/>', '<c t="50000000" d="10000000"/>']);
+      expect(cLines(ismc, 'ads')).toEqual(ADS.map((a) => `<c t="${a.time - START}" d="${a.duration}"><f i="0">${a.body.toString('base64')}</f></c>`));
+      expect(parseManifest(ismc).root.Duration).toBe(String(8n * S));
+    });
+
+    it('serves the archive on demand: the manifest lists the sparse StreamIndexes, Fragments(captions=t) serves the ingested bytes without tfrf', async () => {
+      const base = `${srv.base}/${path.relative(srv.root, folder).split(path.sep).join('/')}/sparse.ism`;
+      const manifest = await get(`${base}/Manifest`);
+      expect(manifest.status).toBe(200);
+      expect(manifest.text).toBe(ismc);
+      for (const [name, bitrate, list] of [['captions', 1000, CAPTIONS], ['ads', 0, ADS]] as const) {
+        for (const c of list) {
+          const t = c.time - START;
+          const r = await get(`${base}/QualityLevels(${bitrate})/Fragments(${name}=${t})`);
+          expect([r.status, r.headers['content-type']]).toEqual([200, 'application/mp4']);
+          const { data, traf } = parts(r.body);
+          expect(data.equals(c.body)).toBe(true);
+          expect(findChild(traf!, 'uuid', UUID_TFRF)).toBeUndefined();
+          expect(parseTfxd(findChild(traf!, 'uuid', UUID_TFXD)!)).toMatchObject({ time: t, duration: c.duration });
+        }
+      }
+      // Between events there is nothing to serve.
+      expect((await get(`${base}/QualityLevels(1000)/Fragments(captions=30000000)`)).status).toBe(404);
+      // Without its .ismc the presentation's manifest is rendered from the files: the same document.
+      const copy = path.join(srv.root, 'vod', 'sparse-copy');
+      mkdirSync(path.dirname(copy), { recursive: true });
+      cpSync(folder, copy, { recursive: true });
+      rmSync(path.join(copy, 'sparse.ismc'));
+      const rendered = await get(`${srv.base}/vod/sparse-copy/sparse.ism/Manifest`);
+      expect([rendered.status, rendered.text]).toEqual([200, ismc]);
+    });
+
+    it('an archive with sparse tracks left unfinished is mended: the same .ismc, the samples of <f> read back from its file', async () => {
+      const root = path.join(srv.root, 'crashed');
+      const copy = path.join(root, 'sparse');
+      mkdirSync(root, { recursive: true });
+      cpSync(folder, copy, { recursive: true });
+      rmSync(path.join(copy, 'sparse.ismc'));
+      // Each file as a killed process leaves it: no mfra, and half a fragment more of the ad track.
+      for (const f of ['ads_0.ismv', 'captions_1000.ismv', 'video_800000.ismv']) {
+        const file = path.join(copy, f);
+        const bytes = readFileSync(file);
+        truncateSync(file, bytes.length - bytes.readUInt32BE(bytes.length - 4));
+      }
+      const extra = fragment(9, [{ trackId: 1, time: START + 7n * S, duration: 0n, samples: [splice(9)] }]);
+      writeFileSync(path.join(copy, 'ads_0.ismv'), extra.subarray(0, extra.length - 3), { flag: 'a' });
+      writeFileSync(path.join(root, JOURNAL), JSON.stringify([copy]));
+      const recovered: ArchiveEvent[] = [];
+      const archiver = new Archiver(
+        { root, base: srv.root, queueBytes: 1 << 20, syncInterval: 1000, manifest: srv.handler.origin.options.manifest, now: () => Date.now() },
+        (e) => recovered.push(e),
+      );
+      await archiver.recovered;
+      await archiver.close();
+      expect(recovered).toEqual([expect.objectContaining({ state: 'finished', folder: copy })]);
+      expect(readFileSync(path.join(copy, 'sparse.ismc'), 'utf8')).toBe(ismc);
+      const types = [...children(readFileSync(path.join(copy, 'ads_0.ismv')))].map((b) => b.type);
+      expect(types.slice(-3)).toEqual(['moof', 'mdat', 'mfra']);
+    });
   });
 
   it('archiveSegmentLength under 60 s is refused with the reason', async () => {

@@ -1,13 +1,17 @@
 /**
  * Mending an archive file a process left unfinished: any cut through the last fragment leaves the
  * complete fragments before it, closed with an `mfra` that lists exactly them; a finished file is
- * left alone.
+ * left alone. A sparse track's file (gaps, events of duration 0) is mended the same way and reads back
+ * with every event.
  */
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { mendFile } from '../../../lib/archive';
+import { openSource } from '../../../lib/ismv/source';
+import { SCTE35_SCHEME } from '../../../lib/model';
 import { children } from '../../../lib/mp4/reader';
+import { TrackSpec, cat, fragment, ftyp, lsmBox, lsmSmil, moov } from '../../helpers/fmp4';
 import { fixture, tfxdOf } from '../../helpers/raw-ingest';
 
 /** The fixture's first track as an unfinished archive-like file: header, then its fragments. */
@@ -58,5 +62,25 @@ describe('mendFile', () => {
     const r = await mendFile(file);
     expect(r.fragments).toBe(0);
     expect(r.cut).toBeGreaterThan(0);
+  });
+
+  it('a sparse track\'s file with events of duration 0 keeps every complete event', async () => {
+    const ads: TrackSpec = {
+      trackId: 1,
+      kind: 'text',
+      bitrate: 0,
+      handler: 'meta',
+      params: { trackName: 'ads', parentTrackName: 'video', Subtype: 'DATA', Scheme: SCTE35_SCHEME, manifestOutput: 'true' },
+    };
+    const events = [0n, 50_000_000n, 300_000_000n].map((time, i) =>
+      fragment(i + 1, [{ trackId: 1, time, duration: i === 1 ? 20_000_000n : 0n, samples: [Buffer.from(`fc30${i}0`, 'hex')] }]),
+    );
+    const file = path.join(dir, 'ads_0.ismv');
+    writeFileSync(file, cat(ftyp(), lsmBox(lsmSmil([ads])), moov([ads]), events[0]!, events[1]!, events[2]!.subarray(0, 30)));
+    expect(await mendFile(file)).toEqual({ file, fragments: 2, cut: 30, complete: false });
+    const source = await openSource([file], { sparse: true });
+    await source.close();
+    expect(source.tracks[0]!.info).toMatchObject({ name: 'ads', parent: 'video', manifestOutput: true });
+    expect(source.tracks[0]!.fragments.map((f) => [f.time, f.duration])).toEqual([[0n, 0n], [50_000_000n, 20_000_000n]]);
   });
 });
