@@ -24,17 +24,25 @@ export const BEHIND_LIMIT = 5;
 export const JUMP_FRAGMENTS = 3n;
 
 /**
+ * How far ahead of the previous one a sparse event may be announced, in seconds, beyond the wall time
+ * since: SCTE-35 markers come seconds to minutes before their splice time, and events often have
+ * duration 0, which gives {@link JUMP_FRAGMENTS} nothing to count.
+ */
+export const SPARSE_LEAD_SECONDS = 300n;
+
+/**
  * The latest start a fragment of a track may have: the end of its newest fragment, plus the wall time
- * since that one arrived, plus {@link JUMP_FRAGMENTS} durations. `undefined` for a track with no fragment.
+ * since that one arrived, plus {@link JUMP_FRAGMENTS} durations (and {@link SPARSE_LEAD_SECONDS} for a
+ * sparse track). `undefined` for a track with no fragment.
  * @param now - wall-clock ms
  * @param lastArrival - wall-clock ms at which the newest fragment arrived
  */
-export function jumpCeiling(timeline: TrackTimeline, timescale: number, now: number, lastArrival: number): bigint | undefined {
+export function jumpCeiling(timeline: TrackTimeline, timescale: number, now: number, lastArrival: number, sparse = false): bigint | undefined {
   const newest = timeline.newest;
   if (newest === undefined) return undefined;
   const last = timeline.lastDuration!;
   const away = (BigInt(Math.max(0, now - lastArrival)) * BigInt(timescale)) / 1000n;
-  return newest + last + away + JUMP_FRAGMENTS * last;
+  return newest + last + away + JUMP_FRAGMENTS * last + (sparse ? SPARSE_LEAD_SECONDS * BigInt(timescale) : 0n);
 }
 
 /** A shift of an encoder's times onto the point's timeline, in ticks of `timescale`. */

@@ -293,7 +293,7 @@ export class IngestSession {
     }
     // A start far past the track's end and the wall time since would freeze the track (every later
     // fragment of the real encoder would look old): refused, never taken into the timeline.
-    const ceiling = jumpCeiling(track.timeline, track.info.timescale, this.#host.now(), track.stats.lastArrival);
+    const ceiling = jumpCeiling(track.timeline, track.info.timescale, this.#host.now(), track.stats.lastArrival, sparse);
     if (ceiling !== undefined && time > ceiling) {
       throw new SmoothError(
         'ERR_TIME_JUMP',

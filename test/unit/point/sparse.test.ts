@@ -105,6 +105,19 @@ describe('sparse tracks in the same POST as the media', () => {
     expect(p.lookup('captions', 1000, [], 0n).status).toBe('not-found');
   });
 
+  it('may announce an event minutes ahead, even after one of duration 0; hours ahead is a time jump', () => {
+    const p = point();
+    const s = p.openIngest('s', '127.0.0.1', new SmoothIngestParser({ maxBoxSize: 1 << 24 }));
+    const rejected: string[] = [];
+    p.on('inputRejected', (e) => rejected.push(e.code));
+    s.write(header([video, ads]));
+    s.write(videoAt(1, 0));
+    s.write(textAt(3, 10, S, 0n, Buffer.from([1])));
+    s.write(textAt(3, 11, 120n * S, 0n, Buffer.from([2])));
+    expect(p.lookup('ads', 0, [], 120n * S).status).toBe('ok');
+    expect(() => s.write(textAt(3, 12, 7200n * S, 0n, Buffer.from([3])))).toThrow(/jumped ahead/);
+  });
+
   it('are refused when they name themselves as parent or are not text', () => {
     const p = point();
     const self = { ...captions, params: { ...captions.params, parentTrackName: 'captions' } };
