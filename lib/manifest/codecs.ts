@@ -11,11 +11,15 @@ const FIXED: ReadonlyMap<string, string> = new Map([
   ['AC-3', 'ac-3'],
   ['MP3', 'mp4a.6b'],
   ['OPUS', 'opus'],
+  // TTML in ISO BMFF (`stpp`, ISO/IEC 14496-30) as the IMSC1 text profile: the form HLS requires in
+  // CODECS, which hls.js needs to pick its IMSC1 parser, and which Shaka and dash.js read for DASH.
+  ['TTML', 'stpp.ttml.im1t'],
 ]);
 
 /**
- * The RFC 6381 codecs string of a track (`avc1.64001f`, `mp4a.40.2`, `ec-3`), or `undefined` when it
- * cannot be derived (HEVC, VC-1, WMA, text, or a CodecPrivateData without the needed bytes).
+ * The RFC 6381 codecs string of a track (`avc1.64001f`, `mp4a.40.2`, `ec-3`, `stpp.ttml.im1t`), or
+ * `undefined` when it cannot be derived (HEVC, VC-1, WMA, text other than TTML, or a CodecPrivateData
+ * without the needed bytes).
  */
 export function codecsOf(info: Pick<TrackInfo, 'fourCC' | 'codecPrivateData'>): string | undefined {
   const fourCC = info.fourCC.toUpperCase();

@@ -1,14 +1,20 @@
 /**
  * The DASH output: an MPD (ISO/IEC 23009-1, DASH-IF live and CMAF profiles) of an {@link OutputSnapshot}.
  * One Period from time 0, one AdaptationSet per group with a `$Time$` SegmentTemplate and a
- * SegmentTimeline, so that the MPD lists exactly the fragments the origin holds.
+ * SegmentTimeline, so that the MPD lists exactly the fragments the origin holds. Captions are a text
+ * AdaptationSet like any other (IMSC1 in `stpp`, with a `Role`); SCTE-35 ad markers are an
+ * `EventStream` of the Period (SCTE 214-1 §6.7, `urn:scte:scte35:2014:xml+bin`).
  */
 import type { FragmentTime } from '../model';
-import { TIME_URL_PLACEHOLDER, type OutputGroup, type OutputRepresentation, type OutputSnapshot } from './output';
+import { TIME_URL_PLACEHOLDER, type OutputEventStream, type OutputGroup, type OutputRepresentation, type OutputSnapshot } from './output';
 import { encodeRepresentationId } from './hls';
 import { attrs } from './xml';
 
 const PROFILES = 'urn:mpeg:dash:profile:isoff-live:2011,urn:mpeg:dash:profile:cmaf:2019';
+/** SCTE 214-1 §6.7.4: each Event holds a `Signal` with the binary splice_info_section in base64. */
+export const SCTE35_EVENT_SCHEME = 'urn:scte:scte35:2014:xml+bin';
+/** Namespace of the `Signal` and `Binary` elements (SCTE 35 XML schema, 2016). */
+const SCTE35_NAMESPACE = 'http://www.scte.org/schemas/35/2016';
 const MIME_TYPES = { video: 'video/mp4', audio: 'audio/mp4', text: 'application/mp4' } as const;
 /**
  * Segment length assumed while nothing is listed yet: the update period must not be zero (players would
@@ -24,14 +30,22 @@ const NOTHING_LISTED_MS = 2000n;
  */
 export function renderMpd(s: OutputSnapshot): string {
   const groups = s.groups.flatMap((g, index) => (g.segments.length > 0 && g.representations.length > 0 ? [{ g, index }] : []));
-  const listed = groups.map(({ g }) => g);
-  let longest = 0n;
-  for (const g of listed) {
-    const d = g.segments.reduce((m, f) => (f.duration > m ? f.duration : m), 0n);
-    const ms = ceilDiv(d * 1000n, BigInt(g.timescale));
-    if (ms > longest) longest = ms;
-  }
+  // The media make the presentation: a caption that began before the window, or runs long, neither
+  // moves its start nor slows the updates.
+  const listed = groups.map(({ g }) => g).filter((g) => !g.sparse);
+  const longestOf = (of: readonly OutputGroup[]): bigint => {
+    let out = 0n;
+    for (const g of of) {
+      const d = g.segments.reduce((m, f) => (f.duration > m ? f.duration : m), 0n);
+      const ms = ceilDiv(d * 1000n, BigInt(g.timescale));
+      if (ms > out) out = ms;
+    }
+    return out;
+  };
+  let longest = longestOf(listed);
   if (longest === 0n) longest = NOTHING_LISTED_MS;
+  // maxSegmentDuration bounds every segment, the sparse ones too.
+  const longestSegment = longestOf(groups.map(({ g }) => g));
   const span = spanOf(listed);
 
   let root: Array<readonly [string, string | undefined]>;
@@ -67,19 +81,20 @@ export function renderMpd(s: OutputSnapshot): string {
       ['profiles', PROFILES],
       ...root,
       ['minBufferTime', isoDuration(2n * longest)],
-      ['maxSegmentDuration', isoDuration(longest)],
+      ['maxSegmentDuration', isoDuration(longestSegment > longest ? longestSegment : longest)],
     ])}>`,
     '  <Period id="0" start="PT0S">',
   ];
-  for (const { g, index } of groups) {
-    // All groups share one wall-clock timeline: the common earliest instant, in this group's timescale,
-    // makes the static presentation start at 0 with audio and video still in step. Rounded down so that
-    // no group's first segment lands before 0.
-    // Live: the session's first fragment is period time 0 (GStreamer's DASH demuxers look for the live
-    // edge relative to where the SegmentTimeline starts); whole seconds, so exact in every timescale.
-    const offset = s.ended ? (span ? floorDiv(span.start * BigInt(g.timescale), span.scale) : undefined) : s.liveStart * BigInt(g.timescale);
-    adaptationSet(lines, g, index, offset);
-  }
+  // All groups share one wall-clock timeline: the common earliest instant, in a group's timescale,
+  // makes the static presentation start at 0 with audio and video still in step. Rounded down so that
+  // no group's first segment lands before 0.
+  // Live: the session's first fragment is period time 0 (GStreamer's DASH demuxers look for the live
+  // edge relative to where the SegmentTimeline starts); whole seconds, so exact in every timescale.
+  const offsetIn = (timescale: number): bigint | undefined =>
+    s.ended ? (span ? floorDiv(span.start * BigInt(timescale), span.scale) : undefined) : s.liveStart * BigInt(timescale);
+  // EventStreams come before the AdaptationSets (ISO/IEC 23009-1 Table 4).
+  for (const e of s.eventStreams ?? []) eventStream(lines, e, offsetIn(e.timescale) ?? 0n);
+  for (const { g, index } of groups) adaptationSet(lines, g, index, offsetIn(g.timescale));
   lines.push('  </Period>');
   if (!s.ended) {
     // Inserted verbatim: the HTTP edge replaces the placeholder with the absolute path of the point's clock.
@@ -87,6 +102,37 @@ export function renderMpd(s: OutputSnapshot): string {
   }
   lines.push('</MPD>', '');
   return lines.join('\n');
+}
+
+/**
+ * The SCTE-35 messages of an ad-marker track (SCTE 214-1 §6.7.4): one Event each, its
+ * `presentationTime` on the period timeline through the stream's `presentationTimeOffset` (the same
+ * offset as the AdaptationSets, in the stream's timescale), its `duration` the break's when known, its
+ * `id` the message's. An event before the period start is left out (its time would be negative).
+ * Listed while its fragment is (the parent's window), so players that join late still see the break
+ * they join in.
+ */
+function eventStream(lines: string[], e: OutputEventStream, offset: bigint): void {
+  const events = e.events.filter((ev) => ev.time >= offset);
+  if (events.length === 0) return;
+  lines.push(
+    `    <EventStream${attrs([
+      ['schemeIdUri', SCTE35_EVENT_SCHEME],
+      ['timescale', e.timescale],
+      ['presentationTimeOffset', offset === 0n ? undefined : offset],
+    ])}>`,
+  );
+  for (const ev of events) {
+    const a = attrs([
+      ['presentationTime', ev.time],
+      ['duration', ev.duration > 0n ? ev.duration : undefined],
+      ['id', ev.id],
+    ]);
+    const binary = Buffer.from(ev.message.buffer, ev.message.byteOffset, ev.message.byteLength).toString('base64');
+    // Base64 needs no escaping.
+    lines.push(`      <Event${a}><Signal xmlns="${SCTE35_NAMESPACE}"><Binary>${binary}</Binary></Signal></Event>`);
+  }
+  lines.push('    </EventStream>');
 }
 
 function adaptationSet(lines: string[], g: OutputGroup, index: number, offset: bigint | undefined): void {
@@ -107,6 +153,7 @@ function adaptationSet(lines: string[], g: OutputGroup, index: number, offset: b
       ['par', video ? pictureAspectRatio(reps) : undefined],
     ])}>`,
   );
+  if (g.role !== undefined) lines.push(`      <Role${attrs([['schemeIdUri', 'urn:mpeg:dash:role:2011'], ['value', g.role]])}/>`);
   const channels = g.type === 'audio' ? sharedChannels(reps) : undefined;
   if (channels !== undefined) lines.push(`      ${channelConfiguration(channels)}`);
   lines.push(

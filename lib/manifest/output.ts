@@ -24,6 +24,17 @@ export interface OutputRepresentation {
   frameRate: number | undefined;
 }
 
+/** An entry of an HLS media playlist spelled out by {@link OutputGroup.playlist}. */
+export interface PlaylistEntry extends FragmentTime {
+  /** A hole of a sparse timeline (`EXT-X-GAP`): listed so the playlist stays continuous, never fetched. */
+  gap?: boolean;
+  /** `EXT-X-DISCONTINUITY` (and a program date-time) before it. */
+  discontinuity?: boolean;
+}
+
+/** DASH `Role` of a caption or subtitle StreamIndex (`urn:mpeg:dash:role:2011`). */
+export type TextRole = 'caption' | 'subtitle' | 'description';
+
 /** One StreamIndex: tracks of one type and name that share one timeline. */
 export interface OutputGroup {
   type: TrackType;
@@ -43,6 +54,42 @@ export interface OutputGroup {
   discontinuities: ReadonlySet<number>;
   /** HLS `EXT-X-TARGETDURATION` (seconds): at least every segment's duration rounded, and never smaller later. */
   targetDuration: number;
+  /**
+   * A TTML caption or subtitle StreamIndex: a DASH text AdaptationSet with this `Role`, an HLS
+   * `SUBTITLES` rendition.
+   */
+  role?: TextRole;
+  /**
+   * It follows a parent StreamIndex (a sparse track): its segments do not bound the presentation (span,
+   * update period, presentation delay), which the media tracks make.
+   */
+  sparse?: boolean;
+  /**
+   * HLS: the media playlist's entries, when they are not {@link segments} as they are: a sparse
+   * track's holes as `EXT-X-GAP` entries and its parent's discontinuities ({@link mediaSequence},
+   * {@link discontinuitySequence} and {@link targetDuration} count these).
+   */
+  playlist?: readonly PlaylistEntry[];
+}
+
+/** One SCTE-35 splice message of an ad-marker track. */
+export interface OutputEvent {
+  /** The message's `id` in Azure's sample format; `undefined` for a bare `splice_info_section`. */
+  id: number | undefined;
+  /** Output time of the event, in its stream's timescale. */
+  time: bigint;
+  /** Length of the break in its stream's timescale; 0 when unknown. */
+  duration: bigint;
+  /** The binary `splice_info_section()`. */
+  message: Uint8Array;
+}
+
+/** The SCTE-35 splice messages of one ad-marker StreamIndex listed now (an MPD EventStream). */
+export interface OutputEventStream {
+  name: string;
+  timescale: number;
+  /** Oldest first. */
+  events: readonly OutputEvent[];
 }
 
 /** A point as the DASH and HLS outputs show it. */
@@ -64,6 +111,8 @@ export interface OutputSnapshot {
   /** Fragments held back per track before they are listed. */
   lookahead: number;
   groups: readonly OutputGroup[];
+  /** SCTE-35 ad markers of the sparse tracks that carry them, while their fragments are listed. */
+  eventStreams?: readonly OutputEventStream[];
 }
 
 /** Stands for the absolute path of the point's `time` URL in a rendered MPD; the HTTP edge replaces it per request. */

@@ -13,10 +13,10 @@
  *             layer / alternate group / volume / matrix / width / height
  *       mdia
  *         mdhd  v1: ingest times, timescale and language, duration 0
- *         hdlr  ingest box, byte for byte
+ *         hdlr  ingest box, byte for byte (`subt` for a subtitle sample entry whose encoder said `text`)
  *         [elng] ingest box, when present
  *         minf
- *           vmhd | smhd | hmhd | nmhd | sthd   ingest box (built when missing)
+ *           vmhd | smhd | hmhd | nmhd | sthd   ingest box (built when missing; always sthd for subtitles)
  *           dinf  ingest box, or dref with one self-contained `url ` (flags 1)
  *           stbl
  *             stsd  ingest box, byte for byte (avcC / esds untouched)
@@ -148,13 +148,35 @@ function mdhd(ingest: Box): Buffer {
   return makeFullBox('mdhd', 1, 0, u64(created), u64(modified), u32s(timescale), u64(0n), language);
 }
 
-/** A media information header for a trak that had none (ISO 14496-12 §12.1.2 vmhd, §12.2.2 smhd, §8.4.5.2 nmhd). */
+/**
+ * A media information header for a trak that had none (ISO 14496-12 §12.1.2 vmhd, §12.2.2 smhd,
+ * §12.6.2 sthd, §8.4.5.2 nmhd).
+ */
 function defaultMediaHeader(handler: string): Buffer {
   // vmhd has flags 1 by definition; graphicsmode 0 (copy) and opcolor 0.
   if (handler === 'vide') return makeFullBox('vmhd', 0, 1, Buffer.alloc(8));
   // smhd: balance 0 (centre), reserved.
   if (handler === 'soun') return makeFullBox('smhd', 0, 0, Buffer.alloc(4));
+  if (handler === 'subt') return makeFullBox('sthd', 0, 0);
   return makeFullBox('nmhd', 0, 0);
+}
+
+/** Sample entries of subtitle tracks (ISO/IEC 14496-30: TTML `stpp`, WebVTT `wvtt`). */
+const SUBTITLE_ENTRIES = new Set(['stpp', 'wvtt']);
+
+/** The type of the first sample entry of an `stsd`, if it has one. */
+function firstEntry(stsd: Box): string | undefined {
+  // version/flags, entry_count, then the first entry's size and type.
+  const p = stsd.headerSize + 8;
+  return stsd.data.length >= p + 8 ? stsd.data.toString('latin1', p + 4, p + 8) : undefined;
+}
+
+/**
+ * `hdlr` (ISO 14496-12 §8.4.3) of a subtitle track whose encoder named another handler (`text`,
+ * `sbtl`): CMAF and ISO/IEC 14496-30 want `subt`, and players pick their text parser by it.
+ */
+function subtitleHandler(name: string): Buffer {
+  return makeFullBox('hdlr', 0, 0, u32s(0), Buffer.from('subt', 'latin1'), Buffer.alloc(12), Buffer.from(`${name}\0`, 'utf8'));
 }
 
 /**
@@ -233,12 +255,20 @@ export function initSegment(moov: Box, trackId: number): Buffer {
 
   const hdlrPayload = hdlr.data.subarray(hdlr.headerSize);
   if (hdlrPayload.length < 12) throw bad(`${where}: 'hdlr' is truncated`);
-  const handler = hdlrPayload.toString('latin1', 8, 12);
+  let handler = hdlrPayload.toString('latin1', 8, 12);
+  let handlerBox = hdlr.data;
   let mediaHeader: Buffer | undefined;
   let dinf: Buffer | undefined;
   for (const child of childrenOf(minf)) {
     if (!mediaHeader && MEDIA_HEADERS.has(child.type)) mediaHeader = child.data;
     else if (!dinf && child.type === 'dinf') dinf = child.data;
+  }
+  // A subtitle track is a CMAF subtitle track (ISO/IEC 23000-19 §9.4): `subt` handler, `sthd` header.
+  const entry = firstEntry(stsd);
+  if (entry !== undefined && SUBTITLE_ENTRIES.has(entry) && (handler !== 'subt' || mediaHeader?.toString('latin1', 4, 8) !== 'sthd')) {
+    if (handler !== 'subt') handlerBox = subtitleHandler(hdlrPayload.length > 24 ? hdlrPayload.toString('utf8', 24).replace(/\0[\s\S]*$/, '') : '');
+    handler = 'subt';
+    mediaHeader = undefined;
   }
   // sgpd in stbl holds descriptions that sbgp in a fragment may index (1…0x10000); the rest of the
   // stbl describes samples, of which the header has none.
@@ -252,7 +282,7 @@ export function initSegment(moov: Box, trackId: number): Buffer {
     makeFullBox('stco', 0, 0, u32s(0)), // entry_count 0
     ...sampleGroups);
   const newMinf = makeBox('minf', mediaHeader ?? defaultMediaHeader(handler), dinf ?? defaultDinf(), newStbl);
-  const newMdia = makeBox('mdia', mdhd(ingestMdhd), hdlr.data, ...(elng ? [elng.data] : []), newMinf);
+  const newMdia = makeBox('mdia', mdhd(ingestMdhd), handlerBox, ...(elng ? [elng.data] : []), newMinf);
   const newTrak = makeBox('trak', tkhd(ingestTkhd, CMAF_TRACK_ID), newMdia);
   const newMvex = makeBox('mvex', trex(findChild(moov, 'mvex'), trackId));
   const brands = BRANDS.map((b) => Buffer.from(b, 'latin1'));

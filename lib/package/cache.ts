@@ -4,10 +4,21 @@
  */
 import type { MoofHead } from '../mp4/writer';
 
+/**
+ * A packaged header; where packaging had to change the sample bytes (TTML times for DASH and HLS), the
+ * bytes it made too, counted with it, and when the stored fragment was stored (its Last-Modified).
+ */
+export interface PackagedHead extends MoofHead {
+  body?: Buffer;
+  storedAt?: number;
+}
+
 interface Entry {
-  variants: Map<string | number, MoofHead>;
+  variants: Map<string | number, PackagedHead>;
   bytes: number;
 }
+
+const sizeOf = (head: PackagedHead): number => head.head.length + (head.body?.length ?? 0);
 
 /**
  * The headers of fragments, keyed by the object that stands for the fragment (its timeline entry:
@@ -25,27 +36,30 @@ export class PackageCache<K extends object> {
     this.#maxBytes = maxBytes;
   }
 
-  /** Bytes of headers kept now. */
+  /** Bytes of headers (and rewritten bodies) kept now. */
   get bytes(): number {
     return this.#bytes;
   }
 
   /** The header of `fragment` in `variant`, if it was built. */
-  get(fragment: K, variant: string | number): MoofHead | undefined {
+  get(fragment: K, variant: string | number): PackagedHead | undefined {
     return this.#entries.get(fragment)?.variants.get(variant);
   }
 
   /** Keeps the header of `fragment` in `variant` (just built); the oldest fragments go past the budget. */
-  set(fragment: K, variant: string | number, head: MoofHead): void {
-    if (head.head.length > this.#maxBytes) return;
+  set(fragment: K, variant: string | number, head: PackagedHead): void {
+    const size = sizeOf(head);
+    if (size > this.#maxBytes) return;
     let entry = this.#entries.get(fragment);
     if (!entry) {
       entry = { variants: new Map(), bytes: 0 };
       this.#entries.set(fragment, entry);
     }
+    const old = entry.variants.get(variant);
+    const delta = size - (old ? sizeOf(old) : 0);
     entry.variants.set(variant, head);
-    entry.bytes += head.head.length;
-    this.#bytes += head.head.length;
+    entry.bytes += delta;
+    this.#bytes += delta;
     for (const [key, old] of this.#entries) {
       if (this.#bytes <= this.#maxBytes) break;
       this.#entries.delete(key);

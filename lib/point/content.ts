@@ -8,19 +8,20 @@ import type { PointSettings } from '../definition';
 import { SmoothError } from '../errors';
 import type { MediaFragment, TrackHeader } from '../media';
 import type { ManifestSnapshot, StreamSnapshot } from '../manifest/types';
-import type { FragmentTime, TrackInfo } from '../model';
+import { FragmentTime, MANIFEST_OUTPUT_MAX, SCTE35_SCHEME, TrackInfo } from '../model';
 import type { MoofHead } from '../mp4/writer';
 import type { ResolvedOptions } from '../options';
 import { CMAF_TRACK_ID } from '../mp4/init';
-import { PackageCache } from '../package/cache';
+import { PackageCache, type PackagedHead } from '../package/cache';
 import { cmafSegment } from '../package/cmaf';
+import { ttmlSegment } from '../package/ttml';
 import { smoothFragment } from '../package/smooth';
 import { Awaitable, EvictReason, FragmentStore, StoredFragment, isThenable } from '../store/types';
 import type { FailureSource, PointEvents } from './events';
 import type { BudgetHolder, ByteBudget } from './limits';
 import type { Anchor } from './anchor';
 import { contentTag, fragmentTag, liveMaxAge } from './etag';
-import { PointOutputs, RenderedOutput } from './outputs';
+import { PointOutputs, RenderedOutput, isTtml } from './outputs';
 import { TimeShift, restartShift } from './restart';
 import { listGroups, parentOf, rescale } from './listing';
 import { trimBound } from './timeline';
@@ -136,12 +137,6 @@ const PACKAGE_CACHE_BYTES = 4 * 2 ** 20;
  * least 100 ms (the ingest's minimum) a track's manifest entries stay below ~1 MB.
  */
 const MAX_FRAGMENTS = 43_200;
-/**
- * Largest sample a `manifestOutput` sparse fragment carries into the client manifest (an SCTE-35 splice
- * message is well below it). The copy fits in the {@link FRAGMENT_COST} a fragment is counted at; a
- * larger one is listed without its `<f>`, and clients fetch it.
- */
-const MANIFEST_OUTPUT_MAX = 512;
 /** Requests that may wait for a track's next fragment at once, per point (each holds a connection open). */
 const MAX_WAITING = 1024;
 /** A wait for the next fragment ends this many fragment durations after the newest one arrived. */
@@ -152,6 +147,27 @@ const WAKE_BATCH = 64;
 /** A packaged header with the stored fragment's sample bytes. */
 function packaged(head: MoofHead, f: StoredFragment): PackagedFragment {
   return { head: head.head, moofSize: head.moofSize, data: f.data, dataSize: f.dataSize, storedAt: f.storedAt };
+}
+
+/** A packaged header with the sample bytes packaging rewrote. */
+function rewritten(head: MoofHead, body: Buffer, storedAt: number): PackagedFragment {
+  return { head: head.head, moofSize: head.moofSize, data: body, dataSize: body.length, storedAt };
+}
+
+/** The sample bytes of a stored fragment, read whole from a store's stream (at most `size` bytes). */
+function readAll(data: StoredFragment['data'], size: number): Promise<Buffer> {
+  if (Buffer.isBuffer(data)) return Promise.resolve(data);
+  return new Promise((ok, fail) => {
+    const chunks: Buffer[] = [];
+    let length = 0;
+    data.on('data', (chunk: Buffer) => {
+      length += chunk.length;
+      if (length > size) return void data.destroy(new RangeError(`the store gave more than the fragment's ${size} bytes`));
+      chunks.push(chunk);
+    });
+    data.once('error', fail);
+    data.once('end', () => ok(Buffer.concat(chunks, length)));
+  });
 }
 
 /**
@@ -338,8 +354,10 @@ export class PointContent implements BudgetHolder {
    * once its parent's edge reaches it ({@link listGroups}), and the parent's window trims it.
    */
   #addSparse(track: Track, fragment: MediaFragment): boolean {
-    const payload =
-      track.info.manifestOutput && fragment.dataSize <= MANIFEST_OUTPUT_MAX ? Buffer.from(fragment.data) : undefined;
+    // The copy fits in the FRAGMENT_COST the fragment is counted at. SCTE-35 messages are kept whatever
+    // manifestOutput says: the MPD's EventStream and the HLS date ranges carry them.
+    const listed = track.info.manifestOutput || track.info.scheme === SCTE35_SCHEME;
+    const payload = listed && fragment.dataSize <= MANIFEST_OUTPUT_MAX ? Buffer.from(fragment.data) : undefined;
     track.timeline.add(fragment, fragment.byteLength, fragmentTag(fragment), payload);
     track.stats.arrived(this.#host.options.clock.now(), fragment.dataSize);
     if (!this.#put(track, fragment)) {
@@ -631,8 +649,17 @@ export class PointContent implements BudgetHolder {
     if (!track) return undefined;
     const { decodeTimeOffset = 0n, sequenceNumber } = options;
     const variant = `cmaf:${decodeTimeOffset}:${sequenceNumber ?? ''}`;
-    const pack = (f: StoredFragment | undefined): PackagedFragment | undefined => {
+    const cached = this.#packaged.get(found.fragment, variant);
+    // A rewritten segment is whole in the cache: the store is not read again.
+    if (cached?.body) return rewritten(cached, cached.body, cached.storedAt ?? 0);
+    const ttml = cached === undefined && isTtml(track.info);
+    const pack = (f: StoredFragment | undefined): Awaitable<PackagedFragment | undefined> => {
       if (!f) return undefined;
+      if (ttml) {
+        const data = f.data;
+        if (Buffer.isBuffer(data)) return this.#ttml(track, found.fragment, variant, f, data, options);
+        return readAll(data, f.dataSize).then((bytes) => this.#ttml(track, found.fragment, variant, f, bytes, options));
+      }
       let head = this.#packaged.get(found.fragment, variant);
       if (!head) {
         head = cmafSegment(f, { trackId: CMAF_TRACK_ID, decodeTimeOffset, sequenceNumber });
@@ -643,6 +670,30 @@ export class PointContent implements BudgetHolder {
     };
     const got = this.#get(track, found.time);
     return isThenable(got) ? got.then(pack) : pack(got);
+  }
+
+  /**
+   * A TTML fragment for DASH and HLS: its documents' times moved from their sample's start onto the
+   * output's track timeline (`package/ttml.ts`), packaged once per variant and kept with the bytes it
+   * made (counted in the package cache's budget); one whose documents need no change is packaged as
+   * any other fragment.
+   */
+  #ttml(
+    track: Track,
+    entry: FragmentTime,
+    variant: string,
+    f: StoredFragment,
+    data: Buffer,
+    options: { decodeTimeOffset?: bigint; sequenceNumber?: number },
+  ): PackagedFragment {
+    const settings = { trackId: CMAF_TRACK_ID, decodeTimeOffset: options.decodeTimeOffset ?? 0n, sequenceNumber: options.sequenceNumber };
+    const segment = ttmlSegment(f, data, track.info.timescale, settings);
+    const head: PackagedHead = segment
+      ? { head: segment.head, moofSize: segment.moofSize, body: segment.body, storedAt: f.storedAt }
+      : cmafSegment(f, settings);
+    this.#packaged.set(entry, variant, head);
+    this.#report();
+    return segment ? rewritten(segment, segment.body, f.storedAt) : { ...packaged(head, f), data };
   }
 
   /**

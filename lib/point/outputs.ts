@@ -2,16 +2,31 @@
  * The DASH and HLS views of a point's content: the session's anchor, the listing of each StreamIndex on
  * the output timeline with its HLS sequence numbers, and the MPD and playlists rendered from it once per
  * change of the timeline (never per request). The segments themselves are the content's (`cmafSegment`).
+ *
+ * Sparse StreamIndexes: TTML captions are a text track like the media ones (listed up to their parent's
+ * edge), with HLS playlists of their own numbering whose holes are `EXT-X-GAP` entries; SCTE-35 ad
+ * markers are no track but events (an MPD EventStream, HLS date ranges); other sparse tracks are left
+ * out, as no DASH or HLS player would know what to do with them.
  */
 import type { PointSettings } from '../definition';
 import { codecsOf } from '../manifest/codecs';
 import { renderMpd } from '../manifest/dash';
 import { renderMaster, renderMedia } from '../manifest/hls';
-import { OutputGroup, OutputRepresentation, OutputSnapshot, TIME_URL_PLACEHOLDER, representationId } from '../manifest/output';
-import type { FragmentTime } from '../model';
+import {
+  OutputEventStream,
+  OutputGroup,
+  OutputRepresentation,
+  OutputSnapshot,
+  PlaylistEntry,
+  TIME_URL_PLACEHOLDER,
+  TextRole,
+  representationId,
+} from '../manifest/output';
+import { readMarkerSample } from '../manifest/scte35';
+import { type FragmentTime, SCTE35_SCHEME, type TrackInfo } from '../model';
 import { Anchor, anchorFits, chooseAnchor } from './anchor';
 import { contentTag, liveMaxAge } from './etag';
-import { listGroups } from './listing';
+import { listGroups, parentOf, rescale } from './listing';
 import type { Group, Track, TrackRegistry } from './tracks';
 
 /** A rendered DASH or HLS manifest (the same shape as the Smooth one). */
@@ -56,6 +71,63 @@ const M3U8_TYPE = 'application/vnd.apple.mpegurl';
 
 /** Whether `b` does not start where `a` ends. */
 const gap = (a: FragmentTime, b: FragmentTime): boolean => a.time + a.duration !== b.time;
+
+/** Whether a track carries TTML documents (captions or subtitles), sparse or not. */
+export function isTtml(info: Pick<TrackInfo, 'type' | 'fourCC'>): boolean {
+  return info.type === 'text' && info.fourCC.toUpperCase() === 'TTML';
+}
+
+/** The DASH Role of a TTML StreamIndex from its Smooth `Subtype`: CAPT captions, DESC descriptions, else subtitles. */
+function textRole(subtype: string): TextRole {
+  const s = subtype.toUpperCase();
+  return s === 'CAPT' ? 'caption' : s === 'DESC' ? 'description' : 'subtitle';
+}
+
+/** What a StreamIndex becomes in DASH and HLS. */
+function outputKind(g: Group): 'media' | 'text' | 'markers' | undefined {
+  const info = g.tracks[0]?.info;
+  if (!info) return undefined;
+  if (g.parent !== undefined && info.scheme === SCTE35_SCHEME) return 'markers';
+  if (isTtml(info)) return 'text';
+  // Other sparse tracks (timed metadata of other schemes) have no form players read.
+  return g.parent === undefined ? 'media' : undefined;
+}
+
+/**
+ * The HLS entries of a sparse StreamIndex's listing: its fragments, with every hole between two filled
+ * by `EXT-X-GAP` entries that end at its parent's segment starts (so no entry outlasts the parent's
+ * target duration, and the same hole always splits the same way), and a discontinuity wherever the
+ * parent has one, so that players number the sparse playlist's discontinuities as the parent's.
+ * @param parent - the parent's listing, in this StreamIndex's timescale
+ * @param breaks - starts of the parent's segments that follow a discontinuity, in this timescale
+ */
+export function sparsePlaylist(listing: readonly FragmentTime[], parent: readonly FragmentTime[], breaks: readonly bigint[]): PlaylistEntry[] {
+  const out: PlaylistEntry[] = [];
+  let p = 0;
+  let b = 0;
+  const push = (e: PlaylistEntry): void => {
+    const prev = out[out.length - 1];
+    // A parent discontinuity in (previous start, this start]: this entry begins after it.
+    while (b < breaks.length && prev && breaks[b]! <= prev.time) b++;
+    if (prev && b < breaks.length && breaks[b]! <= e.time) {
+      e.discontinuity = true;
+      while (b < breaks.length && breaks[b]! <= e.time) b++;
+    }
+    out.push(e);
+  };
+  for (const [i, f] of listing.entries()) {
+    const prev = listing[i - 1];
+    let from = prev ? prev.time + prev.duration : f.time;
+    while (from < f.time) {
+      while (p < parent.length && parent[p]!.time <= from) p++;
+      const to = p < parent.length && parent[p]!.time < f.time ? parent[p]!.time : f.time;
+      push({ time: from, duration: to - from, gap: true });
+      from = to;
+    }
+    push({ time: f.time, duration: f.duration });
+  }
+  return out;
+}
 
 /** Index of the entry of `list` (time-ordered) that starts at `time`, or −1. */
 function indexOf(list: readonly FragmentTime[], time: bigint): number {
@@ -177,8 +249,12 @@ export class PointOutputs {
   media(id: string): RenderedOutput | undefined {
     const track = this.track(id);
     if (!track) return undefined;
-    const index = this.#host.tracks.groups.indexOf(track.group);
-    return this.#render(`m3u8:${index}`, M3U8_TYPE, (s) => renderMedia(s, s.groups[index]!));
+    const { type, name } = track.group;
+    return this.#render(`m3u8:${type}:${name}`, M3U8_TYPE, (s) => {
+      // StreamIndexes without a playlist (ad markers) are not in the snapshot's groups.
+      const g = s.groups.find((x) => x.type === type && x.name === name);
+      return g && renderMedia(s, g);
+    });
   }
 
   #render(key: string, contentType: string, render: (s: OutputSnapshot) => string | undefined): RenderedOutput | undefined {
@@ -189,6 +265,7 @@ export class PointOutputs {
     if (text === undefined) return undefined;
     let shortest: number | undefined;
     for (const g of snapshot.groups) {
+      if (g.sparse) continue; // a caption may be long: the media decide how often lists change
       const last = g.segments[g.segments.length - 1];
       if (last) shortest = Math.min(shortest ?? Infinity, Number(last.duration) / g.timescale);
     }
@@ -211,29 +288,47 @@ export class PointOutputs {
     if (this.#snapshot) return this.#snapshot;
     const s = this.#host.settings();
     const groups: OutputGroup[] = [];
+    const eventStreams: OutputEventStream[] = [];
     const all = this.#host.tracks.groups;
     const listings = listGroups(all, s.lookaheadChunks, s.manifestWindowLength);
+    const base = this.#anchor?.base ?? 0n;
     for (const [i, g] of all.entries()) {
-      if (g.parent !== undefined) continue; // sparse StreamIndexes are not in DASH and HLS yet
+      const kind = outputKind(g);
+      if (kind === undefined) continue;
       const listing = listings[i]!;
-      const seq = this.#number(g, listing);
-      const offset = (this.#anchor?.base ?? 0n) * BigInt(g.timescale);
-      const discontinuities = new Set<number>();
-      for (let i = 1; i < listing.length; i++) if (gap(listing[i - 1]!, listing[i]!)) discontinuities.add(i);
-      groups.push({
+      const offset = base * BigInt(g.timescale);
+      if (kind === 'markers') {
+        eventStreams.push({ name: g.name, timescale: g.timescale, events: this.#markers(listing, offset) });
+        continue;
+      }
+      const reps = g.tracks.map(
+        (t): OutputRepresentation => ({ id: representationId(t.info), info: t.info, codecs: codecsOf(t.info), frameRate: this.#frameRates.get(t) }),
+      );
+      const segments = listing.map((f) => ({ time: f.time - offset, duration: f.duration }));
+      const out: OutputGroup = {
         type: g.type,
         name: g.name,
         language: g.language,
         timescale: g.timescale,
-        representations: g.tracks.map(
-          (t): OutputRepresentation => ({ id: representationId(t.info), info: t.info, codecs: codecsOf(t.info), frameRate: this.#frameRates.get(t) }),
-        ),
-        segments: listing.map((f) => ({ time: f.time - offset, duration: f.duration })),
-        mediaSequence: seq.mediaSequence,
-        discontinuitySequence: seq.discontinuitySequence,
-        discontinuities,
-        targetDuration: seq.targetDuration,
-      });
+        representations: reps,
+        segments,
+        mediaSequence: 0,
+        discontinuitySequence: 0,
+        discontinuities: new Set(),
+        targetDuration: 1,
+      };
+      if (kind === 'text') out.role = textRole(g.subtype);
+      const parent = parentOf(g, all);
+      if (g.parent !== undefined && parent) {
+        this.#numberSparse(g, out, listing, parent, listings[all.indexOf(parent)]!, offset);
+      } else {
+        const seq = this.#number(g, listing);
+        for (let k = 1; k < listing.length; k++) if (gap(listing[k - 1]!, listing[k]!)) (out.discontinuities as Set<number>).add(k);
+        out.mediaSequence = seq.mediaSequence;
+        out.discontinuitySequence = seq.discontinuitySequence;
+        out.targetDuration = seq.targetDuration;
+      }
+      groups.push(out);
     }
     this.#snapshot = {
       ended: !this.#host.live(),
@@ -244,7 +339,51 @@ export class PointOutputs {
       lookahead: s.lookaheadChunks,
       groups,
     };
+    if (eventStreams.length > 0) this.#snapshot.eventStreams = eventStreams;
     return this.#snapshot;
+  }
+
+  /** The SCTE-35 events of an ad-marker StreamIndex's listing, on the output timeline. */
+  #markers(listing: readonly FragmentTime[], offset: bigint): OutputEventStream['events'] {
+    const events: Array<OutputEventStream['events'][number]> = [];
+    for (const f of listing) {
+      // A sample too large to keep with the listing (see PointContent) is left out, as is one that is no splice.
+      const m = f.payload && readMarkerSample(f.payload);
+      if (!m) continue;
+      events.push({ id: m.id, time: f.time + BigInt(m.delta) - offset, duration: f.duration, message: m.section });
+    }
+    return events;
+  }
+
+  /**
+   * A sparse StreamIndex in HLS ({@link sparsePlaylist}): its holes filled, numbered as a listing of its
+   * own (entries that left), its discontinuities those of its parent, whose sequence it starts from.
+   */
+  #numberSparse(
+    g: Group,
+    out: OutputGroup,
+    listing: readonly FragmentTime[],
+    parent: Group,
+    parentListing: readonly FragmentTime[],
+    offset: bigint,
+  ): void {
+    const scaled = parentListing.map((f) => ({ time: rescale(f.time, parent.timescale, g.timescale), duration: 0n }));
+    const parentSeq = this.#sequences.get(parent);
+    const breaks: bigint[] = [];
+    for (let k = 1; k < parentListing.length; k++) if (gap(parentListing[k - 1]!, parentListing[k]!)) breaks.push(scaled[k]!.time);
+    const entries = sparsePlaylist(listing, scaled, breaks);
+    let longest = this.#longest.get(g) ?? 0n;
+    for (const e of entries) if (e.duration > longest) longest = e.duration;
+    this.#longest.set(g, longest);
+    const seq = this.#number(g, entries);
+    const first = entries[0];
+    // Discontinuities of the parent before this playlist's first entry have left it too.
+    const before = first === undefined ? 0 : breaks.filter((t) => t <= first.time).length;
+    out.mediaSequence = seq.mediaSequence;
+    out.discontinuitySequence = (parentSeq?.discontinuitySequence ?? 0) + before;
+    out.targetDuration = seq.targetDuration;
+    out.sparse = true;
+    out.playlist = entries.map((e) => ({ ...e, time: e.time - offset }));
   }
 
   /**

@@ -80,8 +80,12 @@ describe('codecsOf', () => {
     expect(codecsOf({ fourCC: 'aacl', codecPrivateData: '1190' })).toBe('mp4a.40.2');
   });
 
-  it('is undefined for HEVC, VC-1, WMA and text', () => {
-    for (const fourCC of ['HVC1', 'HEV1', 'WVC1', 'WMAP', 'TTML']) {
+  it('is the IMSC1 text profile for TTML, as HLS CODECS and hls.js need it', () => {
+    expect(codecsOf({ fourCC: 'TTML', codecPrivateData: '' })).toBe('stpp.ttml.im1t');
+  });
+
+  it('is undefined for HEVC, VC-1, WMA and text other than TTML', () => {
+    for (const fourCC of ['HVC1', 'HEV1', 'WVC1', 'WMAP', 'DATA']) {
       expect(codecsOf({ fourCC, codecPrivateData: '0102030405' })).toBeUndefined();
     }
   });
