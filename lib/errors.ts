@@ -59,6 +59,12 @@ export type SmoothErrorCode =
   | 'ERR_STORE'
   /** An encoder pushed to a publishing point that does not exist. */
   | 'ERR_NO_POINT'
+  /** A CMAF upload (one segment per request) names a path that no posted MPD's `SegmentTemplate` names. */
+  | 'ERR_UNKNOWN_PATH'
+  /** A CMAF media segment arrived for a representation whose init segment (CMAF header) is missing. */
+  | 'ERR_NO_INIT'
+  /** A CMAF header is not one the point takes: no `moov`, more than one track, or a handler or codec it cannot serve. */
+  | 'ERR_UNSUPPORTED_MEDIA'
   /** A pulled point's upstream answered with something that is not a valid manifest or fragment. */
   | 'ERR_BAD_UPSTREAM';
 

@@ -84,13 +84,14 @@ function proxied(req: IncomingMessage): boolean {
 /**
  * Decides whether `req` may push to `point`. Synchronous unless the `authorize` hook has to be asked.
  * Never rejects: a hook that throws or rejects refuses the request.
+ * @param address - the peer's address, when read earlier (a closed socket no longer tells it)
  */
 export function authorizeIngest(
   req: IncomingMessage,
   point: PublishingPoint,
   auth: ResolvedIngestAuth,
+  address = req.socket.remoteAddress,
 ): IngestDecision | Promise<IngestDecision> {
-  const address = req.socket.remoteAddress;
   const shown = address ?? 'an unknown address';
   if (!auth.configured) {
     if (isLoopback(address) && !proxied(req)) return { ok: true, identity: LOCAL_IDENTITY };

@@ -27,6 +27,7 @@ import type { OnDemandCatalog } from '../ondemand/catalog';
 import { onDemandHandler } from './ondemand';
 import { PointRoute, Resource, parseRoute } from './routes';
 import { STATUS } from './status';
+import { isUpload, uploadHandler } from './upload';
 
 const debugHttp = createDebug('live-smooth:http');
 const debugIngest = createDebug('live-smooth:ingest');
@@ -41,12 +42,15 @@ export interface LiveSmoothHandler {
 }
 
 /**
- * True when `req` is a Smooth ingest POST (`….isml/Streams(…)` or `….isml/Events(…)/Streams(…)`).
- * Use it in host body parsers' `type` option so they leave live ingest bodies alone:
+ * True when `req` is an ingest request: a Smooth ingest POST (`….isml/Streams(…)` or
+ * `….isml/Events(…)/Streams(…)`), or a CMAF upload: a PUT or POST below a `.isml` of an MPD or a segment
+ * named as encoders name them (`.mpd`, `.m4s`, `.mp4`, `.m4v`, `.m4a`, `.cmfv`/`.cmfa`/`.cmft`/`.cmfm`,
+ * `.header`).
+ * Use it in host body parsers' `type` option so they leave ingest bodies alone:
  * `express.raw({ type: (req) => !isIngest(req) })`.
  */
 export function isIngest(req: IncomingMessage): boolean {
-  if (req.method !== 'POST') return false;
+  if (req.method !== 'POST' && req.method !== 'PUT') return false;
   const url = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '';
   let path = url.split('?')[0]!;
   try {
@@ -54,7 +58,9 @@ export function isIngest(req: IncomingMessage): boolean {
   } catch {
     return false;
   }
-  return /\.isml\/(events\([^/]*\)\/)?streams\([^/]*\)\/?$/i.test(path);
+  if (req.method === 'POST' && /\.isml\/(events\([^/]*\)\/)?streams\([^/]*\)\/?$/i.test(path)) return true;
+  // A CMAF upload: an MPD or a segment by the names encoders give them (ffmpeg: `.mpd`, `.m4s`).
+  return /\.isml\/[^?]*\.(mpd|m4s|mp4|m4v|m4a|cmf[vatm]|header)$/i.test(path);
 }
 
 /**
@@ -180,10 +186,11 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
       });
     }
     const found = route;
+    if (isUpload(req.method, found.resource)) upload.receive(req, res);
     // An encoder pushing to a point that does not exist is told so and let go: passed on, its endless
     // body would keep a host's 404 from ever being sent (Express answers once a body has ended).
     const missing = (): void =>
-      found.resource.kind === 'ingest' && req.method === 'POST'
+      (found.resource.kind === 'ingest' && req.method === 'POST') || isUpload(req.method, found.resource)
         ? refuse(req, res, undefined, new SmoothError('ERR_NO_POINT', `no publishing point ${found.point}`))
         : pass();
     const cached = origin.cached(found.point);
@@ -215,6 +222,7 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
     res.setHeader('Date', httpDate());
     try {
       if (req.method === 'OPTIONS') return preflight(res, point);
+      if (isUpload(req.method, resource)) return upload.serve(req, res, point);
       if (resource.kind === 'ingest') {
         if (req.method !== 'POST') return answer(res, point, 'other', 405, 'ingest needs POST', { Allow: 'POST' });
         return ingest(req, res, point, resource.streamId);
@@ -265,7 +273,7 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
   const send = (res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}, end = true): void => {
     if (res.headersSent) return;
     cors(res);
-    const body = status === 412 ? '' : `${message}\n`;
+    const body = message === '' ? '' : `${message}\n`;
     res.writeHead(status, {
       'Content-Type': 'text/plain; charset=utf-8',
       'Content-Length': String(Buffer.byteLength(body)),
@@ -313,8 +321,16 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
    * Node send a FIN and close the socket. Closing at once would reset a connection that still has
    * incoming data, and the encoder could lose the answer with it. The refusal counts on the point by
    * its code even when an answer was already under way: the encoder is cut for that reason all the same.
+   * `status` replaces the code's where a protocol says otherwise (DASH-IF ingest, `upload.ts`).
    */
-  const refuse = (req: IncomingMessage, res: ServerResponse, point: PublishingPoint | undefined, err: unknown, headers: Record<string, string> = {}): void => {
+  const refuse = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    point: PublishingPoint | undefined,
+    err: unknown,
+    headers: Record<string, string> = {},
+    status = isSmoothError(err) ? STATUS[err.code] : 500,
+  ): void => {
     const smooth = isSmoothError(err) ? err : undefined;
     if (!smooth) debugIngest('internal error: %O', err);
     point?.responses.refused(smooth ? smooth.code : 'internal');
@@ -323,7 +339,6 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
       if (res.writableFinished) req.socket.destroySoon();
       else res.once('finish', () => req.socket.destroySoon());
     }
-    const status = smooth ? STATUS[smooth.code] : 500;
     const message = smooth ? smooth.message : 'internal error';
     if (point) answer(res, point, 'ingest', status, message, { ...headers, Connection: 'close' }, false);
     else send(res, status, message, { ...headers, Connection: 'close' }, false);
@@ -710,6 +725,7 @@ export function liveSmooth(source: Origin | string, options?: LiveSmoothOptions)
   };
 
   const onDemand = onDemandHandler(origin, { cors, send, matches, mediaType });
+  const upload = uploadHandler({ options: resolved, cors, refuse });
 
   return Object.assign(handler, { origin, onDemand: origin.onDemand });
 }

@@ -33,4 +33,7 @@ export const STATUS: Readonly<Record<SmoothErrorCode, number>> = {
   ERR_STORE: 500,
   ERR_BAD_UPSTREAM: 502,
   ERR_NO_POINT: 404,
+  ERR_UNKNOWN_PATH: 404,
+  ERR_NO_INIT: 412,
+  ERR_UNSUPPORTED_MEDIA: 415,
 };

@@ -2,7 +2,7 @@
  * The header of an ingest stream: the Live Server Manifest box (SMIL) and the `moov`, combined into
  * one description per track (protocol doc §2.5, §2.6).
  */
-import { XMLValidator } from 'fast-xml-parser';
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { SmoothError } from '../errors';
 import { smilParser } from '../smil';
 import type { Moov, MoovTrack, Trex } from '../mp4/boxes';
@@ -67,15 +67,19 @@ export const LSM_LIMITS = {
 
 const isSpace = (c: number): boolean => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
 
+/** Bounds of an XML document checked by {@link checkXmlLimits}; {@link LSM_LIMITS} has their meaning. */
+export type XmlLimits = { readonly [K in keyof typeof LSM_LIMITS]: number };
+
 /**
- * Refuses SMIL text beyond {@link LSM_LIMITS} in time linear in its length and without allocating per
- * element. Malformed markup is left to the validator (the scan stops where it cannot follow).
+ * Refuses XML text beyond `L` in time linear in its length and without allocating per element, before
+ * an XML parser sees it. Malformed markup is left to the validator (the scan stops where it cannot follow).
+ * @param what - names the document in the messages
+ * @throws SmoothError ERR_BAD_HEADER naming the bound exceeded
  */
-function checkLimits(text: string): void {
-  const L = LSM_LIMITS;
-  if (text.length > L.maxChars) throw bad(`Live Server Manifest of ${text.length} characters exceeds ${L.maxChars}`);
+export function checkXmlLimits(text: string, what = 'Live Server Manifest', L: XmlLimits = LSM_LIMITS): void {
+  if (text.length > L.maxChars) throw bad(`${what} of ${text.length} characters exceeds ${L.maxChars}`);
   // XML 1.0 allows no NUL anywhere (trailing ones were dropped with the box padding).
-  if (text.indexOf('\0') >= 0) throw bad('Live Server Manifest contains a NUL character');
+  if (text.indexOf('\0') >= 0) throw bad(`${what} contains a NUL character`);
   const n = text.length;
   let elements = 0;
   let attributes = 0;
@@ -97,17 +101,17 @@ function checkLimits(text: string): void {
       depth--;
       i = skipTo('>', lt + 2);
     } else {
-      if (++elements > L.maxElements) throw bad(`Live Server Manifest has more than ${L.maxElements} elements`);
+      if (++elements > L.maxElements) throw bad(`${what} has more than ${L.maxElements} elements`);
       let p = lt + 1;
       while (p < n && !isSpace(text.charCodeAt(p)) && text[p] !== '>' && text[p] !== '/') p++;
-      if (p - lt - 1 > L.maxNameLength) throw bad(`Live Server Manifest has an element name longer than ${L.maxNameLength}`);
+      if (p - lt - 1 > L.maxNameLength) throw bad(`${what} has an element name longer than ${L.maxNameLength}`);
       let own = 0;
       for (;;) {
         while (p < n && isSpace(text.charCodeAt(p))) p++;
         if (p >= n) return;
         const c = text[p];
         if (c === '>') {
-          if (++depth > L.maxDepth) throw bad(`Live Server Manifest nests elements deeper than ${L.maxDepth}`);
+          if (++depth > L.maxDepth) throw bad(`${what} nests elements deeper than ${L.maxDepth}`);
           p++;
           break;
         }
@@ -121,11 +125,11 @@ function checkLimits(text: string): void {
         }
         const a = p;
         while (p < n && !isSpace(text.charCodeAt(p)) && text[p] !== '=' && text[p] !== '>' && text[p] !== '/') p++;
-        if (p - a > L.maxNameLength) throw bad(`Live Server Manifest has an attribute name longer than ${L.maxNameLength}`);
+        if (p - a > L.maxNameLength) throw bad(`${what} has an attribute name longer than ${L.maxNameLength}`);
         if (++own > L.maxAttributesPerElement) {
-          throw bad(`Live Server Manifest has an element with more than ${L.maxAttributesPerElement} attributes`);
+          throw bad(`${what} has an element with more than ${L.maxAttributesPerElement} attributes`);
         }
-        if (++attributes > L.maxAttributes) throw bad(`Live Server Manifest has more than ${L.maxAttributes} attributes`);
+        if (++attributes > L.maxAttributes) throw bad(`${what} has more than ${L.maxAttributes} attributes`);
         while (p < n && isSpace(text.charCodeAt(p))) p++;
         if (text[p] !== '=') continue;
         p++;
@@ -135,17 +139,34 @@ function checkLimits(text: string): void {
         if (q === '"' || q === "'") {
           end = text.indexOf(q, p + 1);
           if (end < 0) return;
-          if (end - p - 1 > L.maxValueLength) throw bad(`Live Server Manifest has an attribute value longer than ${L.maxValueLength}`);
+          if (end - p - 1 > L.maxValueLength) throw bad(`${what} has an attribute value longer than ${L.maxValueLength}`);
           p = end + 1;
         } else {
           end = p;
           while (end < n && !isSpace(text.charCodeAt(end)) && text[end] !== '>') end++;
-          if (end - p > L.maxValueLength) throw bad(`Live Server Manifest has an attribute value longer than ${L.maxValueLength}`);
+          if (end - p > L.maxValueLength) throw bad(`${what} has an attribute value longer than ${L.maxValueLength}`);
           p = end;
         }
       }
       i = p;
     }
+  }
+}
+
+/**
+ * Reads an XML document within bounds: {@link checkXmlLimits}, then well-formedness, then `parser`.
+ * @param what - names the document in the messages
+ * @throws SmoothError ERR_BAD_HEADER for text that is not well-formed or exceeds `limits`
+ */
+export function readXml(text: string, parser: XMLParser, what = 'Live Server Manifest', limits: XmlLimits = LSM_LIMITS): Record<string, unknown> {
+  checkXmlLimits(text, what, limits);
+  const valid = XMLValidator.validate(text);
+  if (valid !== true) throw bad(`${what} is not well-formed XML: ${valid.err.msg}`);
+  try {
+    return parser.parse(text) as Record<string, unknown>;
+  } catch (err) {
+    // The validator lets some documents through that the parser rejects (e.g. a trailing unclosed `<?pi`).
+    throw bad(`${what} is not well-formed XML: ${(err as Error).message}`);
   }
 }
 
@@ -156,16 +177,7 @@ function checkLimits(text: string): void {
  * @throws SmoothError ERR_BAD_HEADER for text that is not well-formed or exceeds {@link LSM_LIMITS}
  */
 export function parseLiveServerManifest(text: string, metas?: Map<string, string>): LsmElement[] {
-  checkLimits(text);
-  const valid = XMLValidator.validate(text);
-  if (valid !== true) throw bad(`Live Server Manifest is not well-formed XML: ${valid.err.msg}`);
-  let doc: XmlNode;
-  try {
-    doc = xml.parse(text) as XmlNode;
-  } catch (err) {
-    // The validator lets some documents through that the parser rejects (e.g. a trailing unclosed `<?pi`).
-    throw bad(`Live Server Manifest is not well-formed XML: ${(err as Error).message}`);
-  }
+  const doc = readXml(text, xml);
   const smil = doc.smil as XmlNode | undefined;
   if (metas) {
     const head = smil?.head as XmlNode | undefined;

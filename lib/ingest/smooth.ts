@@ -14,6 +14,7 @@ import {
   Moov,
   UUID_LIVE_SERVER_MANIFEST,
   UUID_STREAM_MANIFEST,
+  hasBrand,
   liveServerManifestText,
   parseMoov,
 } from '../mp4/boxes';
@@ -38,15 +39,18 @@ export function cmafTrackName(streamId: string): string | undefined {
   return CMAF_STREAM.exec(streamId)?.[1];
 }
 
-/** The Live Server Manifest a CMAF track's `moov` would have come with: its id, name and bitrate. */
-function cmafManifest(moov: Moov, name: string): string {
+/**
+ * The Live Server Manifest a CMAF track's `moov` would have come with: its id, name and bitrate (`declared`,
+ * e.g. an MPD's `@bandwidth`, else the sample entry's).
+ */
+function cmafManifest(moov: Moov, name: string, declared: number | undefined): string {
   if (moov.tracks.length !== 1) {
     throw new SmoothError('ERR_BAD_HEADER', `a CMAF ingest stream carries one track; this moov has ${moov.tracks.length}`);
   }
   const t = moov.tracks[0]!;
   const type = t.handler === 'vide' ? 'video' : t.handler === 'soun' ? 'audio' : undefined;
   if (!type) throw new SmoothError('ERR_UNKNOWN_CODEC', `CMAF track of handler '${printable(t.handler)}' is not supported yet (video and audio are)`);
-  const bitrate = t.entry?.avgBitrate;
+  const bitrate = declared ?? t.entry?.avgBitrate;
   if (!bitrate) throw new SmoothError('ERR_BAD_HEADER', 'CMAF track without a bitrate: its sample entry needs a btrt box (or an esds average bitrate)');
   return (
     `<smil xmlns="http://www.w3.org/2001/SMIL20/Language"><body><switch><${type} systemBitrate="${bitrate}">` +
@@ -77,12 +81,18 @@ export class SmoothIngestParser implements IngestParser {
   readonly #skipped = new Map<number, SkippedTrack>();
   /** CMAF ingest: the track name its Live Server Manifest would give. */
   readonly #cmaf: string | undefined;
+  /** CMAF ingest: the bitrate declared beside the stream, preferred to the sample entry's. */
+  readonly #bitrate: number | undefined;
   /** CMAF ingest: an `styp` said the next fragment is the last (`lmsg`). */
   #lastMessage = false;
 
-  /** @param options.cmaf - read a CMAF track named so (see {@link cmafTrackName}) instead of Smooth ingest */
-  constructor(options: { maxBoxSize: number; cmaf?: string }) {
+  /**
+   * @param options.cmaf - read a CMAF track named so (see {@link cmafTrackName}) instead of Smooth ingest
+   * @param options.bitrate - with `cmaf`: the track's bitrate, instead of its sample entry's
+   */
+  constructor(options: { maxBoxSize: number; cmaf?: string; bitrate?: number }) {
     this.#cmaf = options.cmaf;
+    this.#bitrate = options.bitrate;
     this.#reader = new BoxReader({
       maxBoxSize: options.maxBoxSize,
       // Refused from its header, before up to maxBoxSize of it is buffered.
@@ -137,7 +147,7 @@ export class SmoothIngestParser implements IngestParser {
         // Deprecated start barrier (MS-SSTR 2.2.7.2); Azure ignores it and so do we.
       } else if (type === 'moov') {
         const moov = parseMoov(box);
-        if (this.#lsm === undefined && this.#cmaf !== undefined) this.#lsm = cmafManifest(moov, this.#cmaf);
+        if (this.#lsm === undefined && this.#cmaf !== undefined) this.#lsm = cmafManifest(moov, this.#cmaf, this.#bitrate);
         if (this.#lsm === undefined) {
           throw new SmoothError('ERR_BAD_HEADER', 'moov arrived before the Live Server Manifest box');
         }
@@ -182,8 +192,7 @@ export class SmoothIngestParser implements IngestParser {
       }
     } else if (type === 'styp' && this.#cmaf !== undefined) {
       // CMAF §7.3.1: a segment whose styp lists the `lmsg` brand is the track's last.
-      const brands = [box.headerSize, ...Array.from({ length: Math.max(0, (box.data.length - box.headerSize - 8) >> 2) }, (_, k) => box.headerSize + 8 + 4 * k)];
-      if (brands.some((i) => box.data.toString('latin1', i, i + 4) === 'lmsg')) this.#lastMessage = true;
+      if (hasBrand(box, 'lmsg')) this.#lastMessage = true;
     } else if (type === 'mfra') {
       if (this.#moof) throw new SmoothError('ERR_BAD_FRAGMENT', 'mfra after a moof without its mdat');
       this.#phase = 'ended';
@@ -199,9 +208,13 @@ export class SmoothIngestParser implements IngestParser {
 /** The default {@link IngestParserFactory}. */
 export const smoothIngest: IngestParserFactory = (options) => new SmoothIngestParser(options);
 
-/** An {@link IngestParserFactory} for the CMAF track of stream `streamId` (`video-800k.cmfv`). */
-export function cmafIngest(streamId: string): IngestParserFactory {
+/**
+ * An {@link IngestParserFactory} for the CMAF track of stream `streamId` (`video-800k.cmfv`).
+ * @param options.bitrate - the track's bitrate as declared elsewhere (an MPD's `@bandwidth`), preferred
+ *   to the one its sample entry gives
+ */
+export function cmafIngest(streamId: string, options: { bitrate?: number } = {}): IngestParserFactory {
   const name = cmafTrackName(streamId);
   if (name === undefined) throw new SmoothError('ERR_BAD_URL', `${streamId} is not a CMAF stream name (<name>[-<anything>].cmfv|cmfa|cmft|cmfm)`);
-  return (options) => new SmoothIngestParser({ ...options, cmaf: name });
+  return (o) => new SmoothIngestParser({ ...o, cmaf: name, bitrate: options.bitrate });
 }

@@ -329,6 +329,14 @@ export interface Moov {
   tracks: MoovTrack[];
 }
 
+/** True when an `ftyp` or `styp` box lists `brand`, as its major brand or a compatible one. */
+export function hasBrand(box: Box, brand: string): boolean {
+  const at = box.headerSize;
+  if (box.data.toString('latin1', at, at + 4) === brand) return true;
+  for (let i = at + 8; i + 4 <= box.data.length; i += 4) if (box.data.toString('latin1', i, i + 4) === brand) return true;
+  return false;
+}
+
 /** Parses a `moov` box down to what a Smooth manifest needs. */
 export function parseMoov(moov: Box): Moov {
   let timescale = 0;

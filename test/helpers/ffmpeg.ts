@@ -21,6 +21,12 @@ export interface PushOptions {
    * `Streams(video-<kbit/s>k.cmfv)` per bitrate and `Streams(audio.cmfa)`, timed by `tfdt`.
    */
   cmaf?: boolean;
+  /**
+   * CMAF upload (DASH-IF live media ingest, one segment per request) with ffmpeg's DASH muxer: the MPD
+   * PUT to `<url>/manifest.mpd` again and again, each track's init segment and 2 s segments of
+   * one-frame chunks (`-streaming 1`) PUT beside it, old segments DELETEd past a window of 10.
+   */
+  dash?: boolean;
   /** Stream id of the single POST. Default `ch1`. */
   streamId?: string;
   /** Seconds added to every time (`-output_ts_offset`), e.g. a UTC-based clock: 1764000000 puts 10 MHz times above 2^53. */
@@ -56,6 +62,15 @@ export function pushArgs(o: PushOptions): string[] {
       args.push('-map', `[v${i}]`, ...video, '-b:v', `${b}k`, ...cmaf('frag_keyframe+'), `${o.url}/Streams(video-${b}k.cmfv)`);
     });
     args.push('-map', '1:a', ...audio, '-frag_duration', '2000000', ...cmaf(''), `${o.url}/Streams(audio.cmfa)`);
+    return args;
+  }
+  if (o.dash) {
+    args.push(...bitrates.flatMap((_, i) => ['-map', `[v${i}]`]), '-map', '1:a', ...video, ...bitrates.flatMap((b, i) => [`-b:v:${i}`, `${b}k`]), ...audio);
+    args.push(
+      '-t', String(o.seconds), ...offset(o), '-f', 'dash', '-streaming', '1', '-ldash', '0', '-seg_duration', '2',
+      '-use_template', '1', '-use_timeline', '1', '-window_size', '10', '-adaptation_sets', 'id=0,streams=v id=1,streams=a',
+      '-method', 'PUT', '-http_persistent', '0', `${o.url}/manifest.mpd`,
+    );
     return args;
   }
   if (!o.perTrack) {

@@ -281,6 +281,11 @@ describe('host middleware mounted before the handler', () => {
       ['POST', '/ch.isml/QualityLevels(1)/Streams(ch1)', false],
       ['POST', '/ch.isml/Streams(ch1)%', false],
       ['POST', '/api/upload', false],
+      ['PUT', '/live/ch.isml/manifest.mpd', true],
+      ['POST', '/live/ch.isml/chunk-stream0-00001.m4s', true],
+      ['PUT', '/live/ch.isml/v/init.mp4?x=1', true],
+      ['PUT', '/live/ch.isml/Manifest', false],
+      ['PUT', '/live/upload.mp4', false],
       ['POST', '/Streams(ch1)', false],
     ];
     const got = table.map(([m, u, , o]) => [m, u, isIngest(req(m, u, o))]);
