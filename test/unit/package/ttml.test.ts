@@ -6,7 +6,8 @@
  */
 import { packFragment } from '../../../lib/media';
 import { children, findChild } from '../../../lib/mp4/reader';
-import { formatTtmlTime, parseTtmlTime, shiftTtml, ttmlSegment } from '../../../lib/package/ttml';
+import { formatTtmlTime, parseTtmlTime, shiftTtml } from '../../../lib/mp4/ttml';
+import { ttmlSegment } from '../../../lib/package/ttml';
 
 const TT = '<tt xmlns="http://www.w3.org/ns/ttml" xmlns:ttp="http://www.w3.org/ns/ttml#parameter"';
 const doc = (body: string, params = ''): Buffer => Buffer.from(`<?xml version="1.0" encoding="UTF-8"?>\n${TT}${params}><body><div>${body}</div></body></tt>\n`);
