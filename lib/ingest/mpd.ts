@@ -179,9 +179,9 @@ function withoutTimelines(text: string): string {
 function typeOf(contentType: string | undefined, mimeType: string | undefined): { type: TrackType | undefined; unsupported?: string } {
   const said = contentType ?? mimeType?.split('/')[0];
   if (said === undefined) return { type: undefined };
-  if (said === 'video' || said === 'audio') return { type: said };
-  if (said === 'text' || said === 'application') return { type: 'text', unsupported: 'text and metadata representations are not supported yet (video and audio are)' };
-  return { type: undefined, unsupported: `representations of content type ${said.slice(0, 32)} are not supported (video and audio are)` };
+  if (said === 'video' || said === 'audio' || said === 'text') return { type: said };
+  if (said === 'application') return { type: 'text', unsupported: 'metadata representations are not supported yet (video, audio and text are)' };
+  return { type: undefined, unsupported: `representations of content type ${said.slice(0, 32)} are not supported (video, audio and text are)` };
 }
 
 /**

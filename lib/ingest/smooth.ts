@@ -7,7 +7,9 @@
  * in one long POST: `ftyp` and a one-track `moov` without a Live Server Manifest box, then CMAF
  * fragments timed by `tfdt` (optionally after `styp`, `prft` or `emsg` boxes), ended by an `mfra` or by
  * the fragment after an `styp` with the `lmsg` brand. The track is described from the `moov` (its
- * bitrate from `btrt` or `esds`) and named after the stream (see {@link cmafTrackName}).
+ * bitrate from `btrt` or `esds`) and named after the stream (see {@link cmafTrackName}). Video, audio and
+ * TTML text (`stpp`): a text track's documents are retimed from the track's timeline, as CMAF has them,
+ * to their own sample's start, as Smooth has them and a point keeps them.
  */
 import { SmoothError } from '../errors';
 import {
@@ -20,8 +22,9 @@ import {
 } from '../mp4/boxes';
 import { initSegment } from '../mp4/init';
 import { Box, BoxReader, printable } from '../mp4/reader';
+import { retimeSamples } from '../mp4/ttml';
 import { trackKey } from '../model';
-import { parseMovieFragment } from './fragment';
+import { ParsedFragment, parseMovieFragment } from './fragment';
 import { SkippedTrack, describeTracks } from './header';
 import type { IngestEvent, IngestParser, IngestParserFactory, IngestTrack } from './types';
 
@@ -48,13 +51,19 @@ function cmafManifest(moov: Moov, name: string, declared: number | undefined): s
     throw new SmoothError('ERR_BAD_HEADER', `a CMAF ingest stream carries one track; this moov has ${moov.tracks.length}`);
   }
   const t = moov.tracks[0]!;
-  const type = t.handler === 'vide' ? 'video' : t.handler === 'soun' ? 'audio' : undefined;
-  if (!type) throw new SmoothError('ERR_UNKNOWN_CODEC', `CMAF track of handler '${printable(t.handler)}' is not supported yet (video and audio are)`);
-  const bitrate = declared ?? t.entry?.avgBitrate;
-  if (!bitrate) throw new SmoothError('ERR_BAD_HEADER', 'CMAF track without a bitrate: its sample entry needs a btrt box (or an esds average bitrate)');
+  const text = t.handler === 'subt' || t.handler === 'text';
+  const type = t.handler === 'vide' ? 'video' : t.handler === 'soun' ? 'audio' : text ? 'textstream' : undefined;
+  if (!type) throw new SmoothError('ERR_UNKNOWN_CODEC', `CMAF track of handler '${printable(t.handler)}' is not supported yet (video, audio and TTML text are)`);
+  if (text && t.entry?.format !== 'stpp') {
+    throw new SmoothError('ERR_UNKNOWN_CODEC', `CMAF text track of sample entry '${printable(t.entry?.format ?? 'none')}': only TTML (stpp) can be described in a Smooth manifest`);
+  }
+  // A subtitle track rarely declares a bitrate; its few bytes a second make 0 a fair one.
+  const bitrate = declared ?? t.entry?.avgBitrate ?? (text ? 0 : undefined);
+  if (bitrate === undefined) throw new SmoothError('ERR_BAD_HEADER', 'CMAF track without a bitrate: its sample entry needs a btrt box (or an esds average bitrate)');
+  const textParams = text ? `<param name="FourCC" value="TTML"/><param name="Subtype" value="${/^cap/i.test(name) ? 'CAPT' : 'SUBT'}"/>` : '';
   return (
     `<smil xmlns="http://www.w3.org/2001/SMIL20/Language"><body><switch><${type} systemBitrate="${bitrate}">` +
-    `<param name="trackID" value="${t.trackId}"/><param name="trackName" value="${name}"/></${type}></switch></body></smil>`
+    `<param name="trackID" value="${t.trackId}"/><param name="trackName" value="${name}"/>${textParams}</${type}></switch></body></smil>`
   );
 }
 
@@ -127,6 +136,18 @@ export class SmoothIngestParser implements IngestParser {
     return events;
   }
 
+  /**
+   * A CMAF TTML fragment with its documents timed as a point keeps them, from their own sample's start
+   * (the Smooth convention): CMAF times them on the track's timeline (`mp4/ttml.ts`).
+   */
+  #sampleTimed(fragment: ParsedFragment): ParsedFragment {
+    const info = this.#tracks.get(fragment.trackId)?.info;
+    if (info?.type !== 'text' || info.fourCC !== 'TTML') return fragment;
+    const data = fragment.data.length === 1 ? fragment.data[0]! : Buffer.concat(fragment.data, fragment.dataSize);
+    const retimed = retimeSamples(fragment.samples, data, fragment.decodeTime ?? fragment.time, info.timescale, -1);
+    return retimed ? { ...fragment, samples: retimed.samples, data: [retimed.data], dataSize: retimed.data.length } : fragment;
+  }
+
   #box(box: Box, events: IngestEvent[]): void {
     const type = box.type;
     if (this.#phase === 'ended') {
@@ -184,7 +205,7 @@ export class SmoothIngestParser implements IngestParser {
           throw new SmoothError('ERR_BAD_FRAGMENT', `track ${fragment.trackId}: fragment duration is 0`);
         }
         // A skipped track's fragments are checked like any other, then dropped.
-        if (!this.#skipped.has(fragment.trackId)) events.push({ type: 'fragment', fragment });
+        if (!this.#skipped.has(fragment.trackId)) events.push({ type: 'fragment', fragment: this.#cmaf !== undefined ? this.#sampleTimed(fragment) : fragment });
       }
       if (this.#lastMessage) {
         this.#phase = 'ended';

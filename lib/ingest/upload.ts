@@ -106,8 +106,8 @@ export function checkCmafHeader(body: Buffer, maxBoxSize: number, bitrate: numbe
   const { tracks } = parseMoov(moov);
   if (tracks.length !== 1) throw unsupported(`a CMAF header carries one track; this moov has ${tracks.length}`);
   const handler = tracks[0]!.handler;
-  const type = handler === 'vide' ? 'video' : handler === 'soun' ? 'audio' : undefined;
-  if (!type) throw unsupported(`tracks of handler '${printable(handler)}' are not supported yet (video and audio are)`);
+  const type = handler === 'vide' ? 'video' : handler === 'soun' ? 'audio' : handler === 'subt' || handler === 'text' ? 'text' : undefined;
+  if (!type) throw unsupported(`tracks of handler '${printable(handler)}' are not supported yet (video, audio and text are)`);
   // Without a declared bitrate (no MPD yet) only the rest is checked: the session checks it with the MPD's.
   const probe = new SmoothIngestParser({ maxBoxSize, cmaf: type, bitrate: bitrate ?? 1 });
   try {
@@ -312,7 +312,7 @@ export class UploadChannel {
     if (rep.type !== undefined && rep.type !== type) throw unsupported(`the init segment of representation ${rep.id} is ${type}; the MPD says ${rep.type}`);
     // The StreamIndex is the content type, per language; the stream id says which representation feeds it.
     const name = rep.language === undefined ? type : `${type}_${rep.language.replace(/-/g, '_')}`;
-    const streamId = `${name}-${rep.id}.${type === 'video' ? 'cmfv' : 'cmfa'}`;
+    const streamId = `${name}-${rep.id}.${type === 'video' ? 'cmfv' : type === 'audio' ? 'cmfa' : 'cmft'}`;
     const joiner = new SegmentJoiner(cmafIngest(streamId, { bitrate: rep.bandwidth })({ maxBoxSize: this.#host.maxBoxSize }));
     const session = this.#host.open(streamId, joiner, uploader);
     const feed: Feed = { rep, session, joiner, init, idle: undefined };

@@ -93,4 +93,35 @@ describe('CMAF ingest', () => {
     const p = new SmoothIngestParser({ maxBoxSize: 1 << 20 });
     expect(() => p.push(header())).toThrow(/moov arrived before the Live Server Manifest box/);
   });
+
+  describe('a TTML text track (.cmft)', () => {
+    const zero = (n: number): Buffer => Buffer.alloc(n);
+    const stpp = box('stpp', zero(6), Buffer.from([0, 1]), Buffer.from('http://www.w3.org/ns/ttml\0\0\0'));
+    const textHeader = (entry = stpp): Buffer =>
+      cat(ftyp('cmfc', 0, ['iso6', 'cmfc']), moov([{ trackId: 1, kind: 'text', handler: 'subt', timescale: 1000, language: 'eng', entry }]));
+    // CMAF times a document on the track's timeline: the sample at 20 s says 00:00:20.
+    const doc = (from: number): Buffer =>
+      Buffer.from(`<tt xmlns="http://www.w3.org/ns/ttml"><body><div><p begin="00:00:${from}.000" end="00:00:${from + 2}.000">at ${from}</p></div></body></tt>`);
+    const textFrag = (i: number): Buffer =>
+      fragment(i + 1, [{ trackId: 1, time: 0, decodeTime: 20_000 + i * 2000, duration: 2000, samples: [doc(20 + i * 2)], noTfxd: true }], { defaultBaseIsMoof: true });
+
+    it('is a TTML text StreamIndex whose documents are timed from their own sample, as Smooth keeps them, whatever the split', () => {
+      const input = cat(textHeader(), textFrag(0), textFrag(1), box('mfra'));
+      const events = run(input, [], 'subs');
+      const h = events[0];
+      if (h?.type !== 'header') throw new Error('no header');
+      expect(h.tracks[0]!.info).toMatchObject({ type: 'text', name: 'subs', bitrate: 0, fourCC: 'TTML', subtype: 'SUBT', timescale: 1000 });
+      const texts = events.flatMap((e) => (e.type === 'fragment' ? [Buffer.concat(e.fragment.data).toString()] : []));
+      expect(texts).toEqual([0, 1].map((i) => `<tt xmlns="http://www.w3.org/ns/ttml"><body><div><p begin="00:00:00.000" end="00:00:02.000">at ${20 + i * 2}</p></div></body></tt>`));
+      const sizes = events.flatMap((e) => (e.type === 'fragment' ? [e.fragment.samples.size(0)] : []));
+      expect(sizes).toEqual(texts.map((t) => t.length));
+      for (const cut of [1, 50, input.length - 10]) expect(summary(run(input, [cut], 'subs'))).toEqual(summary(events));
+      expect(run(cat(textHeader(), textFrag(0)), [], 'captions')[0]).toMatchObject({ tracks: [{ info: { subtype: 'CAPT' } }] });
+    });
+
+    it('refuses WebVTT, which a Smooth manifest cannot describe', () => {
+      expect(() => run(textHeader(box('wvtt', zero(6), Buffer.from([0, 1]))), [], 'subs')).toThrow(/only TTML \(stpp\)/);
+    });
+  });
 });
+

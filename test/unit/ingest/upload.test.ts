@@ -154,7 +154,8 @@ describe('upload MPD', () => {
     ]);
     expect(matchUploadPath(m, 'live/ch/v1/90000.cmfv')?.rep.id).toBe('v1');
     expect(matchUploadPath(m, 'v1/90000.cmfv')).toBeUndefined();
-    expect(parseUploadMpd(mpd([{ id: 'x', type: 'text', init: 'x.mp4', media: 'x$Number$.cmft' }]), '').representations[0]!.unsupported).toMatch(/text/);
+    expect(parseUploadMpd(mpd([{ id: 'x', type: 'text', init: 'x.mp4', media: 'x$Number$.cmft' }]), '').representations[0]).toMatchObject({ type: 'text', unsupported: undefined });
+    expect(parseUploadMpd(mpd([{ id: 'x', type: 'application', init: 'x.mp4', media: 'x$Number$.cmfm' }]), '').representations[0]!.unsupported).toMatch(/metadata/);
   });
 
   it('refuses hostile or unusable MPDs with the reason, in bounded time', () => {
@@ -320,9 +321,10 @@ describe('upload channel', () => {
     expect(unsupported('init-stream0.m4s', header({ tracks: 2 }))).toMatch(/carries one track; this moov has 2/);
     expect(unsupported('init-stream0.m4s', ftyp('cmfc', 0, ['cmfc']))).toMatch(/no moov/);
     expect(unsupported('init-stream0.m4s', cat(header(), chunk(0)))).toMatch(/carries no media/);
-    expect(unsupported('init-stream0.m4s', header({ handler: 'subt' }))).toMatch(/handler 'subt'/);
+    expect(unsupported('init-stream0.m4s', header({ handler: 'subt' }))).toMatch(/only TTML \(stpp\) can be described/);
+    expect(unsupported('init-stream0.m4s', header({ handler: 'meta' }))).toMatch(/handler 'meta'/);
     expect(unsupported('init-stream0.m4s', header({ kind: 'audio' }))).toMatch(/is audio; the MPD says video/);
-    expect(unsupported('t.mp4', header())).toMatch(/text and metadata representations are not supported yet/);
+    expect(unsupported('t.mp4', header())).toMatch(/is video; the MPD says text/);
     const codec = cat(ftyp('cmfc', 0, ['cmfc']), moov([{ trackId: 1, kind: 'video', timescale: 12800, entry: visualEntry('vp09', 320, 180, btrt(1000)) }]));
     expect(unsupported('init-stream0.m4s', codec)).toMatch(/vp09/);
     expect(codeOf(() => h.put('init-stream0.m4s', Buffer.from('garbage, not boxes')))).toBe('ERR_BAD_BOX');
@@ -335,6 +337,19 @@ describe('upload channel', () => {
     expect(h.put('chunk-stream0-00001.m4s', Buffer.alloc(0))).toBe('nothing');
     // Another identity may not feed a representation's session.
     expect(codeOf(() => h.channel.put('chunk-stream0-00001.m4s', segment(0), { identity: 'token:1', remoteAddress: '203.0.113.9' }))).toBe('ERR_TRACK_TAKEN');
+  });
+
+  it('takes a TTML text representation (.cmft) as a text StreamIndex', () => {
+    const h = harness();
+    h.put('manifest.mpd', mpd([rep('0', 'video', 600_000), { id: 't', type: 'text', init: 't/init.mp4', media: 't/$Number$.cmft' }]));
+    const stpp = box('stpp', Buffer.alloc(6), Buffer.from([0, 1]), Buffer.from('http://www.w3.org/ns/ttml\0\0\0'));
+    expect(h.put('t/init.mp4', cat(ftyp('cmfc', 0, ['cmfc']), moov([{ trackId: 1, kind: 'text', handler: 'subt', timescale: 1000, entry: stpp }])))).toBe('init');
+    const doc = Buffer.from('<tt xmlns="http://www.w3.org/ns/ttml"><body><p begin="00:00:04.000" end="00:00:06.000">x</p></body></tt>');
+    h.put('t/3.cmft', fragment(1, [{ trackId: 1, time: 0, decodeTime: 4000, duration: 2000, samples: [doc], noTfxd: true }], { defaultBaseIsMoof: true }));
+    expect(h.p.tracks.find((t) => t.type === 'text')).toMatchObject({ name: 'text', fourCC: 'TTML', timescale: 1000 });
+    expect(h.p.streams.map((x) => x.id)).toContain('text-t.cmft');
+    const found = h.p.lookup('text', 0, [], 4000n);
+    expect(found.status).toBe('ok');
   });
 
   it('a bad media segment ends the session; the next one reopens it from the init segment kept', () => {

@@ -177,6 +177,32 @@ describe('sparse tracks in the DASH and HLS outputs of a point', () => {
   });
 });
 
+describe('a CMAF TTML track (.cmft) in the outputs', () => {
+  it('is kept timed from its samples, served so in Smooth, and on the output timeline in DASH and HLS', async () => {
+    const p = point();
+    const v = p.openIngest('v', '127.0.0.1', new SmoothIngestParser({ maxBoxSize: 1 << 24 }));
+    v.write(cat(ftyp(), lsmBox(lsmSmil([video])), moov([video])));
+    const t = p.openIngest('subs.cmft', '127.0.0.1', new SmoothIngestParser({ maxBoxSize: 1 << 24, cmaf: 'subs' }));
+    t.write(cat(ftyp('cmfc', 0, ['cmfc']), moov([{ trackId: 1, kind: 'text', handler: 'subt', timescale: 1000, entry: STPP }])));
+    for (let i = 0; i < 6; i++) {
+      v.write(fragment(i + 1, [{ trackId: 1, time: BigInt(i) * 2n * S, duration: 2n * S, samples: [payload(100, i)] }]));
+      // CMAF: the document at 4 s says 00:00:04.
+      const doc = `<tt xmlns="http://www.w3.org/ns/ttml"><body><p begin="00:00:0${2 * i}.000" end="00:00:${String(2 * i + 2).padStart(2, '0')}.000">at ${2 * i}</p></body></tt>`;
+      t.write(fragment(i + 1, [{ trackId: 1, time: 0, decodeTime: i * 2000, duration: 2000, samples: [Buffer.from(doc)], noTfxd: true }], { defaultBaseIsMoof: true }));
+    }
+    expect(p.manifest().body.toString()).toMatch(/<StreamIndex Type="text" Name="subs" Subtype="SUBT"[^>]*TimeScale="1000"/);
+    const smooth = p.lookup('subs', 0, [], 4000n);
+    if (smooth.status !== 'ok') throw new Error(smooth.status);
+    expect(text((await settled(p.smoothFragment(smooth))).data as Buffer)).toContain('<p begin="00:00:00.000" end="00:00:02.000">at 4</p>');
+    // The outputs start 10 s before the session's first fragment: media time 4 s is output time 14 s.
+    const found = p.segment('subs=0', 14_000n);
+    if (found.status !== 'ok') throw new Error(found.status);
+    const dash = await settled(p.cmafSegment(found.found, { decodeTimeOffset: found.decodeTimeOffset }));
+    expect(text(dash.data as Buffer)).toContain('<p begin="00:00:14.000" end="00:00:16.000">at 4</p>');
+    expect(p.mpd().body.toString()).toMatch(/<AdaptationSet[^>]*contentType="text"/);
+  });
+});
+
 describe('sparsePlaylist', () => {
   const at = (seconds: number, duration = 2): { time: bigint; duration: bigint } => ({ time: BigInt(seconds) * S, duration: BigInt(duration) * S });
   const show = (entries: ReturnType<typeof sparsePlaylist>): string[] =>
