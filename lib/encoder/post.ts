@@ -196,15 +196,7 @@ export class IngestPost {
     } catch {
       return undefined;
     }
-    attempt.ending = true;
-    attempt.req.end();
-    const timer = setTimeout(() => attempt.req.destroy(), 5000);
-    let status: number | undefined;
-    try {
-      status = await attempt.ended;
-    } finally {
-      clearTimeout(timer);
-    }
+    const status = await this.#finish(attempt);
     // Some servers (or a wrong URL behind a catch-all handler) read the whole body and only then refuse it.
     if (status !== undefined && status >= 300) {
       throw new EncoderError('ERR_ENCODER_REJECTED', `${this.url.href} answered the stream with ${attempt.refusal?.message ?? status}`, {
@@ -212,6 +204,18 @@ export class IngestPost {
       });
     }
     return status;
+  }
+
+  /** Ends the request body and waits for the answer's status (up to 5 s; `undefined` for none). */
+  async #finish(attempt: Attempt): Promise<number | undefined> {
+    attempt.ending = true;
+    attempt.req.end();
+    const timer = setTimeout(() => attempt.req.destroy(), 5000);
+    try {
+      return await attempt.ended;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**
@@ -223,16 +227,8 @@ export class IngestPost {
   async close(): Promise<void> {
     const attempt = this.#attempt;
     if (!attempt?.alive) return;
-    attempt.ending = true;
     attempt.alive = false; // nothing more goes on this request
-    attempt.req.end();
-    const timer = setTimeout(() => attempt.req.destroy(), 5000);
-    let status: number | undefined;
-    try {
-      status = await attempt.ended;
-    } finally {
-      clearTimeout(timer);
-    }
+    const status = await this.#finish(attempt);
     if (status !== undefined && status < 300) {
       for (const list of this.#kept) list.length = 0;
       this.#parked = true;

@@ -65,7 +65,7 @@ const FFMPEG_MPD = `<?xml version="1.0" encoding="utf-8"?>
 
 interface RepSpec {
   id: string;
-  type?: 'video' | 'audio' | 'text';
+  type?: 'video' | 'audio' | 'text' | 'application';
   bandwidth?: number;
   lang?: string;
   init?: string;
