@@ -17,7 +17,8 @@ import { openSource } from '../../lib/ismv/source';
 import { SCTE35_SCHEME } from '../../lib/model';
 import { UUID_TFRF, UUID_TFXD, parseTfxd } from '../../lib/mp4/boxes';
 import { children, findChild } from '../../lib/mp4/reader';
-import { TrackSpec, cat, fragment, ftyp, lsmBox, lsmSmil, moov, payload } from '../helpers/fmp4';
+import { cat, fragment, ftyp, lsmBox, lsmSmil, moov, payload } from '../helpers/fmp4';
+import { adSpec, captionSpec, videoSpec } from '../helpers/sparse';
 import { RawPost, fixture, fragmentsOfRound, get, parseManifest, tfxdOf, until } from '../helpers/raw-ingest';
 import { startServer, TestServer } from '../helpers/server';
 import { ffprobePath, withTool } from '../helpers/tools';
@@ -315,22 +316,9 @@ describe('live archive', () => {
     const S = 10_000_000n;
     /** Where the media starts: the on-demand presentation lists from there as 0. */
     const START = 10n * S;
-    const video: TrackSpec = { trackId: 1, kind: 'video', bitrate: 800000, params: { trackName: 'video' } };
-    const captions: TrackSpec = {
-      trackId: 1,
-      kind: 'text',
-      bitrate: 1000,
-      handler: 'subt',
-      language: 'eng',
-      params: { trackName: 'captions', parentTrackName: 'video', FourCC: 'TTML', Subtype: 'CAPT' },
-    };
-    const ads: TrackSpec = {
-      trackId: 2,
-      kind: 'text',
-      bitrate: 0,
-      handler: 'meta',
-      params: { trackName: 'ads', parentTrackName: 'video', Subtype: 'DATA', Scheme: SCTE35_SCHEME, manifestOutput: 'true' },
-    };
+    const video = videoSpec();
+    const captions = { ...captionSpec(1), language: 'eng' };
+    const ads = adSpec(2);
     const caption = (i: number): Buffer => Buffer.from(`<tt xmlns="http://www.w3.org/ns/ttml" xml:lang="en"><body><div><p>line ${i}</p></div></body></tt>`);
     const splice = (i: number): Buffer => Buffer.from(`fc302000000000000000fff00506fe000dbba0000a00080${i}`, 'hex');
     /** Captions at 0, 1, 2 and 5 s (a gap); ad markers at 2.5 s (a 2 s break) and 6 s (of unknown duration, 0). */

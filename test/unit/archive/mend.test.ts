@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { mendFile } from '../../../lib/archive';
 import { openSource } from '../../../lib/ismv/source';
-import { SCTE35_SCHEME } from '../../../lib/model';
 import { children } from '../../../lib/mp4/reader';
-import { TrackSpec, cat, fragment, ftyp, lsmBox, lsmSmil, moov } from '../../helpers/fmp4';
+import { cat, fragment, ftyp, lsmBox, lsmSmil, moov } from '../../helpers/fmp4';
+import { adSpec } from '../../helpers/sparse';
 import { fixture, tfxdOf } from '../../helpers/raw-ingest';
 
 /** The fixture's first track as an unfinished archive-like file: header, then its fragments. */
@@ -65,13 +65,7 @@ describe('mendFile', () => {
   });
 
   it('a sparse track\'s file with events of duration 0 keeps every complete event', async () => {
-    const ads: TrackSpec = {
-      trackId: 1,
-      kind: 'text',
-      bitrate: 0,
-      handler: 'meta',
-      params: { trackName: 'ads', parentTrackName: 'video', Subtype: 'DATA', Scheme: SCTE35_SCHEME, manifestOutput: 'true' },
-    };
+    const ads = adSpec(1);
     const events = [0n, 50_000_000n, 300_000_000n].map((time, i) =>
       fragment(i + 1, [{ trackId: 1, time, duration: i === 1 ? 20_000_000n : 0n, samples: [Buffer.from(`fc30${i}0`, 'hex')] }]),
     );

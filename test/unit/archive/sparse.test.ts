@@ -15,16 +15,11 @@ import { SmoothManifestFormatter } from '../../../lib/manifest/smooth';
 import { resolveOptions } from '../../../lib/options';
 import { PublishingPoint } from '../../../lib/point';
 import { TrackSpec, cat, fragment, ftyp, lsmBox, lsmSmil, mfra, moov, payload } from '../../helpers/fmp4';
+import { captionSpec, videoSpec } from '../../helpers/sparse';
 
 const S = 10_000_000n;
-const video: TrackSpec = { trackId: 1, kind: 'video', bitrate: 800000, params: { trackName: 'video' } };
-const captions: TrackSpec = {
-  trackId: 1,
-  kind: 'text',
-  bitrate: 1000,
-  handler: 'subt',
-  params: { trackName: 'captions', parentTrackName: 'video', FourCC: 'TTML', Subtype: 'CAPT' },
-};
+const video = videoSpec();
+const captions = captionSpec(1);
 const header = (tracks: TrackSpec[]): Buffer => cat(ftyp(), lsmBox(lsmSmil(tracks)), moov(tracks));
 const at = (trackId: number, n: number, seconds: bigint, body: Buffer): Buffer => fragment(n, [{ trackId, time: seconds * S, duration: S, samples: [body] }]);
 const caption = (i: bigint): Buffer => Buffer.from(`<tt xmlns="http://www.w3.org/ns/ttml"><body><p>${i}</p></body></tt>`);

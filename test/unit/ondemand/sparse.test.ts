@@ -17,6 +17,7 @@ import { children, findChild } from '../../../lib/mp4/reader';
 import { FilePool } from '../../../lib/ondemand/pool';
 import { OnDemandPresentation } from '../../../lib/ondemand/presentation';
 import { TrackSpec, cat, fragment, ftyp, lsmBox, lsmSmil, mfra, moov, payload } from '../../helpers/fmp4';
+import { adSpec, captionSpec, videoSpec } from '../../helpers/sparse';
 
 const S = 10_000_000n;
 const formatter = new SmoothManifestFormatter();
@@ -31,21 +32,9 @@ afterEach(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-const video: TrackSpec = { trackId: 1, kind: 'video', bitrate: 300000, params: { trackName: 'video' } };
-const captions: TrackSpec = {
-  trackId: 1,
-  kind: 'text',
-  bitrate: 1000,
-  handler: 'subt',
-  params: { trackName: 'captions', parentTrackName: 'video', FourCC: 'TTML', Subtype: 'CAPT', manifestOutput: 'false' },
-};
-const ads: TrackSpec = {
-  trackId: 1,
-  kind: 'text',
-  bitrate: 0,
-  handler: 'meta',
-  params: { trackName: 'ads', parentTrackName: 'video', FourCC: 'DATA', Subtype: 'DATA', Scheme: SCTE35_SCHEME, manifestOutput: 'true' },
-};
+const video = videoSpec(1, 300000);
+const captions = captionSpec(1, { manifestOutput: 'false' });
+const ads = adSpec(1, { FourCC: 'DATA' });
 
 interface Event {
   time: bigint;

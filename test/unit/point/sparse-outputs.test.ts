@@ -17,11 +17,12 @@ import { sparsePlaylist } from '../../../lib/point/outputs';
 import { memoryStore } from '../../../lib/store/memory';
 import { isThenable } from '../../../lib/store/types';
 import { TrackSpec, box, cat, fragment, ftyp, lsmBox, lsmSmil, moov, payload, u16 } from '../../helpers/fmp4';
+import { videoSpec } from '../../helpers/sparse';
 
 const S = 10_000_000n;
 /** An `stpp` sample entry (ISO/IEC 14496-30): TTML namespace, no schema, no auxiliary MIME types. */
 const STPP = box('stpp', Buffer.alloc(6), u16(1), Buffer.from('http://www.w3.org/ns/ttml\0\0\0'));
-const video: TrackSpec = { trackId: 1, kind: 'video', bitrate: 800000, params: { trackName: 'video' } };
+const video = videoSpec();
 // The encoder names the handler `text`: the CMAF header says `subt`.
 const captions: TrackSpec = {
   trackId: 2,

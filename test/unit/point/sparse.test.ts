@@ -11,23 +11,12 @@ import { resolveOptions } from '../../../lib/options';
 import { PublishingPoint } from '../../../lib/point';
 import type { SettingsOverrides } from '../../../lib/definition';
 import { TrackSpec, cat, fragment, ftyp, lsmBox, lsmSmil, mfra, moov, payload } from '../../helpers/fmp4';
+import { adSpec, captionSpec, videoSpec } from '../../helpers/sparse';
 
 const S = 10_000_000n;
-const video: TrackSpec = { trackId: 1, kind: 'video', bitrate: 800000, params: { trackName: 'video' } };
-const captions: TrackSpec = {
-  trackId: 2,
-  kind: 'text',
-  bitrate: 1000,
-  handler: 'subt',
-  params: { trackName: 'captions', parentTrackName: 'video', FourCC: 'TTML', Subtype: 'CAPT' },
-};
-const ads: TrackSpec = {
-  trackId: 3,
-  kind: 'text',
-  bitrate: 0,
-  handler: 'meta',
-  params: { trackName: 'ads', parentTrackName: 'video', Subtype: 'DATA', Scheme: SCTE35_SCHEME, manifestOutput: 'true' },
-};
+const video = videoSpec();
+const captions = captionSpec(2);
+const ads = adSpec(3);
 
 function point(settings: SettingsOverrides = {}): PublishingPoint {
   return new PublishingPoint('ch1.isml', resolveSettings([{ startOnFirstRequest: true, lookaheadChunks: 2, ...settings }]), resolveOptions({ stateFile: false }));
