@@ -77,7 +77,8 @@ interface Received {
 export interface UploadHandler {
   /**
    * Starts reading the body of an upload request as it arrives, before its point is known. Its bytes
-   * count against the bodies all uploads may hold at once until `res` is done.
+   * count against the bodies all uploads may hold at once while it is read and, once whole, until `res`
+   * is done; a body cut short or refused gives them back at once.
    */
   receive(req: IncomingMessage, res: ServerResponse): void;
   /** Serves an upload request to a point that exists. */
@@ -135,18 +136,23 @@ export function uploadHandler(http: UploadHttp): UploadHandler {
     const uploader: Uploader = { identity: decision.identity, remoteAddress: received.address };
     // Counted until its body is read and handled (or the request went away), whatever its socket does.
     const over = channel.begin();
-    received.body.then((body) => {
-      if (!body) return over(); // the request went away
-      try {
-        if (body instanceof SmoothError) throw body;
-        const result = req.method === 'DELETE' ? channel.delete(path) : channel.put(path, body, uploader);
-        ok(res, point, req.method === 'DELETE' ? 204 : SUCCESS[result]);
-      } catch (e) {
-        refuse(req, res, point, e);
-      } finally {
-        over();
-      }
-    });
+    received.body
+      .then((body) => {
+        if (!body) return; // the request went away
+        try {
+          if (body instanceof SmoothError) throw body;
+          const result = req.method === 'DELETE' ? channel.delete(path) : channel.put(path, body, uploader);
+          ok(res, point, req.method === 'DELETE' ? 204 : SUCCESS[result]);
+        } catch (e) {
+          refuse(req, res, point, e);
+        }
+      })
+      .catch((err: unknown) => {
+        // Answering failed (the connection went meanwhile): nothing is left to tell the encoder.
+        debug('%s: upload %s %s: %O', point.path, req.method, req.url, err);
+        if (!res.writableEnded) res.destroy();
+      })
+      .finally(over);
   };
 
   /**
@@ -166,27 +172,34 @@ export function uploadHandler(http: UploadHttp): UploadHandler {
     const body = new Promise<Buffer | SmoothError | undefined>((ok) => (settle = ok));
     bodies.set(req, { body, address: req.socket.remoteAddress });
     let finished = false;
-    const finish = (body: Buffer | SmoothError | undefined): void => {
-      if (finished) return;
-      finished = true;
-      clearTimeout(idle);
-      req.removeListener('data', onData);
-      settle(body);
-    };
-    const tooLarge = (): SmoothError => new SmoothError('ERR_BOX_TOO_LARGE', `the body exceeds the ${cap} bytes an upload to this path may have`);
     let counted = 0;
     const release = (): void => {
       held -= counted;
       counted = 0;
     };
-    res.once('close', release);
+    const finish = (body: Buffer | SmoothError | undefined): void => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(idle);
+      req.removeListener('data', onData);
+      // Only a whole body stays counted, until it was handled and answered.
+      if (!Buffer.isBuffer(body)) {
+        chunks.length = 0;
+        release();
+      }
+      settle(body);
+    };
+    const tooLarge = (): SmoothError => new SmoothError('ERR_BOX_TOO_LARGE', `the body exceeds the ${cap} bytes an upload to this path may have`);
+    // Once answered (or gone), nothing more is read into memory, and what was is given back.
+    res.once('close', () => {
+      finish(undefined);
+      release();
+    });
     const onData = (chunk: Buffer): void => {
       idle?.refresh();
       size += chunk.length;
       if (size > cap) return finish(tooLarge());
       if (held + chunk.length > maxHeld) {
-        chunks.length = 0;
-        release();
         return finish(new SmoothError('ERR_BUDGET_EXCEEDED', `uploads hold ${maxHeld} bytes of bodies at once; retry`));
       }
       held += chunk.length;

@@ -136,6 +136,16 @@ describe('CMAF upload bodies held at once', () => {
       for (const p of posts.slice(0, 2)) expect((await p.response).status).toBe(404);
       const again = await fetch(`${s.base}/a.isml/v/9.m4s`, { method: 'PUT', body: Buffer.alloc(900 << 10, 1) });
       expect(again.status).toBe(404);
+      // Bodies that go on after their answer (a point that does not exist) are not counted on.
+      for (let i = 0; i < 4; i++) {
+        const late = new RawPost(`${s.base}/nope.isml/v/${i}.m4s`);
+        await late.write(Buffer.alloc(1000, 1));
+        expect((await late.response).status).toBe(404);
+        for (let k = 0; k < 15; k++) void late.write(Buffer.alloc(64 << 10, 1)).catch(() => undefined);
+      }
+      await new Promise((ok) => setTimeout(ok, 200));
+      const whole = await fetch(`${s.base}/a.isml/v/10.m4s`, { method: 'PUT', body: Buffer.alloc(1000 << 10, 1) });
+      expect(whole.status).toBe(404);
     } finally {
       await s.close();
     }
