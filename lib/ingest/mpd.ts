@@ -108,6 +108,9 @@ function templateParts(template: string, which: string): Part[] {
   return parts;
 }
 
+/** Paths below a point that it serves (Manifest, its DASH and HLS outputs, the time, Smooth requests). */
+const SERVED = /^(manifest|time|\.mpd|\.m3u8|cmaf\/.*|(qualitylevels|streams|events|fragments)\(.*)$/i;
+
 const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /**
@@ -140,6 +143,8 @@ function resolve(parts: readonly Part[], id: string, bandwidth: number | undefin
   } catch (err) {
     throw bad(`SegmentTemplate@${which} of representation ${id} names ${full.slice(0, 80)}: ${(err as Error).message}`);
   }
+  // Paths the point serves itself are never routed to the upload: segments there could not arrive.
+  if (SERVED.test(full)) throw bad(`SegmentTemplate@${which} of representation ${id} names ${full.slice(0, 80)}, a path the point serves (its outputs)`);
   return { path: full, pattern: `^${dir ? `${escapeRegExp(dir)}/` : ''}${pattern}$`, variable };
 }
 
