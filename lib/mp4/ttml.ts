@@ -100,8 +100,11 @@ function ratesOf(param: (name: string) => string | undefined): Rates {
   return { frame, subFrame, tick };
 }
 
-const CLOCK = /^(\d{2,}):(\d{2}):(\d{2})(?:\.(\d+)|:(\d{2,})(?:\.(\d+))?)?$/;
-const OFFSET = /^(\d+)(?:\.(\d+))?(h|ms|m|s|f|t)$/;
+// Digits are bounded: the rationals are BigInts, and a time of thousands of digits would take seconds
+// to reduce (a document is read on a request). Nine digits of hours, frames or sub-frames and fifteen
+// of an offset count are beyond any real time; twelve fraction digits are below a picosecond.
+const CLOCK = /^(\d{2,9}):(\d{2}):(\d{2})(?:\.(\d{1,12})|:(\d{2,9})(?:\.(\d{1,9}))?)?$/;
+const OFFSET = /^(\d{1,15})(?:\.(\d{1,12}))?(h|ms|m|s|f|t)$/;
 
 /**
  * A TTML time expression in seconds, exactly.
@@ -179,13 +182,19 @@ const NAME = /[^\s/>=]+/y;
 const ATTRIBUTE = /\s+([^\s=/>]+)\s*=\s*(?:"([^"]*)"|'([^']*)')/y;
 const TAG_END = /\s*(\/?)>/y;
 
+/** Largest document rewritten (captions are a few KB): a larger one is left as it is. */
+export const MAX_TTML_BYTES = 1 << 20;
+
 /**
- * Adds `start` seconds (negative: subtracts) to the time expressions of a TTML document (see the module
- * comment).
- * @returns the rewritten document, or `undefined` when it is left as it is (nothing to shift, or it
- *   could not be read)
+ * Adds `start` seconds to the time expressions of a TTML document (see the module comment). A negative
+ * `start` moves a document from its track's timeline to its sample's: a time before the sample (a cue
+ * carried over from an earlier one) becomes 0, and an element without `begin` keeps beginning with
+ * the sample.
+ * @returns the rewritten document, or `undefined` when it is left as it is (nothing to shift, too large,
+ *   or it could not be read)
  */
 export function shiftTtml(doc: Uint8Array, start: Rational): Buffer | undefined {
+  if (doc.byteLength > MAX_TTML_BYTES) return undefined;
   try {
     return shift(Buffer.from(doc.buffer, doc.byteOffset, doc.byteLength).toString('latin1'), start);
   } catch {
@@ -194,6 +203,7 @@ export function shiftTtml(doc: Uint8Array, start: Rational): Buffer | undefined 
 }
 
 function shift(text: string, start: Rational): Buffer | undefined {
+  const backward = start.n < 0n;
   const edits: Array<{ at: number; end: number; text: string }> = [];
   /** Per open element: it or an ancestor has a `begin` (its descendants' times are relative). */
   const timed: boolean[] = [];
@@ -249,12 +259,12 @@ function shift(text: string, start: Rational): Buffer | undefined {
         const dur = attributes.find((a) => a.name === 'dur');
         if (dur) parseTtmlTime(dur.value, rates);
         for (const a of [begin, end]) {
-          if (a) edits.push({ at: a.start, end: a.end, text: formatTtmlTime(nonNegative(add(parseTtmlTime(a.value, rates), start))) });
+          if (a) edits.push({ at: a.start, end: a.end, text: formatTtmlTime(onTimeline(add(parseTtmlTime(a.value, rates), start), backward)) });
         }
         // A sequence's children count from one another, not from the document: it anchors them itself.
         const seq = attributes.find((a) => a.name === 'timeContainer')?.value.trim() === 'seq';
         const afterName = lt + 1 + name.length;
-        if (!begin && (end || dur || seq)) edits.push({ at: afterName, end: afterName, text: ` begin="${formatTtmlTime(nonNegative(start))}"` });
+        if (!begin && !backward && (end || dur || seq)) edits.push({ at: afterName, end: afterName, text: ` begin="${formatTtmlTime(onTimeline(start, false))}"` });
         self = begin !== undefined || end !== undefined || dur !== undefined || seq;
       }
       if (close[1] !== '/') timed.push(self);
@@ -272,10 +282,14 @@ function shift(text: string, start: Rational): Buffer | undefined {
   return Buffer.from(parts.join(''), 'latin1');
 }
 
-/** A time expression cannot be negative: a document whose times would become so is left as it is. */
-function nonNegative(t: Rational): Rational {
-  if (t.n < 0n) throw new Error('a time before 0');
-  return t;
+/**
+ * A time expression cannot be negative. Moved back onto its sample, a time before it is the sample's
+ * start; moved forward, one still before 0 leaves the document as it is.
+ */
+function onTimeline(t: Rational, backward: boolean): Rational {
+  if (t.n >= 0n) return t;
+  if (backward) return { n: 0n, d: 1n };
+  throw new Error('a time before 0');
 }
 
 /** The offset just past `token`, searched from `from`; throws when it never comes (a truncated document). */

@@ -6,7 +6,7 @@
  */
 import { packFragment } from '../../../lib/media';
 import { children, findChild } from '../../../lib/mp4/reader';
-import { formatTtmlTime, parseTtmlTime, shiftTtml } from '../../../lib/mp4/ttml';
+import { MAX_TTML_BYTES, formatTtmlTime, parseTtmlTime, shiftTtml } from '../../../lib/mp4/ttml';
 import { ttmlSegment } from '../../../lib/package/ttml';
 
 const TT = '<tt xmlns="http://www.w3.org/ns/ttml" xmlns:ttp="http://www.w3.org/ns/ttml#parameter"';
@@ -127,6 +127,22 @@ describe('shiftTtml', () => {
       Buffer.alloc(0),
     ];
     for (const c of cases) expect(shiftTtml(c, at(100n))).toBeUndefined();
+  });
+
+  it('bounds the work of a document: times of more digits than any real one and documents over 1 MiB are left alone', () => {
+    // BigInt reduction is quadratic in the digits: unbounded, a 50,000-digit time took over a second.
+    for (const t of [`00:00:01.${'1'.repeat(13)}`, `${'9'.repeat(10)}:00:00`, `${'9'.repeat(16)}s`, `1.${'5'.repeat(13)}s`]) {
+      expect(() => parseTtmlTime(t)).toThrow(/not a TTML time expression/);
+      expect(shifted(`<p begin="${t}">a</p>`)).toBeUndefined();
+    }
+    expect(seconds(`00:00:01.${'5'.repeat(12)}`)).toBeCloseTo(1.5555, 3);
+    expect(shifted(`<p begin="1s">${'a'.repeat(MAX_TTML_BYTES)}</p>`)).toBeUndefined();
+  });
+
+  it('moves a document back onto its sample (CMAF ingest): a time before the sample is 0, no begin is added', () => {
+    expect(div('<p begin="9s" end="12s">carried over</p><p end="12s">no begin</p>', at(-10n))).toBe(
+      '<p begin="00:00:00.000" end="00:00:02.000">carried over</p><p end="00:00:02.000">no begin</p>',
+    );
   });
 });
 
