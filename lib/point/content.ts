@@ -22,7 +22,7 @@ import type { BudgetHolder, ByteBudget } from './limits';
 import type { Anchor } from './anchor';
 import { contentTag, fragmentTag, liveMaxAge } from './etag';
 import { PointOutputs, RenderedOutput, isTtml } from './outputs';
-import { TimeShift, restartShift } from './restart';
+import { SPARSE_LEAD_SECONDS, TimeShift, resendFloor, restartShift, shiftIn } from './restart';
 import { listGroups, parentOf, rescale } from './listing';
 import { trimBound } from './timeline';
 import { Track, TrackRegistry } from './tracks';
@@ -446,9 +446,35 @@ export class PointContent implements BudgetHolder {
   restartShift(track: Track, time: bigint, duration: bigint): { shift: TimeShift; reused: boolean } {
     const view = (t: Track) => ({ timeline: t.timeline, timescale: t.info.timescale, lastArrival: t.stats.lastArrival });
     const now = this.#host.options.clock.now();
-    const result = restartShift([...this.tracks].map(view), view(track), time, duration, now, this.#restart);
+    // Sparse tracks do not say where the media ends: a marker may last a long break, or come early.
+    const media = [...this.tracks].filter((t) => t.info.parent === undefined);
+    const result = restartShift(media.map(view), view(track), time, duration, now, this.#restart);
     this.#restart = result.shift;
     return result;
+  }
+
+  /**
+   * The shift for a sparse event at `time` of `track`: the restart shift the media took, when the event
+   * is behind its parent's resend window and the shift puts it back among the parent's fragments (a
+   * restarted encoder's sparse stream carries the same unshifted times as its media).
+   */
+  sparseShift(track: Track, time: bigint): TimeShift | undefined {
+    const parent = parentOf(track.group, this.tracks.groups);
+    const shift = this.#restart;
+    if (!parent || !shift) return undefined;
+    let floor: bigint | undefined;
+    let newest: bigint | undefined;
+    for (const t of parent.tracks) {
+      const f = resendFloor(t.timeline);
+      if (f !== undefined && (floor === undefined || f > floor)) floor = f;
+      if (t.timeline.newest !== undefined && (newest === undefined || t.timeline.newest > newest)) newest = t.timeline.newest;
+    }
+    if (floor === undefined || newest === undefined) return undefined;
+    const scale = track.info.timescale;
+    const from = rescale(floor, parent.timescale, scale);
+    const shifted = time + shiftIn(shift, scale);
+    const lead = rescale(newest, parent.timescale, scale) + SPARSE_LEAD_SECONDS * BigInt(scale);
+    return time < from && shifted >= from && shifted <= lead ? shift : undefined;
   }
 
   /** The manifest and its ETag change (a fragment, a stream or a setting). */

@@ -58,6 +58,8 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
   /** Settings that arrived while the point was not Idle; applied when it returns to Idle. */
   #pendingSettings: PointSettings | undefined;
   #state: PointState = 'Idle';
+  /** {@link close} ran: the point takes no more encoders. */
+  #removed = false;
   #error: string | undefined;
   #source: SourceStatus | undefined;
   /** The definition is malformed: the point stays in Error until the file is fixed. */
@@ -73,6 +75,7 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
   readonly #host: SessionHost = {
     attach: (session, tracks) => this.#attach(session, tracks),
     fragment: (track, fragment) => this.#fragment(track, fragment),
+    sparseShift: (track, time) => this.#content.sparseShift(track, time),
     restarted: (session, track, time, duration) => this.#restarted(session, track, time, duration),
     dropped: (session, track, time, behind) => this.#dropped(session, track, time, behind),
     leftOut: (session, reasons) => {
@@ -276,6 +279,8 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
    * @throws SmoothError ERR_POINT_STATE with the reason when it may not
    */
   checkIngest(): void {
+    // A request that was on its way (an upload authorized asynchronously) may reach a point removed since.
+    if (this.#removed) throw new SmoothError('ERR_POINT_STATE', 'the publishing point was removed');
     const s = this.#step('encoder');
     if ('refuse' in s) throw new SmoothError('ERR_POINT_STATE', refusedEncoder(this.#state, s.refuse));
   }
@@ -307,6 +312,7 @@ export class PublishingPoint extends SafeEmitter<PointEvents> {
 
   /** Closes every ingest connection and releases the fragments (the point is going away). */
   close(): void {
+    this.#removed = true;
     this.#kill();
     this.#content.close();
     this.#streams.clear();

@@ -15,6 +15,9 @@ import type { Track } from './tracks';
 /** A connection idle this long (and two fragment durations) is stale once its stream ended elsewhere. */
 const STALE_MIN_MS = 2000;
 
+/** The longest sparse event accepted, in seconds: a day (breaks and captions last far less). */
+const MAX_SPARSE_SECONDS = 86_400n;
+
 /** The shortest fragment accepted is 1/this of a second (100 ms). */
 const MIN_FRAGMENTS_PER_SECOND = 10n;
 
@@ -44,6 +47,11 @@ export interface SessionHost {
    * @throws SmoothError ERR_ENCODER_RESTART to refuse the session (`refuse`)
    */
   restarted(session: IngestSession, track: Track, time: bigint, duration: bigint): TimeShift | undefined;
+  /**
+   * The shift of a sparse event at `time` of `track` that belongs to a restarted encoder (see
+   * `PointContent.sparseShift`), or nothing.
+   */
+  sparseShift(track: Track, time: bigint): TimeShift | undefined;
   /** The stream's header describes tracks the point does not take (`reasons`); its other tracks go on. */
   leftOut(session: IngestSession, reasons: readonly string[]): void;
   /** A fragment was dropped: `track` already has its time or a later one. */
@@ -264,6 +272,11 @@ export class IngestSession {
         track = this.#tracks!.get(parsed.trackId)!; // a reset attached the session to fresh tracks
       }
     }
+    if (sparse && !this.#timed) {
+      // A sparse-only stream of a restarted encoder takes the shift its media took.
+      this.#shift = this.#host.sparseShift(track, parsed.time);
+      if (this.#shift) this.#timed = true;
+    }
     let shift = 0n;
     if (this.#shift) {
       shift = this.#shifts.get(track) ?? shiftIn(this.#shift, track.info.timescale);
@@ -274,6 +287,9 @@ export class IngestSession {
     // fragment is left out, and refused only when another fragment of its track follows it.
     const short = this.#short.get(track);
     if (short !== undefined) throw new SmoothError('ERR_BAD_FRAGMENT', short);
+    if (sparse && parsed.duration > MAX_SPARSE_SECONDS * BigInt(track.info.timescale)) {
+      throw new SmoothError('ERR_BAD_FRAGMENT', `${track.key}: a sparse event of ${parsed.duration} ticks lasts more than a day`);
+    }
     // Sparse fragments are events: an SCTE-35 splice of unknown duration has duration 0.
     if (!sparse && parsed.duration * MIN_FRAGMENTS_PER_SECOND < BigInt(track.info.timescale)) {
       this.#short.set(track, `${track.key}: fragment of ${parsed.duration} ticks, shorter than the minimum of 100 ms`);
@@ -285,7 +301,8 @@ export class IngestSession {
     // times are unsigned) and, after a shift, not before the end of the track's newest fragment. The
     // start moves, the end stays; a fragment that ends before it carries nothing playable.
     const newest = track.timeline.newest;
-    const floor = this.#shift && newest !== undefined ? newest + track.timeline.lastDuration! : 0n;
+    // (Sparse events may overlap: a marker's break may span the next one.)
+    const floor = this.#shift && !sparse && newest !== undefined ? newest + track.timeline.lastDuration! : 0n;
     if (time < floor) {
       duration -= floor - time;
       time = floor;

@@ -116,6 +116,30 @@ describe('sparse tracks in the same POST as the media', () => {
   });
 });
 
+describe('sparse tracks of a restarted encoder', () => {
+  it('take the shift its media took, in a POST of their own, and leave the media where the point ended', () => {
+    const p = point({ encoderRestart: 'continue' });
+    const first = p.openIngest('media', '127.0.0.1', new SmoothIngestParser({ maxBoxSize: 1 << 24 }));
+    first.write(header([video, ads]));
+    for (let i = 0; i < 6; i++) first.write(videoAt(i + 1, i));
+    // A marker with a long break: the restart must not go past its end.
+    first.write(textAt(3, 50, 3n * S, 100n * S, Buffer.from([1])));
+    first.abort('disconnected');
+    // The encoder restarts from 0: its media continue after 6 s, and so do its markers.
+    const media = p.openIngest('media', '127.0.0.1', new SmoothIngestParser({ maxBoxSize: 1 << 24 }));
+    media.write(header([video]));
+    for (let i = 0; i < 4; i++) media.write(videoAt(i + 1, i));
+    // The media continue where they ended (6 s), not after the break.
+    expect(p.lookup('video', 800000, [], 6n * S).status).toBe('ok');
+    const sparse = p.openIngest('sparse', '127.0.0.1', new SmoothIngestParser({ maxBoxSize: 1 << 24 }));
+    sparse.write(header([{ ...ads, trackId: 1 }]));
+    sparse.write(textAt(1, 1, S, 0n, Buffer.from([2])));
+    // Shifted by the media's 6 s (plus the little wall time the restart took): after 6 s, not at 1 s.
+    expect(p.lookup('ads', 0, [], 7n * S).status).toBe('ok');
+    expect(sparse.closed).toBe(false);
+  });
+});
+
 describe('sparse tracks in their own POST', () => {
   it('attach before the media, never make the point Started, and do not hold back the end of the stream', () => {
     const p = point();
