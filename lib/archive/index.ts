@@ -408,6 +408,8 @@ export class Archiver {
         fragments: complete ? withPayloads(e.file.fragments.list(), e.payloads?.byTime) : [],
       }));
       await writeManifests(seg.folder, presentationName(s.point.path), tracks, complete ? this.#options.manifest : undefined);
+      // The complete .ismc carries the samples now: they need not stay in memory.
+      if (complete) for (const e of seg.files.values()) e.payloads = undefined;
     } catch (err) {
       this.#failSegment(s, seg, failureOf(err));
     }

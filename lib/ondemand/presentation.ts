@@ -346,21 +346,28 @@ function extendTrack(track: OnDemandTrack): void {
   }
 }
 
-/** Listed fragments of a `manifestOutput` track whose samples {@link loadPayloads} has read. */
-const payloadsRead = new WeakMap<OnDemandTrack, number>();
+/** Listed fragments of a `manifestOutput` track whose samples {@link loadPayloads} has read, and their bytes. */
+const payloadsRead = new WeakMap<OnDemandTrack, { count: number; bytes: number }>();
+
+/** Bytes of samples a track's manifest carries at most, as a live archive keeps (the rest is listed without). */
+const PAYLOAD_BYTES = 4 * 2 ** 20;
 
 /**
  * Reads the samples a `manifestOutput` track's listed fragments carry in a rendered manifest, for those
- * that have none yet (a sample over {@link MANIFEST_OUTPUT_MAX} bytes stays out, as live).
+ * that have none yet (a sample over {@link MANIFEST_OUTPUT_MAX} bytes stays out, as live, and so do
+ * those beyond {@link PAYLOAD_BYTES} a track).
  */
 async function loadPayloads(source: Source, track: OnDemandTrack): Promise<void> {
   if (!track.info.manifestOutput) return;
   const listed = track.listed as FragmentTime[];
+  const read = payloadsRead.get(track) ?? { count: 0, bytes: 0 };
+  payloadsRead.set(track, read);
   // The listing only grows at its end: what was read (or found too large) is not read again.
-  for (let i = payloadsRead.get(track) ?? 0; i < listed.length; i++) {
-    const payload = await source.samples(track.source, track.sourceIndex[i]!, MANIFEST_OUTPUT_MAX);
-    if (payload) listed[i] = { time: listed[i]!.time, duration: listed[i]!.duration, payload };
-    payloadsRead.set(track, i + 1);
+  for (; read.count < listed.length && read.bytes < PAYLOAD_BYTES; read.count++) {
+    const payload = await source.samples(track.source, track.sourceIndex[read.count]!, MANIFEST_OUTPUT_MAX);
+    if (!payload || read.bytes + payload.length > PAYLOAD_BYTES) continue;
+    read.bytes += payload.length;
+    listed[read.count] = { time: listed[read.count]!.time, duration: listed[read.count]!.duration, payload };
   }
 }
 
