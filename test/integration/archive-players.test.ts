@@ -562,8 +562,9 @@ describe('a 3-minute live archive in 60 s segments, played on demand by real pla
         expect({ code: r.code, context }).toEqual({ code: 0, context });
         expect(failed).toEqual([]);
         expect({ missing, context }).toEqual({ missing: [], context });
-        // The first and last frames of the presentation; gst-launch misses a few fakesink messages.
-        expect(Math.abs(Math.min(...r.video) - p.start)).toBeLessThan(0.05);
+        // The first and last frames of the presentation; gst-launch misses a few fakesink messages, at
+        // either end (under load, the first two: measured once at 0.08 s), so both allow 0.1 s.
+        expect(Math.abs(Math.min(...r.video) - p.start)).toBeLessThan(0.1);
         expect(Math.max(...r.video)).toBeGreaterThanOrEqual(p.videoEnd - 0.1);
         expect(v.distinct).toBeGreaterThanOrEqual(0.95 * (p.end - p.start) * FPS);
         expect(v.backwards).toBe(0);
