@@ -104,7 +104,9 @@ export function parseUpstreamManifest(xml: string): UpstreamManifest {
     const levels = (si.QualityLevel as Attrs[] | undefined) ?? [];
     if (levels.length === 0 || levels.length > UPSTREAM_LIMITS.levelsPerStream) throw bad(`${name}: ${levels.length} QualityLevels`);
     const tracks = levels.map((q) => level(q, si, type as TrackType, name, timescale, language));
-    return { type: type as TrackType, name, timescale, url, tracks, fragments: chunks(si, name) };
+    // A sparse StreamIndex (captions, ad markers) lists events: gaps, and a duration of 0 for one of
+    // unknown length. The puller does not take it (it says so), but the rest of the manifest stands.
+    return { type: type as TrackType, name, timescale, url, tracks, fragments: chunks(si, name, text(si, 'ParentStreamIndex') !== undefined) };
   });
   const isLive = /^true$/i.test(text(root, 'IsLive') ?? '');
   return { isLive, lookahead: uint(root, 'LookAheadFragmentCount') ?? 0, streams };
@@ -112,7 +114,8 @@ export function parseUpstreamManifest(xml: string): UpstreamManifest {
 
 function level(q: Attrs, si: Attrs, type: TrackType, name: string, timescale: number, language: string | undefined): TrackInfo {
   const bitrate = uint(q, 'Bitrate');
-  if (!bitrate) throw bad(`${name}: a QualityLevel has no Bitrate`);
+  // Azure's sparse tracks (ad markers) declare a bitrate of 0.
+  if (bitrate === undefined || (bitrate === 0 && type !== 'text')) throw bad(`${name}: a QualityLevel has no Bitrate`);
   const fourCC = (text(q, 'FourCC') ?? '').toUpperCase();
   if (!/^[A-Z0-9-]{3,4}$/.test(fourCC)) throw bad(`${name} ${bitrate}: FourCC "${fourCC.slice(0, 8)}" is not valid`);
   const cpd = (text(q, 'CodecPrivateData') ?? '').toUpperCase();
@@ -152,15 +155,18 @@ function level(q: Attrs, si: Attrs, type: TrackType, name: string, timescale: nu
   return info;
 }
 
-/** The `c` elements as fragments: a missing `t` continues the previous one, `r` repeats (count included); starts must increase. */
-function chunks(si: Attrs, name: string): FragmentTime[] {
+/**
+ * The `c` elements as fragments: a missing `t` continues the previous one, `r` repeats (count included);
+ * starts must increase. A duration of 0 is an error but in a sparse StreamIndex.
+ */
+function chunks(si: Attrs, name: string, sparse: boolean): FragmentTime[] {
   const out: FragmentTime[] = [];
   let next = 0n;
   for (const c of (si.c as Attrs[] | undefined) ?? []) {
     const t = ticks(c, 't') ?? next;
     const d = ticks(c, 'd');
     const r = uint(c, 'r') ?? 1;
-    if (d === undefined || d === 0n) throw bad(`${name}: a c element has no duration`);
+    if (d === undefined || (d === 0n && !sparse)) throw bad(`${name}: a c element has no duration`);
     // A fragment may start a little before the previous one ends (AAC priming after an encoder
     // restart), never at or before the previous start.
     const previous = out[out.length - 1];

@@ -86,3 +86,24 @@ export async function startServer(options: LiveSmoothOptions = {}, mount = '/liv
     },
   };
 }
+
+/** A pulled point's definition: `sourceType=Pull`, started by its first request, the upstreams in `<body>`. */
+export function definePull(server: TestServer, rel: string, sources: string[]): void {
+  const refs = sources.map((s) => `      <ref src="${s}" />`).join('\n');
+  writeFileSync(
+    path.join(server.root, rel),
+    `<?xml version="1.0" encoding="utf-8"?>
+<smil xmlns="http://www.w3.org/2001/SMIL20/Language">
+  <head>
+    <meta name="sourceType" content="Pull" />
+    <meta name="startOnFirstRequest" content="true" />
+  </head>
+  <body>
+    <par>
+${refs}
+    </par>
+  </body>
+</smil>
+`,
+  );
+}

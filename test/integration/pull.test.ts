@@ -9,7 +9,6 @@
  *   closed mid-stream, B goes on from A2, and the players notice nothing.
  */
 import type { ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
@@ -20,7 +19,7 @@ import { launchPlayerBrowser } from '../helpers/browser';
 import { Push, push, pushTee } from '../helpers/ffmpeg';
 import { GstRun, ptsSummary, runGst } from '../helpers/gst';
 import { PagePlay, gstSummary, playPage, playSummary, waitFor } from '../helpers/live-play';
-import { TestServer, liveServer, startServer } from '../helpers/server';
+import { TestServer, definePull, liveServer, startServer } from '../helpers/server';
 import { outcome, settle, type Outcome } from '../helpers/settle';
 import { chromiumPath, ffmpegPath, gstLaunchPath, withTools } from '../helpers/tools';
 
@@ -33,26 +32,6 @@ const BITRATES = [600, 200];
 const sleep = (ms: number): Promise<void> => new Promise((ok) => setTimeout(ok, ms));
 const deadline = (ms: number): Promise<void> => new Promise((ok) => setTimeout(ok, ms).unref());
 
-/** A pulled point's definition: `sourceType=Pull`, started by its first request, the upstreams in `<body>`. */
-function definePull(server: TestServer, rel: string, sources: string[]): void {
-  const refs = sources.map((s) => `      <ref src="${s}" />`).join('\n');
-  writeFileSync(
-    path.join(server.root, rel),
-    `<?xml version="1.0" encoding="utf-8"?>
-<smil xmlns="http://www.w3.org/2001/SMIL20/Language">
-  <head>
-    <meta name="sourceType" content="Pull" />
-    <meta name="startOnFirstRequest" content="true" />
-  </head>
-  <body>
-    <par>
-${refs}
-    </par>
-  </body>
-</smil>
-`,
-  );
-}
 
 async function pointOf(server: TestServer, rel = 'ch1.isml'): Promise<PublishingPoint> {
   return (await server.handler.origin.resolve(rel))!;

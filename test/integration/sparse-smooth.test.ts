@@ -15,7 +15,7 @@ import { player } from '../../lib/http/player';
 import { launchPlayerBrowser } from '../helpers/browser';
 import { GstRun, ptsSummary, runGst } from '../helpers/gst';
 import { gstSummary, waitFor } from '../helpers/live-play';
-import { TestServer, startServer } from '../helpers/server';
+import { TestServer, definePull, startServer } from '../helpers/server';
 import { outcome, settle, type Outcome } from '../helpers/settle';
 import { chromiumPath, gstLaunchPath, vlcPath, withTools } from '../helpers/tools';
 import { VlcRun, runVlc } from '../helpers/vlc';
@@ -77,6 +77,7 @@ describe('sparse tracks (captions, SCTE-35 markers) on the Smooth output', () =>
   beforeAll(async () => {
     s = await startServer();
     s.define('ch1.isml', { startOnFirstRequest: 'true' });
+    definePull(s, 'pulled.isml', [`${s.base}/ch1.isml`]);
     pages = http.createServer(player({ manifest: `${s.base}/ch1.isml/Manifest`, title: 'captions' }));
     await new Promise<void>((ok) => pages!.listen(0, '127.0.0.1', ok));
     const pageUrl = `http://127.0.0.1:${(pages.address() as AddressInfo).port}/`;
@@ -153,6 +154,13 @@ describe('sparse tracks (captions, SCTE-35 markers) on the Smooth output', () =>
     const ads = streamIndex(manifest, 'ads').times;
     const ad = await fetch(`${s!.base}/ch1.isml/QualityLevels(0)/Fragments(ads=${ads[0]})`);
     expect(ad.status).toBe(200);
+  });
+
+  it('a point pulling this one takes its media and says it leaves the sparse tracks out', async () => {
+    const pulled = await waitFor(`${s!.base}/pulled.isml/Manifest`, (m) => streamIndex(m, 'video').times.length >= 3, 20_000, 'the pulled point did not list video');
+    expect(pulled.match(/<StreamIndex Type="(\w+)"/g)).toEqual(['<StreamIndex Type="video"', '<StreamIndex Type="audio"']);
+    const point = (await s!.handler.origin.resolve('pulled.isml'))!;
+    expect(point.source).toMatchObject({ state: 'pulling', reason: expect.stringMatching(/^not pulled: .*captions.*ads|^not pulled: .*ads.*captions/) });
   });
 
   withTools(['Chromium', CHROMIUM])(`the sample player (dash.js, MSS) shows the captions at the times they name for ${PLAY_SECONDS} s`, async () => {

@@ -14,6 +14,7 @@ import type { TrackInfo } from '../../../lib/model';
 import { resolveOptions } from '../../../lib/options';
 import { PublishingPoint } from '../../../lib/point';
 import { UPSTREAM_LIMITS, UpstreamStream, fragmentPath, parseUpstreamManifest } from '../../../lib/pull/manifest';
+import { synthesizeTrack } from '../../../lib/mp4/synth';
 import { smoothErrorOf } from '../../helpers/errors';
 import { fixture } from '../../helpers/raw-ingest';
 
@@ -75,6 +76,22 @@ describe("the origin's own manifest", () => {
       const m = parseUpstreamManifest(text);
       expect(m.streams.map(times)).toEqual(expected);
     }
+  });
+});
+
+describe('sparse StreamIndexes of the upstream', () => {
+  it('are read with their gaps and events of duration 0, the rest of the manifest standing; their tracks cannot be rebuilt', () => {
+    const sparse = `<StreamIndex Type="text" Name="ads" Subtype="DATA" ParentStreamIndex="video" ManifestOutput="TRUE" Url="QualityLevels({bitrate})/Fragments(ads={start time})"><QualityLevel Index="0" Bitrate="0" FourCC="DATA"/><c t="5" d="0"><f i="0">AAAA</f></c><c t="90" d="20"/></StreamIndex>`;
+    const xml = manifest('<c t="0" d="10"/><c d="10"/>').replace('</SmoothStreamingMedia>', `${sparse}</SmoothStreamingMedia>`);
+    const m = parseUpstreamManifest(xml);
+    expect(m.streams.map((s) => [s.name, times(s)])).toEqual([
+      ['video', [[0n, 10n], [10n, 10n]]],
+      ['ads', [[5n, 0n], [90n, 20n]]],
+    ]);
+    // The puller leaves it out with the reason (its source status says "not pulled: ...").
+    expect(() => synthesizeTrack(m.streams[1]!.tracks[0]!, 1)).toThrow();
+    // Outside a sparse StreamIndex, a c without duration is still refused.
+    expect(refusal(manifest('<c t="0" d="0"/>'))).toMatch(/no duration/);
   });
 });
 
