@@ -117,8 +117,15 @@ export function vlcArgs(manifestUrl: string, wavFile: string, rate = 1): string[
   ];
 }
 
-/** Lines every headless start logs (no X display for global hotkeys). */
-const NOISE = [/interface "globalhotkeys,none" initialization failed/, /main interface error: no suitable interface module/];
+/**
+ * Lines every headless start logs (no X display for global hotkeys), and VLC raising its own buffering
+ * when the machine is slow (seen at 4x on two busy cores): timing, not the stream.
+ */
+const NOISE = [
+  /interface "globalhotkeys,none" initialization failed/,
+  /main interface error: no suitable interface module/,
+  /ES_OUT_SET_\(GROUP_\)PCR +is called too late \(pts_delay increased to \d+ ms\)/,
+];
 
 const STAT_FIELDS: Record<string, keyof Omit<VlcStats, 'at'>> = {
   'video decoded': 'videoDecoded',
