@@ -44,11 +44,6 @@ export interface TrackInfo {
   scheme?: string;
 }
 
-/** Whether `t` is a sparse track (it has a parent StreamIndex). */
-export function isSparse(t: Pick<TrackInfo, 'parent'>): boolean {
-  return t.parent !== undefined;
-}
-
 /** `Scheme` of SCTE-35 splice messages in a sparse track (Azure Media Services' timed metadata). */
 export const SCTE35_SCHEME = 'urn:scte:scte35:2013:bin';
 
