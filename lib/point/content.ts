@@ -149,6 +149,16 @@ function packaged(head: MoofHead, f: StoredFragment): PackagedFragment {
   return { head: head.head, moofSize: head.moofSize, data: f.data, dataSize: f.dataSize, storedAt: f.storedAt };
 }
 
+/**
+ * The sample a sparse fragment's listing carries, if any: a `manifestOutput` track's (`<f>`), and an
+ * SCTE-35 message whatever `manifestOutput` says (the MPD's EventStream and the HLS date ranges carry
+ * it). The copy fits in the {@link FRAGMENT_COST} the fragment is counted at.
+ */
+function listedPayload(track: Track, fragment: MediaFragment): Buffer | undefined {
+  const listed = track.info.manifestOutput || track.info.scheme === SCTE35_SCHEME;
+  return listed && fragment.dataSize <= MANIFEST_OUTPUT_MAX ? Buffer.from(fragment.data) : undefined;
+}
+
 /** A packaged header with the sample bytes packaging rewrote. */
 function rewritten(head: MoofHead, body: Buffer, storedAt: number): PackagedFragment {
   return { head: head.head, moofSize: head.moofSize, data: body, dataSize: body.length, storedAt };
@@ -326,13 +336,16 @@ export class PointContent implements BudgetHolder {
   }
 
   /**
-   * Stores a new fragment of `track` and publishes what its lookahead now allows.
+   * Stores a new fragment of `track` and publishes what its lookahead now allows. A sparse fragment is
+   * published at once (nothing follows it for a tfrf to announce); listings show it once its parent's
+   * edge reaches it ({@link listGroups}), and the parent's window trims it.
    * @returns false when the store refused or failed it at once
    */
   add(track: Track, fragment: MediaFragment): boolean {
-    if (track.info.parent !== undefined) return this.#addSparse(track, fragment);
-    track.timeline.add(fragment, fragment.byteLength, fragmentTag(fragment));
-    if (this.#outputs.arrived(track, fragment.time, fragment.duration, fragment.samples.count)) {
+    const sparse = track.info.parent !== undefined;
+    track.timeline.add(fragment, fragment.byteLength, fragmentTag(fragment), sparse ? listedPayload(track, fragment) : undefined);
+    // The session's anchor comes with its media.
+    if (!sparse && this.#outputs.arrived(track, fragment.time, fragment.duration, fragment.samples.count)) {
       this.#host.emit('anchor', { point: this.#host.path, availabilityStart: this.#outputs.anchor!.availabilityStart });
     }
     track.stats.arrived(this.#host.options.clock.now(), fragment.dataSize);
@@ -340,32 +353,12 @@ export class PointContent implements BudgetHolder {
       this.#report();
       return false;
     }
-    const published = track.timeline.publishReady(this.#host.settings().lookaheadChunks);
+    const published = sparse ? track.timeline.publishAll() : track.timeline.publishReady(this.#host.settings().lookaheadChunks);
     if (published.length > 0) this.#publish(track, published);
     // A bitrate that has published nothing yet caps its StreamIndex's listed edge at its newest fragment.
     else if (track.timeline.newestPublished() === undefined) this.touch();
     this.#fitAndReport();
     this.#wake(track);
-    return true;
-  }
-
-  /**
-   * A sparse fragment is published at once (nothing follows it for a tfrf to announce); listings show it
-   * once its parent's edge reaches it ({@link listGroups}), and the parent's window trims it.
-   */
-  #addSparse(track: Track, fragment: MediaFragment): boolean {
-    // The copy fits in the FRAGMENT_COST the fragment is counted at. SCTE-35 messages are kept whatever
-    // manifestOutput says: the MPD's EventStream and the HLS date ranges carry them.
-    const listed = track.info.manifestOutput || track.info.scheme === SCTE35_SCHEME;
-    const payload = listed && fragment.dataSize <= MANIFEST_OUTPUT_MAX ? Buffer.from(fragment.data) : undefined;
-    track.timeline.add(fragment, fragment.byteLength, fragmentTag(fragment), payload);
-    track.stats.arrived(this.#host.options.clock.now(), fragment.dataSize);
-    if (!this.#put(track, fragment)) {
-      this.#report();
-      return false;
-    }
-    this.#publish(track, track.timeline.publishAll());
-    this.#fitAndReport();
     return true;
   }
 
